@@ -1,0 +1,125 @@
+"""Per-trial checkpoint folders: the resume state of a running trial and its best model.
+
+Layout of one trial's folder (``<checkpoint root>/<study>/trial-<n>/``, where ``n`` is the number
+of the *first* attempt, so every retry of a trial finds the same folder)::
+
+    resume.json          epochs done, metric history, callback states, which model file
+    epoch-0007.keras     model + optimizer state after the last completed epoch
+    best.keras           model of the best epoch so far (the trial's best checkpoint)
+
+Every file is written to a temporary name and renamed into place, and ``resume.json`` is
+replaced only after the model file it names is complete, so a ``kill -9`` at any moment leaves
+either the previous state or the new one, never a torn one. This module never imports TensorFlow:
+writing a model is a callable the caller passes in.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["ResumeState", "TrialCheckpoints", "atomic_write"]
+
+_STATE = "resume.json"
+_VERSION = 1
+
+
+def atomic_write(path: Path, write: Callable[[Path], None], *, suffix: str = "") -> None:
+    """Call ``write(tmp)`` on a temporary sibling of ``path``, fsync it, then rename it to ``path``.
+
+    ``suffix`` is kept at the end of the temporary name (Keras insists on ``.keras``).
+    """
+    tmp = path.with_name(f".{path.name}.partial{suffix}")
+    try:
+        write(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _write_text(text: str) -> Callable[[Path], None]:
+    return lambda p: p.write_text(text, encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class ResumeState:
+    """What a killed attempt left behind: enough to continue after its last completed epoch."""
+
+    epochs_done: int
+    model_path: Path
+    history: list[dict[str, float]] = field(default_factory=list)
+    callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+class TrialCheckpoints:
+    """The checkpoint folder of one trial (shared by all attempts of that trial)."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+
+    @property
+    def best_path(self) -> Path:
+        return self.directory / "best.keras"
+
+    def load(self) -> ResumeState | None:
+        """The last complete state, or ``None`` if there is none (or it cannot be read)."""
+        path = self.directory / _STATE
+        if not path.is_file():
+            return None
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            model_path = self.directory / raw["model_file"]
+            state = ResumeState(
+                epochs_done=int(raw["epochs_done"]),
+                model_path=model_path,
+                history=list(raw.get("history", [])),
+                callbacks=dict(raw.get("callbacks", {})),
+            )
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            warnings.warn(f"Ignoring unreadable resume state {path} ({e}); the trial restarts from epoch 0.", stacklevel=2)
+            return None
+        if raw.get("version") != _VERSION or not model_path.is_file():
+            warnings.warn(f"Ignoring incomplete resume state {path}; the trial restarts from epoch 0.", stacklevel=2)
+            return None
+        return state
+
+    def save(
+        self,
+        save_model: Callable[[Path], None],
+        *,
+        epochs_done: int,
+        history: list[dict[str, float]],
+        callbacks: dict[str, dict[str, Any]],
+    ) -> None:
+        """Write the model (via ``save_model(path)``) and then the state that points to it."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        model_file = f"epoch-{epochs_done:04d}.keras"
+        atomic_write(self.directory / model_file, save_model, suffix=".keras")
+        state = {
+            "version": _VERSION,
+            "epochs_done": epochs_done,
+            "model_file": model_file,
+            "history": history,
+            "callbacks": callbacks,
+        }
+        atomic_write(self.directory / _STATE, _write_text(json.dumps(state, indent=1)))
+        for old in self.directory.glob("epoch-*.keras"):
+            if old.name != model_file:
+                old.unlink(missing_ok=True)
+
+    def save_best(self, save_model: Callable[[Path], None]) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.best_path, save_model, suffix=".keras")
+
+    def clear(self) -> None:
+        """Remove the folder (the trial is over and its artifacts are in MLflow)."""
+        shutil.rmtree(self.directory, ignore_errors=True)

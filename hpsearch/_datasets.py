@@ -1,0 +1,366 @@
+"""Datasets: load, check and split the data; build ``tf.data`` pipelines.
+
+Sources:
+
+* ``cifar10`` with no data directory: ``keras.datasets.cifar10.load_data()`` (downloads once to
+  ``~/.keras/datasets``);
+* ``cifar10`` with ``data_dir``: the official ``cifar-10-python.tar.gz`` or its extracted
+  ``cifar-10-batches-py/`` in that directory (read with a restricted unpickler: only numpy arrays,
+  never arbitrary objects);
+* a path to an ``.npz`` with ``x_train, y_train, x_test, y_test`` (images HxW or HxWxC, integer
+  labels), read with ``allow_pickle=False``.
+
+Validation is carved (seeded) from the training images; the test set is only ever used to
+evaluate the best trial. Loading needs numpy only; :func:`make_pipelines` imports TensorFlow.
+"""
+
+from __future__ import annotations
+
+import io
+import pickle
+import tarfile
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from hpsearch._config import DataConfig
+from hpsearch._errors import RuntimeFailure, UsageError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
+
+__all__ = ["Split", "Dataset", "load_dataset", "load_cifar10_dir", "load_npz", "Pipelines", "CIFAR10_URL"]
+
+CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
+_CIFAR_TARBALL = "cifar-10-python.tar.gz"
+_CIFAR_FOLDER = "cifar-10-batches-py"
+_CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
+_CIFAR_TEST = "test_batch"
+_CIFAR_META = "batches.meta"
+
+
+@dataclass(frozen=True)
+class Split:
+    """Images ``x`` (N, H, W, C) as stored (uint8 or float) and integer labels ``y`` (N,)."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A checked, split dataset ready for training."""
+
+    name: str
+    train: Split
+    validation: Split
+    test: Split
+    num_classes: int
+    input_scale: float  #: multiply stored pixels by this to get values in [0, 1]
+    class_names: tuple[str, ...] | None = None
+
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return tuple(int(d) for d in self.train.x.shape[1:])
+
+    def fingerprint(self) -> dict[str, Any]:
+        """What identifies the data a study trains on (stored with the study, checked on resume)."""
+        return {
+            "dataset": self.name,
+            "input_shape": list(self.input_shape),
+            "num_classes": self.num_classes,
+            "train": len(self.train),
+            "validation": len(self.validation),
+            "test": len(self.test),
+        }
+
+
+# ----------------------------------------------------------------------------- CIFAR-10 files
+
+
+class _ArrayUnpickler(pickle.Unpickler):
+    """Unpickler that can rebuild numpy arrays and nothing else (no code execution)."""
+
+    _ALLOWED = {
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"),
+        ("numpy._core.multiarray", "scalar"),
+        ("numpy", "ndarray"),
+        ("numpy", "dtype"),
+        ("_codecs", "encode"),  # how Python 3 writes bytes at pickle protocol 2
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
+
+
+def _unpickle(blob: bytes, what: str) -> dict:
+    try:
+        obj = _ArrayUnpickler(io.BytesIO(blob), encoding="bytes").load()
+    except Exception as e:  # noqa: BLE001 - any failure means the file is not a CIFAR batch
+        raise UsageError(f"{what} is corrupt ({type(e).__name__}: {e}); download it again from {CIFAR10_URL}.") from None
+    if not isinstance(obj, dict):
+        raise UsageError(f"{what} is not a CIFAR-10 batch (expected a dict); download it again from {CIFAR10_URL}.")
+    return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
+
+
+def _batch_arrays(batch: dict, what: str) -> tuple[np.ndarray, np.ndarray]:
+    if "data" not in batch or "labels" not in batch:
+        raise UsageError(f"{what} lacks 'data' or 'labels' (has {sorted(batch)}); download it again from {CIFAR10_URL}.")
+    data = np.asarray(batch["data"])
+    labels = np.asarray(batch["labels"])
+    if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or len(labels) != len(data):
+        raise UsageError(
+            f"{what} has data of shape {data.shape} and {len(labels)} labels; a CIFAR-10 batch has "
+            f"(N, 3072) uint8 rows and N labels. Download it again from {CIFAR10_URL}."
+        )
+    # Rows are 1024 red, 1024 green, 1024 blue values of a 32x32 image, row-major.
+    images = data.astype(np.uint8, copy=False).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    return np.ascontiguousarray(images), labels.astype(np.int64)
+
+
+def _read_members(data_dir: Path) -> tuple[dict[str, bytes], str]:
+    """Raw bytes of every CIFAR-10 member found in ``data_dir``, and a description of the source."""
+    wanted = {*_CIFAR_TRAIN, _CIFAR_TEST, _CIFAR_META}
+    for folder in (data_dir / _CIFAR_FOLDER, data_dir):
+        if (folder / _CIFAR_TRAIN[0]).is_file():
+            return {n: (folder / n).read_bytes() for n in wanted if (folder / n).is_file()}, str(folder)
+    tarball = data_dir / _CIFAR_TARBALL if data_dir.is_dir() else data_dir
+    if not tarball.is_file():
+        raise UsageError(
+            f"--data-dir {data_dir}: found neither {_CIFAR_TARBALL} nor {_CIFAR_FOLDER}/ there; "
+            f"download {CIFAR10_URL} into it (or omit --data-dir to let Keras download CIFAR-10)."
+        )
+    members: dict[str, bytes] = {}
+    try:
+        with tarfile.open(tarball, "r:*") as tar:
+            for info in tar:
+                base = info.name.rsplit("/", 1)[-1]
+                if info.isfile() and base in wanted:
+                    fh = tar.extractfile(info)
+                    if fh is not None:
+                        members[base] = fh.read()
+    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
+        raise UsageError(f"{tarball} is corrupt or not a tar.gz ({e}); download it again from {CIFAR10_URL}.") from None
+    return members, str(tarball)
+
+
+def load_cifar10_dir(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...] | None]:
+    """Read CIFAR-10 in the official python format from ``data_dir``.
+
+    Returns ``(x_train, y_train, x_test, y_test, class_names)``.
+    """
+    data_dir = Path(data_dir).expanduser()
+    if not data_dir.exists():
+        raise UsageError(f"--data-dir {data_dir} does not exist; create it and put {_CIFAR_TARBALL} in it.")
+    members, source = _read_members(data_dir)
+    missing = [n for n in (*_CIFAR_TRAIN, _CIFAR_TEST) if n not in members]
+    if missing:
+        raise UsageError(
+            f"{source} is incomplete: {', '.join(missing)} missing; download it again from {CIFAR10_URL}."
+        )
+    train = [_batch_arrays(_unpickle(members[n], f"{source}: {n}"), f"{source}: {n}") for n in _CIFAR_TRAIN]
+    x_test, y_test = _batch_arrays(_unpickle(members[_CIFAR_TEST], f"{source}: {_CIFAR_TEST}"), f"{source}: {_CIFAR_TEST}")
+    names = None
+    if _CIFAR_META in members:
+        meta = _unpickle(members[_CIFAR_META], f"{source}: {_CIFAR_META}")
+        raw = meta.get("label_names")
+        if raw is not None:
+            names = tuple(n.decode() if isinstance(n, bytes) else str(n) for n in raw)
+    x_train = np.concatenate([x for x, _ in train])
+    y_train = np.concatenate([y for _, y in train])
+    return x_train, y_train, x_test, y_test, names
+
+
+def _download_cifar10() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    import keras  # downloads and caches in ~/.keras/datasets
+
+    try:
+        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
+    except Exception as e:  # noqa: BLE001 - network errors come in many types
+        raise RuntimeFailure(
+            f"Could not download CIFAR-10 ({type(e).__name__}: {e}). Download {CIFAR10_URL} "
+            "yourself and pass --data-dir DIR (the folder holding it)."
+        ) from None
+    return x_train, y_train, x_test, y_test
+
+
+_CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+# ----------------------------------------------------------------------------- npz files
+
+
+def load_npz(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Read ``x_train, y_train, x_test, y_test`` from an ``.npz`` (no pickles)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise UsageError(f"Dataset file {path} does not exist; pass --dataset PATH.npz with x_train, y_train, x_test, y_test.")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            missing = [k for k in ("x_train", "y_train", "x_test", "y_test") if k not in npz.files]
+            if missing:
+                raise UsageError(
+                    f"{path} lacks {', '.join(missing)} (it has {', '.join(npz.files) or 'nothing'}); "
+                    "save it with np.savez(path, x_train=..., y_train=..., x_test=..., y_test=...)."
+                )
+            arrays = tuple(npz[k] for k in ("x_train", "y_train", "x_test", "y_test"))
+    except UsageError:
+        raise
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, KeyError, zlib.error) as e:
+        raise UsageError(f"{path} is corrupt or not an .npz file ({type(e).__name__}: {e}); write it again with np.savez.") from None
+    return arrays  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------------- checks and splits
+
+
+def _check_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray) -> tuple:
+    def images(x: np.ndarray, key: str) -> np.ndarray:
+        if x.dtype.kind not in "uif" or x.dtype == np.bool_:
+            raise UsageError(f"{name}: {key} has dtype {x.dtype}; images must be numbers (uint8 0-255 or float 0-1).")
+        if x.ndim == 3:
+            x = x[..., np.newaxis]
+        if x.ndim != 4:
+            raise UsageError(f"{name}: {key} has shape {x.shape}; images must be (N, H, W) or (N, H, W, C).")
+        if x.dtype.kind == "f" and not np.isfinite(x).all():
+            raise UsageError(f"{name}: {key} contains NaN or infinite values; clean the images first.")
+        return x
+
+    def labels(y: np.ndarray, key: str, n: int) -> np.ndarray:
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]
+        if y.ndim != 1:
+            raise UsageError(f"{name}: {key} has shape {y.shape}; labels must be integer class ids of shape (N,) (not one-hot).")
+        if len(y) != n:
+            raise UsageError(f"{name}: {key} has {len(y)} labels but there are {n} images; they must match one to one.")
+        if y.dtype.kind == "f" and (not np.isfinite(y).all() or (y != np.round(y)).any()):
+            raise UsageError(f"{name}: {key} has non-integer labels; labels must be class ids 0..K-1.")
+        if y.dtype.kind not in "uif" or y.dtype == np.bool_:
+            raise UsageError(f"{name}: {key} has dtype {y.dtype}; labels must be integer class ids 0..K-1.")
+        y = y.astype(np.int64)
+        if len(y) and y.min() < 0:
+            raise UsageError(f"{name}: {key} has label {int(y.min())}; labels out of range, they must be 0..K-1.")
+        return y
+
+    x_train, x_test = images(x_train, "x_train"), images(x_test, "x_test")
+    y_train = labels(y_train, "y_train", len(x_train))
+    y_test = labels(y_test, "y_test", len(x_test))
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise UsageError(f"{name}: x_train images are {x_train.shape[1:]} but x_test images are {x_test.shape[1:]}; they must match.")
+    if len(x_train) < 2 or len(x_test) < 1:
+        raise UsageError(f"{name}: needs at least 2 training and 1 test image (has {len(x_train)} and {len(x_test)}).")
+    num_classes = int(y_train.max()) + 1
+    if num_classes < 2:
+        raise UsageError(f"{name}: y_train has a single class; a classifier needs at least two.")
+    if len(y_test) and int(y_test.max()) >= num_classes:
+        raise UsageError(
+            f"{name}: labels out of range: y_test has label {int(y_test.max())} but y_train only has "
+            f"classes 0..{num_classes - 1}."
+        )
+    return x_train, y_train, x_test, y_test, num_classes
+
+
+def _input_scale(*xs: np.ndarray) -> float:
+    """1/255 for 0-255 pixel data, 1.0 for data already in [0, 1]."""
+    for x in xs:
+        if x.dtype.kind in "ui" or (x.size and float(x.max()) > 1.0):
+            return 1.0 / 255.0
+    return 1.0
+
+
+def load_dataset(data: DataConfig, *, seed: int, data_dir: str | Path | None = None) -> Dataset:
+    """Load, check, subset and split the dataset described by ``data``."""
+    names: tuple[str, ...] | None = None
+    if data.dataset.endswith(".npz"):
+        label = Path(data.dataset).name
+        x_train, y_train, x_test, y_test = load_npz(data.dataset)
+    elif data.dataset == "cifar10":
+        label = "cifar10"
+        if data_dir is not None:
+            x_train, y_train, x_test, y_test, names = load_cifar10_dir(data_dir)
+        else:
+            x_train, y_train, x_test, y_test = _download_cifar10()
+        names = names or _CIFAR10_NAMES
+    else:  # the config validator only lets known names through
+        raise UsageError(f"Unknown dataset {data.dataset!r}; use cifar10 or a path ending in .npz.")
+
+    x_train, y_train, x_test, y_test, num_classes = _check_arrays(label, x_train, y_train, x_test, y_test)
+    if data.subset is not None:
+        if data.subset > len(x_train):
+            raise UsageError(
+                f"--subset {data.subset} is larger than the {len(x_train)} training images of {label}; "
+                f"use at most {len(x_train)} (or drop --subset)."
+            )
+        x_train, y_train = x_train[: data.subset], y_train[: data.subset]
+
+    n_val = max(1, int(round(len(x_train) * data.validation_fraction)))
+    if n_val >= len(x_train):
+        raise UsageError(
+            f"{label}: validation_fraction {data.validation_fraction} of {len(x_train)} images leaves "
+            "nothing to train on; use more images or a smaller fraction."
+        )
+    order = np.random.default_rng(seed).permutation(len(x_train))
+    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
+    if names is not None and len(names) != num_classes:
+        names = None
+    return Dataset(
+        name=label,
+        train=Split(x_train[train_idx], y_train[train_idx]),
+        validation=Split(x_train[val_idx], y_train[val_idx]),
+        test=Split(x_test, y_test),
+        num_classes=num_classes,
+        input_scale=_input_scale(x_train, x_test),
+        class_names=names,
+    )
+
+
+# ----------------------------------------------------------------------------- tf.data
+
+
+class Pipelines:
+    """``tf.data`` pipelines over a :class:`Dataset`, built once per process.
+
+    The unbatched, cached base datasets are made once (copying the arrays into TensorFlow once,
+    not once per trial); each trial only adds its own shuffle seed and batch size.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        import tensorflow as tf
+
+        self._tf = tf
+        self.dataset = dataset
+        self._base = {
+            split: tf.data.Dataset.from_tensor_slices((getattr(dataset, split).x, getattr(dataset, split).y)).cache()
+            for split in ("train", "validation", "test")
+        }
+
+    def _finish(self, ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
+        tf = self._tf
+        return (
+            ds.batch(batch_size)
+            .map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+            .prefetch(tf.data.AUTOTUNE)
+        )
+
+    def train(self, batch_size: int, seed: int) -> tf.data.Dataset:
+        """Shuffled every epoch (seeded), batched, prefetched."""
+        n = len(self.dataset.train)
+        return self._finish(self._base["train"].shuffle(n, seed=seed, reshuffle_each_iteration=True), batch_size)
+
+    def evaluation(self, split: str, batch_size: int) -> tf.data.Dataset:
+        """``"validation"`` or ``"test"``, in order, batched."""
+        return self._finish(self._base[split], batch_size)
+
+    def steps_per_epoch(self, batch_size: int) -> int:
+        return -(-len(self.dataset.train) // batch_size)

@@ -1,0 +1,152 @@
+"""The best model: fetch its checkpoint, evaluate it on the test set, export and verify it.
+
+Checkpoints are loaded with Keras safe mode (no arbitrary code from a ``.keras`` file). Every
+export is reloaded with its own runtime -- Keras, TensorFlow SavedModel, ONNX Runtime, the
+TFLite interpreter -- and its predictions compared with the Keras model's on test images, so a
+file that is written but wrong is caught here rather than in production.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+
+import hpsearch._schedules  # noqa: F401 - registers custom schedules for deserialization
+from hpsearch._datasets import Pipelines
+from hpsearch._errors import RuntimeFailure, UsageError
+
+__all__ = ["FORMATS", "load_checkpoint", "evaluate", "fetch_checkpoint", "export_model", "predict_exported", "ExportResult"]
+
+#: Export formats and the file/folder suffix each writes.
+FORMATS = {"keras": ".keras", "saved_model": "", "onnx": ".onnx", "tflite": ".tflite"}
+
+#: Largest allowed |exported - keras| difference of softmax outputs.
+TOLERANCE = 1e-4
+
+
+def load_checkpoint(path: str | Path) -> keras.Model:
+    """Load a ``.keras`` checkpoint in safe mode."""
+    try:
+        return keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # noqa: BLE001 - corrupt zip, unknown layer, unsafe lambda...
+        raise RuntimeFailure(f"Cannot load checkpoint {path} ({type(e).__name__}: {e}).") from None
+
+
+def evaluate(model: keras.Model, pipelines: Pipelines, split: str = "test", batch_size: int = 256) -> dict[str, float]:
+    """``{"<split>_loss": ..., "<split>_accuracy": ...}`` of ``model`` on ``split``."""
+    results = model.evaluate(pipelines.evaluation(split, batch_size), verbose=0, return_dict=True)
+    out = {f"{split}_loss": float(results["loss"])}
+    if "accuracy" in results:
+        out[f"{split}_accuracy"] = float(results["accuracy"])
+    elif "compile_metrics" in results:
+        out[f"{split}_accuracy"] = float(results["compile_metrics"])
+    return out
+
+
+def fetch_checkpoint(tracking: Any, run_id: str, dst_dir: str | Path) -> Path:
+    """Download ``model/best.keras`` of trial run ``run_id`` into ``dst_dir``."""
+    try:
+        return tracking.download(run_id, "model/best.keras", dst_dir)
+    except Exception as e:  # noqa: BLE001 - missing artifact, unreachable store
+        raise RuntimeFailure(
+            f"The best checkpoint of MLflow run {run_id} is not available ({type(e).__name__}: {e}); "
+            "check --tracking-uri points at the study's tracking store."
+        ) from None
+
+
+def export_model(model: keras.Model, fmt: str, output: str | Path) -> Path:
+    """Write ``model`` as ``fmt`` to ``output`` (a file, or a folder for saved_model)."""
+    if fmt not in FORMATS:
+        raise UsageError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "keras":
+        model.save(output)
+    elif fmt == "saved_model":
+        model.export(str(output), format="tf_saved_model", verbose=False)
+    elif fmt == "onnx":
+        try:
+            model.export(str(output), format="onnx", verbose=False)
+        except ImportError as e:
+            raise UsageError(f"ONNX export needs tf2onnx and onnx ({e}); pip install 'hpsearch[export]'.") from None
+    else:
+        model.export(str(output), format="litert", verbose=False)
+    return output
+
+
+def _tflite_interpreter(path: Path) -> Any:
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import warnings
+
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return tf.lite.Interpreter(model_path=str(path))
+    return Interpreter(model_path=str(path))
+
+
+def predict_exported(path: str | Path, fmt: str, x: np.ndarray) -> np.ndarray:
+    """Predictions of the exported artifact at ``path``, run by that format's own runtime."""
+    path = Path(path)
+    x = np.asarray(x, dtype=np.float32)
+    if fmt == "keras":
+        return np.asarray(load_checkpoint(path).predict(x, verbose=0))
+    if fmt == "saved_model":
+        import tensorflow as tf
+
+        loaded = tf.saved_model.load(str(path))
+        return np.asarray(loaded.serve(tf.constant(x)))
+    if fmt == "onnx":
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise UsageError(f"Verifying ONNX needs onnxruntime ({e}); pip install 'hpsearch[export]'.") from None
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        return np.asarray(session.run(None, {session.get_inputs()[0].name: x})[0])
+    if fmt == "tflite":
+        interp = _tflite_interpreter(path)
+        inp = interp.get_input_details()[0]
+        interp.resize_tensor_input(inp["index"], list(x.shape))
+        interp.allocate_tensors()
+        interp.set_tensor(inp["index"], x)
+        interp.invoke()
+        return np.asarray(interp.get_tensor(interp.get_output_details()[0]["index"]))
+    raise UsageError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+
+
+@dataclass
+class ExportResult:
+    """Where an export went and how it checked out."""
+
+    trial_number: int
+    output: Path
+    fmt: str
+    test_metrics: dict[str, float]
+    max_abs_diff: float
+    checked_images: int
+    model_version: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def verify_export(model: keras.Model, path: Path, fmt: str, x: np.ndarray) -> float:
+    """Max |exported - keras| over ``x``; raises if it exceeds :data:`TOLERANCE`."""
+    expected = np.asarray(model.predict(np.asarray(x, dtype=np.float32), verbose=0))
+    got = predict_exported(path, fmt, x)
+    if got.shape != expected.shape:
+        raise RuntimeFailure(f"Exported {fmt} model returns shape {got.shape}, Keras returns {expected.shape}.")
+    diff = float(np.max(np.abs(got - expected)))
+    if not diff <= TOLERANCE:
+        raise RuntimeFailure(f"Exported {fmt} model disagrees with Keras: max |diff| = {diff:.2e} > {TOLERANCE:.0e}.")
+    return diff
+
+
+def scratch_dir() -> tempfile.TemporaryDirectory:
+    return tempfile.TemporaryDirectory(prefix="hpsearch-export-")

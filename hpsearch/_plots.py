@@ -1,0 +1,40 @@
+"""Static plots (PNG, matplotlib's headless Agg backend): a trial's learning curves."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+__all__ = ["learning_curve_png"]
+
+
+def learning_curve_png(
+    history: Sequence[Mapping[str, float]], path: str | Path, *, title: str = "", best_epoch: int | None = None
+) -> Path:
+    """Draw accuracy and loss, train vs validation, per epoch (1-based) into ``path``."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    path = Path(path)
+    epochs = [int(row["epoch"]) + 1 for row in history]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
+    for ax, metric in zip(axes, ("accuracy", "loss")):
+        for key, label, style in ((metric, "train", "-"), (f"val_{metric}", "validation", "-")):
+            values = [row.get(key, float("nan")) for row in history]
+            ax.plot(epochs, values, style, marker="o", markersize=3, label=label)
+        if best_epoch is not None:
+            ax.axvline(best_epoch + 1, color="grey", linestyle=":", linewidth=1, label="best epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(metric)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

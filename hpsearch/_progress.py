@@ -1,0 +1,111 @@
+"""Progress on the terminal: a bar over finished trials, a line per finished trial.
+
+The bar's postfix follows the running trial epoch by epoch; each finished trial prints one line
+(number, state, value, epochs, duration, key params) above the bar.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from typing import Any, TextIO
+
+from optuna.trial import FrozenTrial
+from tqdm import tqdm
+
+from hpsearch._results import format_duration
+
+__all__ = ["TerminalReporter", "short_params"]
+
+_SHORT = {
+    "learning_rate": "lr",
+    "batch_size": "bs",
+    "batch_norm": "bn",
+    "initializer": "init",
+    "regularizer": "reg",
+}
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    return str(value)
+
+
+def short_params(params: Mapping[str, Any], limit: int = 8) -> str:
+    """``optimizer=sgd lr=0.012 schedule=cosine ...`` (the first ``limit`` params)."""
+    parts = [f"{_SHORT.get(k, k)}={_fmt(v)}" for k, v in list(params.items())[:limit]]
+    return " ".join(parts)
+
+
+class TerminalReporter:
+    """Draws study progress with tqdm. ``quiet`` keeps only per-trial lines (worker processes)."""
+
+    def __init__(
+        self,
+        *,
+        total: int,
+        finished: int = 0,
+        metric: str = "val_accuracy",
+        max_epochs: int | None = None,
+        stream: TextIO | None = None,
+        bar: bool = True,
+    ) -> None:
+        self.metric = metric
+        self.max_epochs = max_epochs
+        self.stream = stream or sys.stderr
+        self._bar = tqdm(
+            total=total,
+            initial=min(finished, total),
+            unit="trial",
+            desc="trials",
+            file=self.stream,
+            dynamic_ncols=True,
+            disable=not bar,
+            leave=True,
+        )
+
+    def _write(self, text: str) -> None:
+        self._bar.write(text, file=self.stream)
+
+    def trial_started(self, number: int, params: Mapping[str, Any], resumed_from: int, retry_of: int | None) -> None:
+        note = f" (retry of trial {retry_of})" if retry_of is not None else ""
+        self._bar.set_postfix_str(f"trial {number}{note} starting", refresh=True)
+
+    def epoch_end(self, number: int, epoch: int, logs: Mapping[str, Any]) -> None:
+        value = logs.get(self.metric)
+        total = f"/{self.max_epochs}" if self.max_epochs else ""
+        shown = f" {self.metric}={value:.4f}" if isinstance(value, (int, float)) else ""
+        self._bar.set_postfix_str(f"trial {number} epoch {epoch + 1}{total}{shown}", refresh=True)
+
+    def trial_finished(self, trial: FrozenTrial | None, outcome: Any) -> None:
+        if trial is None:
+            return
+        duration = None
+        if trial.datetime_start and trial.datetime_complete:
+            duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
+        value = f"{self.metric}={trial.value:.4f}" if trial.value is not None else ""
+        epochs = trial.user_attrs.get("epochs_trained")
+        resumed = trial.user_attrs.get("resumed_from_epoch") or 0
+        extra = f" resumed@{resumed}" if resumed else ""
+        reason = trial.user_attrs.get("fail_reason") if trial.state.name == "FAIL" else None
+        line = (
+            f"trial {trial.number:>4}  {trial.state.name:<8} {value:<22} "
+            f"epochs {epochs if epochs is not None else '-':>3}{extra}  {format_duration(duration):>8}  "
+            f"{short_params(trial.params)}"
+        )
+        if reason:
+            line += f"\n            reason: {reason}"
+        self._write(line)
+        if trial.state.name in ("COMPLETE", "PRUNED"):
+            self._bar.update(1)
+        self._bar.set_postfix_str("", refresh=True)
+
+    def waiting(self, running: int) -> None:
+        self._write(f"waiting for {running} trial(s) still running in other workers...")
+
+    def message(self, text: str) -> None:
+        self._write(text)
+
+    def close(self) -> None:
+        self._bar.close()

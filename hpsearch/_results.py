@@ -1,0 +1,117 @@
+"""Results as tables (pandas): one row per trial, one row per study. No TensorFlow, no MLflow.
+
+Rows are ordered best first: completed trials by value, then pruned trials by their last value,
+then failed, running and waiting ones.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+from typing import Any
+
+import optuna
+import pandas as pd
+from optuna.trial import FrozenTrial, TrialState
+
+__all__ = ["trials_frame", "studies_frame", "format_duration", "retried_as"]
+
+_STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2, TrialState.RUNNING: 3, TrialState.WAITING: 4}
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None or seconds != seconds:
+        return ""
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m{s:02d}s" if h else (f"{m}m{s:02d}s" if m else f"{s}s")
+
+
+def _duration(t: FrozenTrial) -> float | None:
+    if t.datetime_start is None:
+        return None
+    end = t.datetime_complete or (datetime.datetime.now() if t.state == TrialState.RUNNING else None)
+    return None if end is None else (end - t.datetime_start).total_seconds()
+
+
+def retried_as(trials: Iterable[FrozenTrial]) -> dict[int, int]:
+    """``{failed trial number: number of the attempt that retried it}``."""
+    out: dict[int, int] = {}
+    for t in trials:
+        history = t.system_attrs.get("retry_history") or []
+        if history:
+            out[int(history[-1])] = t.number
+    return out
+
+
+def _sort_key(t: FrozenTrial, maximize: bool) -> tuple:
+    value = t.value if t.value is not None else float("nan")
+    if value != value:
+        score = float("inf")
+    else:
+        score = -value if maximize else value
+    return (_STATE_ORDER.get(t.state, 9), score, t.number)
+
+
+def trials_frame(study: optuna.Study, *, top: int | None = None) -> pd.DataFrame:
+    """One row per trial: number, state, value, duration, epochs, MLflow run, reason, params."""
+    trials = study.get_trials(deepcopy=False)
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    retries = retried_as(trials)
+    rows: list[dict[str, Any]] = []
+    param_names: list[str] = []
+    for t in sorted(trials, key=lambda t: _sort_key(t, maximize)):
+        reason = t.user_attrs.get("fail_reason")
+        if t.state == TrialState.FAIL and t.number in retries:
+            reason = (reason or "worker stopped sending heartbeats") + f" -> retried as trial {retries[t.number]}"
+        row = {
+            "number": t.number,
+            "state": t.state.name,
+            "value": t.value,
+            "duration_s": _duration(t),
+            "epochs": t.user_attrs.get("epochs_trained"),
+            "resumed_from_epoch": t.user_attrs.get("resumed_from_epoch"),
+            "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
+            "fail_reason": reason,
+        }
+        for name, value in t.params.items():
+            if name not in param_names:
+                param_names.append(name)
+            row[name] = value
+        rows.append(row)
+    columns = ["number", "state", "value", "duration_s", "epochs", "resumed_from_epoch", "mlflow_run_id", "fail_reason", *param_names]
+    frame = pd.DataFrame(rows, columns=columns)
+    if top is not None:
+        frame = frame.head(top)
+    return frame.reset_index(drop=True)
+
+
+def studies_frame(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
+    """One row per study: trials by state, best value, last activity."""
+    rows = []
+    for summary in storage.get_all_studies():
+        trials = storage.get_all_trials(storage.get_study_id_from_name(summary.study_name), deepcopy=False)
+        states = pd.Series([t.state.name for t in trials], dtype=object).value_counts()
+        finished = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
+        maximize = summary.directions[0] == optuna.study.StudyDirection.MAXIMIZE
+        best = (max if maximize else min)((t.value for t in finished), default=None)
+        stamps = [s for t in trials for s in (t.datetime_start, t.datetime_complete) if s is not None]
+        rows.append(
+            {
+                "study": summary.study_name,
+                "direction": "maximize" if maximize else "minimize",
+                "trials": len(trials),
+                "complete": int(states.get("COMPLETE", 0)),
+                "pruned": int(states.get("PRUNED", 0)),
+                "fail": int(states.get("FAIL", 0)),
+                "running": int(states.get("RUNNING", 0)),
+                "waiting": int(states.get("WAITING", 0)),
+                "best_value": best,
+                "last_activity": max(stamps).strftime("%Y-%m-%d %H:%M:%S") if stamps else "",
+            }
+        )
+    return pd.DataFrame(
+        rows,
+        columns=["study", "direction", "trials", "complete", "pruned", "fail", "running", "waiting", "best_value", "last_activity"],
+    )

@@ -1,0 +1,79 @@
+"""The search space in action: the only module that calls ``trial.suggest_*``.
+
+:func:`sample` turns a :class:`~hpsearch._config.SearchSpace` and an Optuna trial into a plain,
+flat dict of *every* parameter the model needs (fixed ones included). Fixed values are not
+suggested to Optuna: tables, importances and plots show only what really varies, while the
+returned dict (logged to MLflow) is complete.
+
+Conditional knobs are sampled only under their branch, so TPE (``group=True``) models them
+separately: ``sgd.momentum`` exists only in trials whose ``optimizer`` is ``sgd``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hpsearch._catalog import param_name
+from hpsearch._config import Choice, Conditional, Fixed, ParamSpec, Range, SearchSpace
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["sample", "describe"]
+
+
+def _suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
+    if isinstance(spec, Fixed):
+        return spec.value
+    if isinstance(spec, Choice):
+        return trial.suggest_categorical(name, list(spec.choices))
+    if spec.integer:
+        step = int(spec.step) if spec.step is not None else 1
+        return trial.suggest_int(name, int(spec.low), int(spec.high), step=step, log=spec.log)
+    return trial.suggest_float(name, spec.low, spec.high, step=spec.step, log=spec.log)
+
+
+def sample(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
+    """Sample one configuration: ``{"optimizer": "sgd", "sgd.momentum": 0.9, ...}``.
+
+    Retried trials carry their params already; Optuna then returns those same values here, so a
+    retry trains exactly what the failed attempt trained.
+    """
+    params: dict[str, Any] = {}
+    for role, spec in space.roles():
+        if isinstance(spec, Conditional):
+            branch_spec: ParamSpec = Choice(spec.names) if len(spec.branches) > 1 else Fixed(spec.names[0])
+            chosen = _suggest(trial, role, branch_spec)
+            params[role] = chosen
+            for knob, knob_spec in spec.branch(chosen).knobs:
+                name = param_name(chosen, knob)
+                params[name] = _suggest(trial, name, knob_spec)
+        else:
+            params[role] = _suggest(trial, role, spec)
+    return params
+
+
+def _describe_spec(spec: ParamSpec) -> str:
+    if isinstance(spec, Fixed):
+        return f"fixed {spec.value!r}"
+    if isinstance(spec, Choice):
+        return "one of " + ", ".join(map(repr, spec.choices))
+    assert isinstance(spec, Range)
+    kind = "int" if spec.integer else "float"
+    extra = " log" if spec.log else (f" step {spec.step}" if spec.step is not None else "")
+    return f"{kind} in [{spec.low}, {spec.high}]{extra}"
+
+
+def describe(space: SearchSpace) -> list[tuple[str, str, str]]:
+    """Rows ``(parameter, distribution, condition)`` describing the space, in sampling order."""
+    rows: list[tuple[str, str, str]] = []
+    for role, spec in space.roles():
+        if isinstance(spec, Conditional):
+            names = spec.names
+            rows.append((role, _describe_spec(Choice(names) if len(names) > 1 else Fixed(names[0])), ""))
+            for branch in spec.branches:
+                for knob, knob_spec in branch.knobs:
+                    rows.append((param_name(branch.name, knob), _describe_spec(knob_spec), f"{role} == {branch.name!r}"))
+        else:
+            rows.append((role, _describe_spec(spec), ""))
+    return rows

@@ -1,0 +1,417 @@
+"""A study session: everything ``hpsearch study`` and ``hpsearch worker`` do, as library calls.
+
+:func:`run_study` validates the whole request first -- study file, CLI overrides, data, storage
+and tracking reachability -- and only then writes: the Optuna study, the MLflow experiment and
+parent run. It runs the trials in this process (``workers=1``) or in K worker processes, and
+finally evaluates the best trial's best checkpoint on the test set.
+
+:func:`run_worker_process` joins an existing study from any machine: the study's configuration
+comes from the storage, so a worker needs only the study name, the two URLs and its data.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+import yaml
+from optuna.trial import FrozenTrial, TrialState
+
+from hpsearch._catalog import check_input_shape
+from hpsearch._config import StudyConfig, load_study_config
+from hpsearch._datasets import Dataset, load_dataset
+from hpsearch._errors import RuntimeFailure, UsageError
+from hpsearch._locations import Locations, resolve_locations
+from hpsearch._storage import open_storage, parse_storage_url
+from hpsearch._study import (
+    ATTR_DATA,
+    ATTR_PARENT_RUN,
+    ATTR_TEST,
+    Counts,
+    NullReporter,
+    Reporter,
+    WorkerResult,
+    count_trials,
+    load_study,
+    open_study,
+    run_worker,
+    target_trials,
+)
+
+__all__ = ["StudyRequest", "StudySummary", "WorkerRequest", "resolve_config", "run_study", "run_worker_process", "finalize_study"]
+
+
+@dataclass(frozen=True)
+class StudyRequest:
+    """Everything ``hpsearch study`` was asked to do."""
+
+    study: str
+    study_name: str | None = None
+    trials: int | None = None
+    timeout: float | None = None
+    epochs: int | None = None
+    subset: int | None = None
+    dataset: str | None = None
+    data_dir: str | None = None
+    seed: int | None = None
+    storage: str | None = None
+    tracking_uri: str | None = None
+    fresh: bool = False
+    workers: int = 1
+    gpus: tuple[str, ...] | None = None
+
+
+@dataclass
+class StudySummary:
+    """How a session ended."""
+
+    config: StudyConfig
+    locations: Locations
+    stop_reason: str
+    counts: Counts
+    target: int
+    best: FrozenTrial | None = None
+    test_metrics: dict[str, Any] | None = None
+    experiment_id: str | None = None
+    parent_run_id: str | None = None
+    study: optuna.Study | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def resolve_config(request: StudyRequest) -> StudyConfig:
+    """Study file + CLI overrides -> validated config (no I/O beyond reading the file)."""
+    config = load_study_config(request.study, study_name=request.study_name)
+    return config.with_overrides(
+        trials=request.trials,
+        timeout=request.timeout,
+        max_epochs=request.epochs,
+        subset=request.subset,
+        dataset=request.dataset,
+        seed=request.seed,
+    )
+
+
+def _check_locations(locations: Locations) -> None:
+    """Fail fast, writing nothing, on a bad storage URL or an unreachable tracking store."""
+    from hpsearch._tracking import check_tracking_uri
+
+    parse_storage_url(locations.storage_url)
+    if locations.storage_is_default or locations.tracking_is_default:
+        locations.home.mkdir(parents=True, exist_ok=True)
+    check_tracking_uri(locations.tracking_uri, create_dirs=locations.tracking_is_default)
+
+
+def _load_data(config: StudyConfig, data_dir: str | None) -> Dataset:
+    dataset = load_dataset(config.data, seed=config.seed, data_dir=data_dir)
+    problem = check_input_shape(config.model, dataset.input_shape)
+    if problem:
+        raise UsageError(f"{dataset.name}: {problem}.")
+    return dataset
+
+
+def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Study, *, fresh: bool) -> Any:
+    from hpsearch._tracking import StudyTracking
+
+    tracking = StudyTracking(locations.tracking_uri, config.name, locations.artifact_root)
+    if fresh:
+        runs = tracking.client.search_runs([tracking.experiment_id], max_results=1)
+        if runs:
+            tracking.retire_experiment(time.strftime("%Y-%m-%d %H-%M-%S"))
+    params = {
+        "dataset": config.data.dataset,
+        "subset": config.data.subset,
+        "validation_fraction": config.data.validation_fraction,
+        "model": config.model,
+        "max_epochs": config.training.max_epochs,
+        "early_stopping_patience": config.training.early_stopping_patience,
+        "objective": f"{config.objective.direction} {config.objective.metric}",
+    }
+    tags = {
+        "hpsearch.target_trials": config.budget.trials,
+        "hpsearch.sampler": config.sampler.name,
+        "hpsearch.pruner": config.pruner.name,
+        "hpsearch.search_space": ", ".join(config.search_space.searched()),
+    }
+    parent = tracking.open_parent(study.user_attrs.get(ATTR_PARENT_RUN), params=params, tags=tags)
+    if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
+        study.set_user_attr(ATTR_PARENT_RUN, parent)
+    tracking.log_parent_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "study.yaml")
+    return tracking
+
+
+def _runner(config: StudyConfig, dataset: Dataset, tracking: Any, locations: Locations, reporter: Reporter) -> Any:
+    from hpsearch._datasets import Pipelines
+    from hpsearch._trial import TrialRunner
+
+    return TrialRunner(
+        config,
+        Pipelines(dataset),
+        tracking,
+        locations.checkpoint_root / config.name,
+        on_epoch=reporter.epoch_end,
+    )
+
+
+def _best_trial(study: optuna.Study) -> FrozenTrial | None:
+    try:
+        return study.best_trial
+    except ValueError:
+        return None
+
+
+def _sweep_runs(study: optuna.Study, tracking: Any) -> int:
+    """End MLflow trial runs left RUNNING although their Optuna trial is over (killed between the
+    two writes). Returns how many were fixed."""
+    from hpsearch._tracking import TAG_FAIL_REASON
+
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    fixed = 0
+    for run in tracking.child_runs():
+        if run.status != "RUNNING":
+            continue
+        trial = trials.get(run.trial_number) if run.trial_number is not None else None
+        if trial is not None and trial.state in (TrialState.RUNNING, TrialState.WAITING):
+            continue
+        state = trial.state.name if trial is not None else "KILLED"
+        reason = trial.user_attrs.get("fail_reason") if trial is not None else "no Optuna trial"
+        tracking.trial_run(run.run_id).finish(
+            state, value=trial.value if trial is not None else None, tags={TAG_FAIL_REASON: reason} if reason else None
+        )
+        fixed += 1
+    return fixed
+
+
+def _close_after_stop(study: optuna.Study, tracking: Any, status: str) -> None:
+    """Interrupted or failed: end the runs that are over and the parent run, best effort."""
+    try:
+        _sweep_runs(study, tracking)
+        tracking.close_parent(status)
+    except Exception:  # noqa: BLE001 - never hide the original error
+        pass
+
+
+def finalize_study(
+    study: optuna.Study,
+    config: StudyConfig,
+    tracking: Any,
+    dataset: Dataset,
+    *,
+    pipelines: Any = None,
+    interrupted: bool = False,
+) -> dict[str, Any] | None:
+    """Close the books once no trial is running: sweep runs, test-evaluate the best trial, end the
+    parent run. Returns the test metrics (or ``None``)."""
+    counts = count_trials(study)
+    if counts.running:
+        return None
+    _sweep_runs(study, tracking)
+    parent = tracking.parent()
+    best = _best_trial(study)
+    test = None
+    if best is not None and best.user_attrs.get("mlflow_run_id"):
+        import keras
+
+        from hpsearch._datasets import Pipelines
+        from hpsearch._export import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
+
+        with scratch_dir() as tmp:
+            model = load_checkpoint(fetch_checkpoint(tracking, best.user_attrs["mlflow_run_id"], tmp))
+            metrics = evaluate(model, pipelines or Pipelines(dataset))
+        del model
+        keras.backend.clear_session(free_memory=True)
+        parent.log_metrics(metrics, step=counts.finished)
+        test = {"trial": best.number, **metrics}
+        study.set_user_attr(ATTR_TEST, test)
+        parent.set_tags({"hpsearch.best_trial": best.number, "hpsearch.best_value": repr(best.value)})
+    parent.set_tags(
+        {
+            "hpsearch.complete": counts.complete,
+            "hpsearch.pruned": counts.pruned,
+            "hpsearch.failed": counts.failed,
+        }
+    )
+    tracking.close_parent("KILLED" if interrupted else "FINISHED")
+    return test
+
+
+def _parallel(
+    request: StudyRequest, config: StudyConfig, locations: Locations, study: optuna.Study, reporter: Reporter, deadline: float | None
+) -> str:
+    """Run ``request.workers`` worker processes and relay their finished trials to ``reporter``."""
+    from hpsearch._workers import gpu_for_rank, spawn_worker
+
+    env = dict(os.environ)
+    env["HPSEARCH_STORAGE"] = locations.storage_url  # not argv: `ps` would show passwords
+    env["MLFLOW_TRACKING_URI"] = locations.tracking_uri
+    env["HPSEARCH_CHECKPOINT_DIR"] = str(locations.checkpoint_root)
+    env["HPSEARCH_HOME"] = str(locations.home)
+    base = [config.name, "--no-finalize", "--quiet"]
+    if request.data_dir:
+        base += ["--data-dir", str(request.data_dir)]
+    if config.data.dataset.endswith(".npz"):
+        base += ["--dataset", config.data.dataset]
+    procs: list[subprocess.Popen] = []
+    for rank in range(request.workers):
+        args = [*base, "--rank", str(rank)]
+        if deadline is not None:
+            args += ["--timeout", f"{max(1.0, deadline - time.time()):.0f}"]
+        procs.append(spawn_worker(args, gpu=gpu_for_rank(request.gpus, rank), env=env))
+    seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
+
+    def relay() -> None:
+        for t in study.get_trials(deepcopy=False):
+            if t.state.is_finished() and t.number not in seen:
+                seen.add(t.number)
+                reporter.trial_finished(t, None)
+
+    try:
+        while any(p.poll() is None for p in procs):
+            time.sleep(1.0)
+            relay()
+    except KeyboardInterrupt as stop:
+        sig = signal.SIGTERM if type(stop).__name__ == "Terminated" else signal.SIGINT
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(sig)
+        for p in procs:
+            try:
+                p.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        relay()
+        raise
+    relay()
+    bad = [(i, p.returncode) for i, p in enumerate(procs) if p.returncode not in (0, None)]
+    if bad:
+        reporter.message("worker(s) " + ", ".join(f"{i} (exit {rc})" for i, rc in bad) + " stopped with an error; see their messages above")
+    return "budget" if count_trials(study).finished >= target_trials(study, config) else "workers stopped"
+
+
+def run_study(
+    request: StudyRequest,
+    *,
+    reporter_factory: Callable[[StudyConfig, int, int], Reporter] | None = None,
+    on_ready: Callable[[StudyConfig, Locations, optuna.Study, Any], None] | None = None,
+) -> StudySummary:
+    """Run (or continue) a study until its budget is met, the timeout passes or it is interrupted.
+
+    Args:
+        reporter_factory: ``(config, target, finished) -> Reporter`` for progress display.
+        on_ready: called once the study and tracking are open (before the first trial).
+
+    Raises:
+        UsageError, RuntimeFailure: bad input (nothing written) or a failed study.
+        KeyboardInterrupt: after a clean stop (trial FAIL + retry queued, runs KILLED).
+    """
+    if request.workers < 1:
+        raise UsageError(f"--workers must be at least 1, got {request.workers}.")
+    config = resolve_config(request)
+    locations = resolve_locations(request.storage, request.tracking_uri)
+    dataset = _load_data(config, request.data_dir)
+    _check_locations(locations)
+
+    study, created = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
+    if request.fresh:
+        shutil.rmtree(locations.checkpoint_root / config.name, ignore_errors=True)
+    tracking = _open_tracking(config, locations, study, fresh=request.fresh)
+    target = config.budget.trials
+    counts = count_trials(study)
+    if on_ready is not None:
+        on_ready(config, locations, study, tracking)
+    reporter = reporter_factory(config, target, counts.finished) if reporter_factory else NullReporter()
+
+    deadline = time.time() + config.budget.timeout if config.budget.timeout else None
+    runner = None
+    try:
+        if request.workers == 1:
+            runner = _runner(config, dataset, tracking, locations, reporter)
+            result = run_worker(study, config, runner, locations, target=target, deadline=deadline, reporter=reporter)
+            reason = result.reason
+        else:
+            reason = _parallel(request, config, locations, study, reporter, deadline)
+    except BaseException as stop:
+        _close_after_stop(study, tracking, "KILLED" if isinstance(stop, KeyboardInterrupt) else "FAILED")
+        raise
+    test = finalize_study(study, config, tracking, dataset, pipelines=runner.pipelines if runner else None)
+    return StudySummary(
+        config=config,
+        locations=locations,
+        stop_reason=reason,
+        counts=count_trials(study),
+        target=target,
+        best=_best_trial(study),
+        test_metrics=test or study.user_attrs.get(ATTR_TEST),
+        experiment_id=tracking.experiment_id,
+        parent_run_id=tracking.parent_run_id,
+        study=study,
+    )
+
+
+@dataclass(frozen=True)
+class WorkerRequest:
+    """Everything ``hpsearch worker`` was asked to do."""
+
+    study_name: str
+    storage: str | None = None
+    tracking_uri: str | None = None
+    data_dir: str | None = None
+    dataset: str | None = None
+    rank: int = 0
+    timeout: float | None = None
+    finalize: bool = True
+    max_trials: int | None = None
+
+
+def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[StudyConfig, int, int], Reporter] | None = None) -> WorkerResult:
+    """Join an existing study and run its trials until its budget is met."""
+    from hpsearch._tracking import StudyTracking, check_tracking_uri
+    from hpsearch._workers import configure_gpus
+
+    locations = resolve_locations(request.storage, request.tracking_uri)
+    study, config = load_study(request.study_name, locations, rank=request.rank, for_worker=True)
+    if request.dataset:
+        config = config.with_overrides(dataset=request.dataset)
+    dataset = _load_data(config, request.data_dir)
+    stored = study.user_attrs.get(ATTR_DATA)
+    if stored is not None and stored != dataset.fingerprint():
+        raise UsageError(
+            f"This worker loads different data ({dataset.fingerprint()}) than study {config.name!r} "
+            f"was created with ({stored}); pass the same dataset (--dataset / --data-dir)."
+        )
+    check_tracking_uri(locations.tracking_uri)
+    parent = study.user_attrs.get(ATTR_PARENT_RUN)
+    if not parent:
+        raise RuntimeFailure(f"Study {config.name!r} has no MLflow parent run yet; start it with `hpsearch study` first.")
+    tracking = StudyTracking(locations.tracking_uri, config.name, locations.artifact_root)
+    tracking.attach_parent(parent)
+    configure_gpus()
+    target = target_trials(study, config)
+    reporter = reporter_factory(config, target, count_trials(study).finished) if reporter_factory else NullReporter()
+    runner = _runner(config, dataset, tracking, locations, reporter)
+    deadline = time.time() + request.timeout if request.timeout else None
+    result = run_worker(
+        study, config, runner, locations, target=target, deadline=deadline, reporter=reporter, max_trials=request.max_trials
+    )
+    if request.finalize and result.reason == "budget":
+        finalize_study(study, config, tracking, dataset, pipelines=runner.pipelines)
+    return result
+
+
+def open_read_only(name: str, storage: str | None) -> tuple[optuna.Study, StudyConfig, Locations]:
+    """Load a study for inspection (``show``, ``report``, ``export``) without changing anything."""
+    locations = resolve_locations(storage, None)
+    study, config = load_study(name, locations)
+    return study, config, locations
+
+
+def storage_read_only(storage: str | None) -> tuple[optuna.storages.BaseStorage, Locations]:
+    locations = resolve_locations(storage, None)
+    return open_storage(locations.storage_url, create=False), locations
+

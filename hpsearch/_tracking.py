@@ -1,0 +1,366 @@
+"""MLflow tracking: the only module that imports ``mlflow``.
+
+One experiment per study, one parent run per study, one child run per trial (tag
+``mlflow.parentRunId``). Everything goes through an explicit :class:`mlflow.MlflowClient` bound to
+an explicit tracking URI: no global "active run", so several trials, threads or processes never
+write into each other's runs.
+
+A retried trial continues the MLflow run of the attempt it retries (same run id): epochs the
+killed attempt already logged are not logged again, epochs it completed but did not log are
+back-filled from the resume state, so the metric history has every epoch exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag, ViewType
+from mlflow.exceptions import MlflowException
+
+from hpsearch._errors import RuntimeFailure, UsageError
+from hpsearch._locations import redact
+
+__all__ = [
+    "TAG_STUDY",
+    "TAG_TRIAL",
+    "TAG_STATE",
+    "TAG_VALUE",
+    "TAG_FAIL_REASON",
+    "TAG_RESUMED_FROM",
+    "TAG_ATTEMPTS",
+    "EPOCH_METRICS",
+    "normalize_tracking_uri",
+    "check_tracking_uri",
+    "StudyTracking",
+    "TrialRun",
+    "RunSummary",
+]
+
+TAG_PARENT = "mlflow.parentRunId"
+TAG_STUDY = "hpsearch.study"
+TAG_ROLE = "hpsearch.role"
+TAG_TRIAL = "hpsearch.trial_number"
+TAG_STATE = "hpsearch.state"
+TAG_VALUE = "hpsearch.value"
+TAG_FAIL_REASON = "hpsearch.fail_reason"
+TAG_RESUMED_FROM = "hpsearch.resumed_from_epoch"
+TAG_ATTEMPTS = "hpsearch.attempts"
+
+#: Per-epoch metrics logged for every trial (step = epoch, 0-based).
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")
+
+_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "KILLED": "KILLED"}
+
+for _name in ("mlflow", "alembic", "mlflow.store.db.utils"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
+# Artifact downloads are small and frequent (best checkpoints); their progress bars are noise.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def normalize_tracking_uri(uri: str) -> str:
+    """Give SQLite tracking URIs a generous lock timeout (parallel workers share the file).
+
+    (Appended as text: ``urlunsplit`` would turn ``sqlite:////abs`` into ``sqlite://abs``.)
+    """
+    if not uri.startswith("sqlite:"):
+        return uri
+    base, _, query = uri.partition("?")
+    if "timeout" in dict(parse_qsl(query)):
+        return uri
+    return f"{base}?{query + '&' if query else ''}timeout=60"
+
+
+def check_tracking_uri(uri: str, *, create_dirs: bool = False) -> None:
+    """Fail fast, writing nothing, if ``uri`` cannot work as a tracking store.
+
+    Raises:
+        UsageError: malformed or unsupported URI.
+        RuntimeFailure: a server or database that does not answer.
+    """
+    parts = urlsplit(uri)
+    scheme = parts.scheme.split("+")[0]
+    shown = redact(uri)
+    if scheme in ("", "file"):
+        raise UsageError(
+            f"--tracking-uri {shown}: MLflow >= 3.13 no longer supports file-based tracking stores; "
+            "use sqlite:///ABSOLUTE/PATH/mlflow.db or an http:// tracking server."
+        )
+    if scheme == "sqlite":
+        path = Path(parts.path[1:] if parts.path.startswith("//") else parts.path)
+        if not path.parent.is_dir():
+            if create_dirs:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            else:
+                raise UsageError(f"--tracking-uri {shown}: folder {path.parent} does not exist; create it or fix the path.")
+        return
+    if scheme in ("http", "https"):
+        try:
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10) as resp:  # noqa: S310
+                resp.read()
+        except (urllib.error.URLError, OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            raise RuntimeFailure(
+                f"MLflow tracking server {shown} does not answer ({reason}); start it (hpsearch server) "
+                "or fix --tracking-uri / MLFLOW_TRACKING_URI."
+            ) from None
+        return
+    if scheme in ("postgresql", "mysql", "mssql"):
+        import sqlalchemy
+
+        try:
+            engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": 10} if scheme != "mssql" else {})
+            with engine.connect():
+                pass
+            engine.dispose()
+        except Exception as e:  # noqa: BLE001 - driver errors vary
+            raise RuntimeFailure(f"Tracking database {shown} does not answer ({type(e).__name__}); check the URI and that the server runs.") from None
+        return
+    if scheme == "databricks":
+        return
+    raise UsageError(f"--tracking-uri {shown}: unsupported scheme {parts.scheme!r}; use sqlite:///PATH, http://HOST:PORT or postgresql://...")
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _param_value(value: Any) -> str:
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """A child run as read back from MLflow (for consistency checks and reports)."""
+
+    run_id: str
+    status: str
+    trial_number: int | None
+    state: str | None
+    value: float | None
+    params: dict[str, str]
+
+
+class TrialRun:
+    """The MLflow run of one trial (possibly continued by a retry)."""
+
+    def __init__(self, client: MlflowClient, run_id: str, resumed: bool) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.resumed = resumed
+
+    def logged_epochs(self, key: str = "loss") -> set[int]:
+        return {m.step for m in self.client.get_metric_history(self.run_id, key)}
+
+    def log_epoch(self, epoch: int, metrics: Mapping[str, float]) -> None:
+        ts = _now_ms()
+        batch = [Metric(k, float(v), ts, int(epoch)) for k, v in metrics.items()]
+        if batch:
+            self.client.log_batch(self.run_id, metrics=batch)
+
+    def backfill(self, history: Iterable[Mapping[str, float]]) -> int:
+        """Log the epochs of ``history`` this run does not have yet; returns how many."""
+        have = self.logged_epochs()
+        added = 0
+        for row in history:
+            epoch = int(row["epoch"])
+            if epoch not in have:
+                self.log_epoch(epoch, {k: row[k] for k in EPOCH_METRICS if k in row})
+                added += 1
+        return added
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        if tags:
+            self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+
+    def log_metrics(self, metrics: Mapping[str, float], *, step: int = 0) -> None:
+        ts = _now_ms()
+        finite = [Metric(k, float(v), ts, int(step)) for k, v in metrics.items() if v is not None and math.isfinite(v)]
+        if finite:
+            self.client.log_batch(self.run_id, metrics=finite)
+
+    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def finish(self, state: str, *, value: float | None = None, tags: Mapping[str, Any] | None = None) -> None:
+        """Record the final Optuna state (COMPLETE / PRUNED / FAIL / KILLED) and end the run."""
+        final = {TAG_STATE: state, **(tags or {})}
+        if value is not None:
+            final[TAG_VALUE] = repr(float(value))
+        self.set_tags(final)
+        self.client.set_terminated(self.run_id, _STATUS[state])
+
+
+class StudyTracking:
+    """MLflow side of one study: its experiment and parent run, and factories for trial runs."""
+
+    def __init__(self, tracking_uri: str, study_name: str, artifact_root: str | None = None) -> None:
+        self.tracking_uri = normalize_tracking_uri(tracking_uri)
+        self.study_name = study_name
+        self.artifact_root = artifact_root
+        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+        self.experiment_id = self._experiment()
+        self.parent_run_id: str | None = None
+
+    # -- experiment and parent run ------------------------------------------------------------
+
+    def _experiment(self) -> str:
+        exp = self.client.get_experiment_by_name(self.study_name)
+        if exp is not None:
+            if exp.lifecycle_stage == "deleted":
+                self.client.restore_experiment(exp.experiment_id)
+            return exp.experiment_id
+        location = f"{self.artifact_root}/{self.study_name}" if self.artifact_root else None
+        try:
+            return self.client.create_experiment(self.study_name, artifact_location=location, tags={TAG_STUDY: self.study_name})
+        except MlflowException:  # another worker created it first
+            exp = self.client.get_experiment_by_name(self.study_name)
+            if exp is None:
+                raise
+            return exp.experiment_id
+
+    def retire_experiment(self, suffix: str) -> None:
+        """Rename this study's experiment out of the way (``--fresh``); its runs stay browsable."""
+        self.client.rename_experiment(self.experiment_id, f"{self.study_name} (replaced {suffix})")
+        self.experiment_id = self._experiment()
+
+    def open_parent(self, existing_run_id: str | None, *, params: Mapping[str, Any], tags: Mapping[str, Any]) -> str:
+        """Reuse the study's parent run if it exists here (setting it RUNNING), else create one."""
+        run_id = None
+        if existing_run_id:
+            try:
+                run = self.client.get_run(existing_run_id)
+                if run.info.experiment_id == self.experiment_id and run.info.lifecycle_stage == "active":
+                    run_id = existing_run_id
+                    self.client.update_run(run_id, status="RUNNING")
+            except MlflowException:
+                run_id = None
+        if run_id is None:
+            run = self.client.create_run(
+                self.experiment_id,
+                run_name=self.study_name,
+                tags={TAG_STUDY: self.study_name, TAG_ROLE: "study"},
+            )
+            run_id = run.info.run_id
+            self.client.log_batch(run_id, params=[Param(k, _param_value(v)) for k, v in params.items()])
+        self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+        self.parent_run_id = run_id
+        return run_id
+
+    def attach_parent(self, run_id: str) -> None:
+        """Workers joining a study use the parent run its creator opened."""
+        try:
+            run = self.client.get_run(run_id)
+        except MlflowException:
+            raise RuntimeFailure(
+                f"Study {self.study_name!r} logs to MLflow run {run_id}, which tracking URI "
+                f"{redact(self.tracking_uri)} does not have; pass the same --tracking-uri as the study."
+            ) from None
+        if run.info.experiment_id != self.experiment_id:
+            raise RuntimeFailure(f"MLflow run {run_id} is not in experiment {self.study_name!r}; pass the study's --tracking-uri.")
+        self.parent_run_id = run_id
+
+    def parent(self) -> TrialRun:
+        assert self.parent_run_id is not None, "open_parent() or attach_parent() first"
+        return TrialRun(self.client, self.parent_run_id, resumed=True)
+
+    def log_parent_text(self, text: str, artifact_file: str) -> None:
+        assert self.parent_run_id is not None
+        self.client.log_text(self.parent_run_id, text, artifact_file)
+
+    def close_parent(self, status: str) -> None:
+        if self.parent_run_id is not None:
+            self.client.set_terminated(self.parent_run_id, status)
+
+    # -- trial runs --------------------------------------------------------------------------
+
+    def start_trial(
+        self,
+        number: int,
+        params: Mapping[str, Any],
+        *,
+        continue_run_id: str | None = None,
+        tags: Mapping[str, Any] | None = None,
+    ) -> TrialRun:
+        """Create the child run of trial ``number``, or continue ``continue_run_id`` (a retry)."""
+        assert self.parent_run_id is not None, "open_parent() or attach_parent() first"
+        trial_tags = {TAG_TRIAL: number, TAG_STATE: "RUNNING", "mlflow.runName": f"trial-{number:04d}", **(tags or {})}
+        if continue_run_id:
+            try:
+                run = self.client.get_run(continue_run_id)
+                if run.info.experiment_id == self.experiment_id:
+                    self.client.update_run(continue_run_id, status="RUNNING")
+                    attempts = int(run.data.tags.get(TAG_ATTEMPTS, "1")) + 1
+                    handle = TrialRun(self.client, continue_run_id, resumed=True)
+                    handle.set_tags({**trial_tags, TAG_ATTEMPTS: attempts})
+                    return handle
+            except MlflowException:
+                pass  # the old run is gone (other tracking store?): start a new one
+        run = self.client.create_run(
+            self.experiment_id,
+            run_name=f"trial-{number:04d}",
+            tags={TAG_PARENT: self.parent_run_id, TAG_STUDY: self.study_name, TAG_ROLE: "trial", TAG_ATTEMPTS: "1"},
+        )
+        handle = TrialRun(self.client, run.info.run_id, resumed=False)
+        handle.client.log_batch(
+            handle.run_id,
+            params=[Param(k, _param_value(v)) for k, v in params.items()],
+            tags=[RunTag(k, str(v)) for k, v in trial_tags.items()],
+        )
+        return handle
+
+    def trial_run(self, run_id: str) -> TrialRun:
+        return TrialRun(self.client, run_id, resumed=True)
+
+    def child_runs(self) -> Iterator[RunSummary]:
+        """Every trial run under the parent run, in no particular order."""
+        assert self.parent_run_id is not None
+        token = None
+        while True:
+            page = self.client.search_runs(
+                [self.experiment_id],
+                filter_string=f"tags.`{TAG_PARENT}` = '{self.parent_run_id}'",
+                run_view_type=ViewType.ACTIVE_ONLY,
+                max_results=1000,
+                page_token=token,
+            )
+            for run in page:
+                tags = run.data.tags
+                number = tags.get(TAG_TRIAL)
+                value = tags.get(TAG_VALUE)
+                yield RunSummary(
+                    run_id=run.info.run_id,
+                    status=run.info.status,
+                    trial_number=int(number) if number is not None else None,
+                    state=tags.get(TAG_STATE),
+                    value=float(value) if value is not None else None,
+                    params=dict(run.data.params),
+                )
+            token = page.token
+            if not token:
+                return
+
+    def metric_history(self, run_id: str, key: str) -> list[tuple[int, float]]:
+        return sorted((m.step, m.value) for m in self.client.get_metric_history(run_id, key))
+
+    def download(self, run_id: str, artifact_path: str, dst: str | Path) -> Path:
+        path = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=artifact_path, dst_path=str(dst), tracking_uri=self.tracking_uri
+        )
+        return Path(path)
+
+    def ui_url(self, run_id: str | None = None) -> str:
+        base = f"#/experiments/{self.experiment_id}"
+        return f"{base}/runs/{run_id}" if run_id else base
+

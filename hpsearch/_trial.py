@@ -1,0 +1,283 @@
+"""How one trial runs: sample -> build (or resume) -> fit -> checkpoint -> outcome.
+
+:meth:`TrialRunner.run` never lets an ordinary exception escape: a trial that fails (bad params,
+out of memory, NaN loss) becomes a ``FAIL`` outcome with its reason, and the study goes on. Only
+interruptions (Ctrl-C, SIGTERM) propagate, after the trial's MLflow run is marked ``KILLED`` and
+its resume checkpoint is left in place for the retry.
+
+The runner does not talk to the Optuna study: it gets a trial, reports intermediate values to it,
+and returns a :class:`TrialOutcome`; the study loop tells Optuna and then calls
+:meth:`TrialRunner.close` to end the MLflow run with the state Optuna recorded.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import tempfile
+import time
+import traceback
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import keras
+
+from hpsearch import _callbacks as cb
+from hpsearch._checkpoints import ResumeState, TrialCheckpoints
+from hpsearch._config import StudyConfig
+from hpsearch._datasets import Pipelines
+from hpsearch._model import build_model
+from hpsearch._plots import learning_curve_png
+from hpsearch._schedules import build_learning_rate
+from hpsearch._search_space import sample
+from hpsearch._tracking import EPOCH_METRICS, TAG_FAIL_REASON, TAG_RESUMED_FROM, StudyTracking, TrialRun
+
+if TYPE_CHECKING:
+    import optuna
+
+__all__ = ["TrialOutcome", "TrialRunner", "EpochCallback"]
+
+#: ``hook(trial_number, epoch, logs)`` called after every epoch (progress display).
+EpochCallback = Callable[[int, int, Mapping[str, Any]], None]
+
+_MAX_REASON = 500
+
+
+@dataclass
+class TrialOutcome:
+    """What one trial produced. ``state`` is COMPLETE, PRUNED or FAIL."""
+
+    number: int
+    state: str
+    params: dict[str, Any]
+    value: float | None = None
+    epochs_trained: int = 0
+    best_epoch: int | None = None
+    resumed_from_epoch: int = 0
+    reason: str | None = None
+    seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    run: TrialRun | None = None
+    checkpoints: TrialCheckpoints | None = None
+
+
+def _reason(error: BaseException) -> str:
+    text = f"{type(error).__name__}: {error}".strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    return first[:_MAX_REASON]
+
+
+def _best(history: list[dict[str, float]], metric: str, direction: str) -> tuple[float | None, int | None]:
+    scored = [(row[metric], int(row["epoch"])) for row in history if metric in row and math.isfinite(row[metric])]
+    if not scored:
+        return None, None
+    pick = max if direction == "maximize" else min
+    value, epoch = pick(scored, key=lambda t: t[0])
+    return value, epoch
+
+
+class TrialRunner:
+    """Trains trials of one study in this process.
+
+    Args:
+        config: the study.
+        pipelines: the data, as tf.data pipelines (built once per process).
+        tracking: the study's MLflow side (parent run opened).
+        checkpoint_dir: the study's checkpoint folder; each trial gets ``trial-<first number>``.
+        on_epoch: optional progress hook.
+    """
+
+    def __init__(
+        self,
+        config: StudyConfig,
+        pipelines: Pipelines,
+        tracking: StudyTracking,
+        checkpoint_dir: Path,
+        *,
+        on_epoch: EpochCallback | None = None,
+    ) -> None:
+        self.config = config
+        self.pipelines = pipelines
+        self.tracking = tracking
+        self.checkpoint_dir = Path(checkpoint_dir)
+        self.on_epoch = on_epoch
+
+    def checkpoints_for(self, first_number: int) -> TrialCheckpoints:
+        return TrialCheckpoints(self.checkpoint_dir / f"trial-{first_number:05d}")
+
+    # -- one trial ---------------------------------------------------------------------------
+
+    def run(self, trial: optuna.Trial, *, first_number: int | None = None) -> TrialOutcome:
+        """Run ``trial`` (attempt of trial ``first_number`` when it is a retry)."""
+        start = time.monotonic()
+        first = trial.number if first_number is None else first_number
+        ckpt = self.checkpoints_for(first)
+        outcome = TrialOutcome(number=trial.number, state="FAIL", params={}, checkpoints=ckpt)
+        for stale in ("fail_reason", "traceback"):  # a retry inherits its failed attempt's attrs
+            if trial.user_attrs.get(stale) is not None:
+                trial.set_user_attr(stale, None)
+        try:
+            outcome.params = sample(trial, self.config.search_space)
+            resume = ckpt.load()
+            outcome.resumed_from_epoch = resume.epochs_done if resume else 0
+            tags = {TAG_RESUMED_FROM: outcome.resumed_from_epoch}
+            if first != trial.number:
+                tags["hpsearch.retry_of"] = first
+            outcome.run = self.tracking.start_trial(
+                trial.number, outcome.params, continue_run_id=trial.user_attrs.get("mlflow_run_id"), tags=tags
+            )
+            trial.set_user_attr("mlflow_run_id", outcome.run.run_id)
+            trial.set_user_attr("resumed_from_epoch", outcome.resumed_from_epoch)
+            if resume is not None:
+                outcome.run.backfill(resume.history)
+            self._fit(trial, outcome, ckpt, resume, seed=self.config.seed + first)
+        except Exception as e:  # noqa: BLE001 - any error fails this trial only
+            outcome.state = "FAIL"
+            outcome.reason = _reason(e)
+            outcome.value = None
+            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+        except BaseException:  # interrupted: leave the checkpoint for the retry
+            if outcome.run is not None:
+                outcome.run.finish("KILLED", tags={TAG_FAIL_REASON: "interrupted"})
+            raise
+        finally:
+            keras.backend.clear_session(free_memory=True)
+            gc.collect()
+        outcome.seconds = time.monotonic() - start
+        trial.set_user_attr("epochs_trained", outcome.epochs_trained)
+        if outcome.best_epoch is not None:
+            trial.set_user_attr("best_epoch", outcome.best_epoch)
+        if outcome.reason:
+            trial.set_user_attr("fail_reason", outcome.reason)
+        if outcome.run is not None:
+            self._log_artifacts(outcome)
+        return outcome
+
+    def _fit(self, trial: optuna.Trial, outcome: TrialOutcome, ckpt: TrialCheckpoints, resume: ResumeState | None, *, seed: int) -> None:
+        cfg = self.config
+        params = outcome.params
+        batch_size = int(params["batch_size"])
+        max_epochs = cfg.training.max_epochs
+        steps = self.pipelines.steps_per_epoch(batch_size)
+        keras.utils.set_random_seed(int(seed))
+        if resume is not None:
+            model = keras.saving.load_model(resume.model_path, safe_mode=True)
+            plan = build_learning_rate(params, steps_per_epoch=steps, max_epochs=max_epochs)
+        else:
+            data = self.pipelines.dataset
+            model, plan = build_model(
+                params,
+                input_shape=data.input_shape,
+                num_classes=data.num_classes,
+                input_scale=data.input_scale,
+                steps_per_epoch=steps,
+                max_epochs=max_epochs,
+            )
+
+        monitor = cfg.objective.metric
+        mode = "max" if cfg.objective.direction == "maximize" else "min"
+        history = cb.HistoryRecorder(resume.history if resume else None)
+        nan_guard = cb.NaNGuard()
+        best = cb.BestCheckpoint(ckpt, monitor, mode)
+        stateful: list[Any] = [best]
+        callbacks: list[keras.callbacks.Callback] = [cb.EpochTimer(), cb.LearningRateLogger(), nan_guard, history, best]
+        if cfg.training.early_stopping_patience is not None:
+            stopper = cb.ResumableEarlyStopping(
+                ckpt.best_path, monitor=monitor, mode=mode, patience=cfg.training.early_stopping_patience
+            )
+            stateful.append(stopper)
+            callbacks.append(stopper)
+        if plan.plateau is not None:
+            plateau = cb.ResumableReduceLROnPlateau(
+                monitor=monitor, mode=mode, factor=plan.plateau.factor, patience=plan.plateau.patience, verbose=0
+            )
+            stateful.append(plateau)
+            callbacks.append(plateau)
+        if resume is not None:
+            for c in stateful:
+                if c.state_key in resume.callbacks:
+                    c.set_state(resume.callbacks[c.state_key])
+        callbacks.append(cb.ResumeCheckpoint(ckpt, history, stateful))
+        assert outcome.run is not None
+        callbacks.append(cb.MetricsSink(outcome.run.log_epoch, EPOCH_METRICS))
+        pruning = cb.PruningReporter(trial, monitor)
+        callbacks.append(pruning)
+        if self.on_epoch is not None:
+            hook = self.on_epoch
+            callbacks.append(cb.EpochHook(lambda epoch, logs: hook(trial.number, epoch, logs)))
+
+        initial_epoch = resume.epochs_done if resume else 0
+        if initial_epoch < max_epochs and not self._stopped_before(resume):
+            model.fit(
+                self.pipelines.train(batch_size, seed=seed * 1000 + initial_epoch),
+                validation_data=self.pipelines.evaluation("validation", batch_size),
+                epochs=max_epochs,
+                initial_epoch=initial_epoch,
+                callbacks=callbacks,
+                verbose=0,
+                shuffle=False,
+            )
+
+        outcome.history = history.history
+        outcome.epochs_trained = len(history.history)
+        value, best_epoch = _best(history.history, monitor, cfg.objective.direction)
+        outcome.best_epoch = best_epoch
+        if nan_guard.diverged_at is not None:
+            epoch, batch = nan_guard.diverged_at
+            outcome.state = "FAIL"
+            outcome.reason = (
+                f"diverged: loss became NaN or infinite at epoch {epoch + 1}, batch {batch + 1} "
+                f"(learning_rate={params['learning_rate']:.3g}); TerminateOnNaN stopped the trial"
+            )
+        elif pruning.pruned_at is not None:
+            outcome.state = "PRUNED"
+            outcome.value = value
+        elif value is None:
+            outcome.state = "FAIL"
+            outcome.reason = f"no finite {monitor} was produced in {outcome.epochs_trained} epochs"
+        else:
+            outcome.state = "COMPLETE"
+            outcome.value = value
+
+    def _stopped_before(self, resume: ResumeState | None) -> bool:
+        """True if the resumed attempt had already stopped early (its next epoch would not run)."""
+        if resume is None:
+            return False
+        stopper = resume.callbacks.get("early_stopping") or {}
+        patience = self.config.training.early_stopping_patience
+        return patience is not None and int(stopper.get("wait", 0)) >= patience and resume.epochs_done > 1
+
+    def _log_artifacts(self, outcome: TrialOutcome) -> None:
+        run = outcome.run
+        assert run is not None
+        try:
+            if outcome.history:
+                with tempfile.TemporaryDirectory(prefix="hpsearch-") as tmp:
+                    png = learning_curve_png(
+                        outcome.history,
+                        Path(tmp) / "learning_curve.png",
+                        title=f"{self.config.name} trial {outcome.number} ({outcome.state.lower()})",
+                        best_epoch=outcome.best_epoch,
+                    )
+                    run.log_artifact(png, "plots")
+            if outcome.checkpoints is not None and outcome.checkpoints.best_path.is_file():
+                run.log_artifact(outcome.checkpoints.best_path, "model")
+            if outcome.best_epoch is not None:
+                best_row = next(r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch)
+                run.log_metrics({f"best_{k}": best_row[k] for k in ("val_accuracy", "val_loss") if k in best_row})
+        except Exception as e:  # noqa: BLE001 - artifacts are best effort; the result stands
+            run.set_tags({"hpsearch.artifact_error": _reason(e)})
+
+    # -- after Optuna has recorded the result --------------------------------------------------
+
+    def close(self, outcome: TrialOutcome, *, value: float | None) -> None:
+        """End the trial's MLflow run with the state Optuna recorded; drop its checkpoints."""
+        if outcome.run is not None:
+            tags: dict[str, Any] = {"hpsearch.epochs_trained": outcome.epochs_trained}
+            if outcome.reason:
+                tags[TAG_FAIL_REASON] = outcome.reason
+            outcome.run.finish(outcome.state, value=value, tags=tags)
+        if outcome.checkpoints is not None:
+            outcome.checkpoints.clear()

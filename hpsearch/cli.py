@@ -1,0 +1,332 @@
+"""The ``hpsearch`` command line: thin click commands over the library.
+
+Commands that do not train (``--help``, ``list``, ``show``, ``space``, ``check``) never import
+TensorFlow: every heavy import happens inside the command that needs it.
+
+Errors meant for the user (:class:`~hpsearch._errors.HPSearchError`) print one line and exit with
+2 (usage / configuration) or 1 (runtime); click's own usage errors exit 2 as usual.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shlex
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+
+from hpsearch import __version__
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_EPILOG = "Docs: README.md. Every command takes --storage / --tracking-uri (or HPSEARCH_STORAGE / MLFLOW_TRACKING_URI)."
+
+
+def _friendly(func: F) -> F:
+    """Turn HPSearchError into ``Error: <message>`` + its exit code, without a traceback."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from hpsearch._errors import HPSearchError
+
+        try:
+            return func(*args, **kwargs)
+        except HPSearchError as e:
+            click.echo(f"Error: {e}", err=True)
+            sys.exit(e.exit_code)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _quiet_tensorflow() -> None:
+    """Import TensorFlow without its start-up chatter (``HPSEARCH_VERBOSE=1`` keeps it).
+
+    TF 2.21 logs through absl before ``TF_CPP_MIN_LOG_LEVEL`` applies, straight to file
+    descriptor 2, so the import runs with that descriptor pointed at /dev/null. Python errors
+    are exceptions, not writes, and still surface.
+    """
+    if os.environ.get("HPSEARCH_VERBOSE"):
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import warnings
+
+    warnings.filterwarnings("ignore", module="keras")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        try:
+            import tensorflow  # noqa: F401
+        except ImportError:
+            pass  # reported with a clear message where TensorFlow is first needed
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+    try:
+        import absl.logging
+
+        absl.logging.set_verbosity(absl.logging.ERROR)
+    except ImportError:
+        pass
+
+
+def storage_options(func: F) -> F:
+    """``--storage`` and ``--tracking-uri``, shared by every command that reads a study."""
+    func = click.option(
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        default=None,
+        metavar="URI",
+        help="MLflow tracking URI [env MLFLOW_TRACKING_URI; default sqlite:///./mlruns/mlflow.db].",
+    )(func)
+    func = click.option(
+        "--storage",
+        envvar="HPSEARCH_STORAGE",
+        default=None,
+        metavar="URL",
+        help="Optuna storage URL [env HPSEARCH_STORAGE; default sqlite:///./mlruns/optuna.db].",
+    )(func)
+    return func
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}, epilog=_EPILOG)
+@click.version_option(__version__, prog_name="hpsearch")
+def main() -> None:
+    """Hyperparameter search for tf.keras CNNs: Optuna trials, MLflow tracking, resumable studies.
+
+    \b
+    Quick start (CIFAR-10, a few minutes on a laptop CPU):
+      hpsearch study cifar10 --trials 3 --epochs 2 --subset 2000 --study-name quick
+      hpsearch show quick
+      hpsearch ui
+    """
+
+
+# ----------------------------------------------------------------------------- study
+
+
+def _summary_table(summary: Any) -> str:
+    from hpsearch._results import format_duration, trials_frame
+
+    frame = trials_frame(summary.study, top=10)
+    if frame.empty:
+        return "(no trials)"
+    searched = [c for c in summary.config.search_space.searched() if c in frame.columns]
+    frame = frame.assign(duration=frame["duration_s"].map(format_duration))
+    cols = ["number", "state", "value", "epochs", "duration", *searched]
+    return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+
+
+def _print_summary(summary: Any) -> None:
+    from hpsearch._progress import short_params
+
+    c = summary.counts
+    metric = summary.config.objective.metric
+    reasons = {"budget": "budget reached", "timeout": "timeout reached", "workers stopped": "workers stopped early"}
+    click.echo(
+        f"\nStudy {summary.config.name}: {c.finished}/{summary.target} finished "
+        f"({c.complete} complete, {c.pruned} pruned, {c.failed} failed) - {reasons.get(summary.stop_reason, summary.stop_reason)}."
+    )
+    click.echo("\nTop trials:\n" + _summary_table(summary))
+    if summary.best is not None:
+        click.echo(f"\nBest trial {summary.best.number}: {metric} = {summary.best.value:.4f}")
+        click.echo(f"  {short_params(summary.best.params, limit=30)}")
+    test = summary.test_metrics
+    if test:
+        acc = test.get("test_accuracy")
+        click.echo(
+            f"Test set (best checkpoint of trial {test['trial']}): accuracy = {acc:.4f}, loss = {test['test_loss']:.4f}"
+            if acc is not None
+            else f"Test loss of trial {test['trial']}: {test['test_loss']:.4f}"
+        )
+    flags = _location_flags(summary.locations)
+    click.echo(
+        f"\nBrowse:  hpsearch ui{flags}   (experiment '{summary.config.name}')\n"
+        f"Table:   hpsearch show {summary.config.name}{flags}\n"
+        f"Export:  hpsearch export {summary.config.name}{flags}"
+    )
+
+
+def _location_flags(locations: Any) -> str:
+    """The --storage/--tracking-uri flags a follow-up command needs (passwords redacted)."""
+    from hpsearch._locations import redact
+
+    flags = ""
+    if not locations.storage_is_default and "HPSEARCH_STORAGE" not in os.environ:
+        flags += f" --storage {shlex.quote(redact(locations.storage_url))}"
+    if not locations.tracking_is_default and "MLFLOW_TRACKING_URI" not in os.environ:
+        flags += f" --tracking-uri {shlex.quote(redact(locations.tracking_uri))}"
+    return flags
+
+
+def _resume_hint() -> str:
+    return shlex.join(["hpsearch", *sys.argv[1:]])
+
+
+@main.command()
+@click.argument("study")
+@click.option("--trials", type=click.IntRange(min=1), help="Finished trials wanted in total (overrides budget.trials).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SEC", help="Stop starting trials after SEC seconds.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Max epochs per trial (overrides training.max_epochs).")
+@click.option("--subset", type=click.IntRange(min=2), metavar="N", help="Use only the first N training images (quick runs).")
+@click.option("--data-dir", metavar="DIR", help="Folder with cifar-10-python.tar.gz or cifar-10-batches-py/ (no download).")
+@click.option("--dataset", metavar="PATH|NAME", help="cifar10, or an .npz with x_train, y_train, x_test, y_test.")
+@storage_options
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), help="Seed for the split, sampler and weights.")
+@click.option("--study-name", metavar="NAME", help="Name of the study (default: the study file's name).")
+@click.option("--fresh", is_flag=True, help="Replace an existing study of this name (its MLflow runs are kept, renamed).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes on this machine.")
+@click.option("--gpus", metavar="IDS", help="GPU indices for the workers, round-robin (e.g. 0,1).")
+@_friendly
+def study(study: str, **options: Any) -> None:
+    """Run (or continue) the study STUDY: a name (studies/NAME.yaml, built-in) or a YAML path.
+
+    Running the same command again continues the study; --trials counts finished trials in
+    total. Ctrl-C stops cleanly and prints the command that resumes.
+    """
+    from hpsearch._workers import install_sigterm_handler, parse_gpus
+
+    _quiet_tensorflow()
+    install_sigterm_handler()
+    gpus = parse_gpus(options.pop("gpus"))
+    from hpsearch._progress import TerminalReporter
+    from hpsearch._session import StudyRequest, run_study
+
+    request = StudyRequest(study=study, gpus=tuple(gpus) if gpus else None, **options)
+    reporters: list[Any] = []
+
+    def reporter(config: Any, target: int, finished: int) -> Any:
+        r = TerminalReporter(total=target, finished=finished, metric=config.objective.metric, max_epochs=config.training.max_epochs)
+        reporters.append(r)
+        return r
+
+    def ready(config: Any, locations: Any, study_obj: Any, tracking: Any) -> None:
+        where = locations.describe()
+        click.echo(
+            f"Study {config.name}: target {config.budget.trials} finished trials, up to "
+            f"{config.training.max_epochs} epochs each; {len(study_obj.trials)} trial(s) so far.\n"
+            f"  storage  {where['storage']}\n  tracking {where['tracking']}",
+            err=True,
+        )
+
+    try:
+        summary = run_study(request, reporter_factory=reporter, on_ready=ready)
+    except KeyboardInterrupt as stop:
+        for r in reporters:
+            r.close()
+        click.echo(
+            f"\nStopped ({stop or 'Ctrl-C'}). The running trial was marked FAIL (interrupted) and queued to resume "
+            f"from its last completed epoch; its MLflow run is KILLED.\nResume with:\n  {_resume_hint()}",
+            err=True,
+        )
+        sys.exit(130)
+    finally:
+        for r in reporters:
+            r.close()
+    _print_summary(summary)
+
+
+@main.command()
+@click.argument("name")
+@storage_options
+@click.option("--data-dir", metavar="DIR", help="This machine's folder with the CIFAR-10 files.")
+@click.option("--dataset", metavar="PATH", help="This machine's path to the study's .npz dataset.")
+@click.option("--gpus", metavar="IDS", help="GPU for this worker: the --rank'th of these (round-robin).")
+@click.option("--rank", type=click.IntRange(min=0), default=0, show_default=True, help="Worker index (seeds, GPU choice).")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SEC", help="Stop starting trials after SEC seconds.")
+@click.option("--max-trials", type=click.IntRange(min=1), help="Leave after running this many trials.")
+@click.option("--no-finalize", is_flag=True, hidden=True, help="Leave the final test evaluation to the coordinator.")
+@click.option("--quiet", is_flag=True, hidden=True, help="No progress bar (worker started by `study --workers`).")
+@_friendly
+def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **options: Any) -> None:
+    """Join study NAME (created by `hpsearch study`) and run its trials until its budget is met.
+
+    The study's configuration comes from the storage; this machine brings only its data.
+    """
+    from hpsearch._workers import gpu_for_rank, install_sigterm_handler, parse_gpus
+
+    gpu = gpu_for_rank(parse_gpus(gpus), options["rank"])
+    if gpu is not None:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpu
+    _quiet_tensorflow()
+    install_sigterm_handler()
+    from hpsearch._progress import TerminalReporter
+    from hpsearch._session import WorkerRequest, run_worker_process
+
+    def reporter(config: Any, target: int, finished: int) -> Any:
+        return TerminalReporter(
+            total=target, finished=finished, metric=config.objective.metric, max_epochs=config.training.max_epochs, bar=not quiet
+        )
+
+    request = WorkerRequest(study_name=name, finalize=not no_finalize, **options)
+    try:
+        result = run_worker_process(request, reporter_factory=None if quiet else reporter)
+    except KeyboardInterrupt:
+        click.echo(f"\nWorker {options['rank']} stopped; its trial was queued to resume.", err=True)
+        sys.exit(130)
+    if not quiet:
+        click.echo(f"Worker {options['rank']} done ({result.reason}): ran {result.trials_run} trial(s).")
+
+
+# ----------------------------------------------------------------------------- inspection
+
+
+@main.command(name="list")
+@storage_options
+@_friendly
+def list_(storage: str | None, tracking_uri: str | None) -> None:
+    """Every study in the storage: trials by state, best value, last activity."""
+    from hpsearch._results import studies_frame
+    from hpsearch._session import storage_read_only
+
+    store, _ = storage_read_only(storage)
+    frame = studies_frame(store)
+    if frame.empty:
+        click.echo("No studies yet. Start one with: hpsearch study cifar10")
+        return
+    click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--top", type=click.IntRange(min=1), help="Only the K best trials.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@storage_options
+@_friendly
+def show(name: str, top: int | None, fmt: str, storage: str | None, tracking_uri: str | None) -> None:
+    """One row per trial of study NAME, best first (state, value, duration, epochs, run id, params)."""
+    from hpsearch._results import trials_frame
+    from hpsearch._session import open_read_only
+
+    study_obj, _, _ = open_read_only(name, storage)
+    frame = trials_frame(study_obj, top=top)
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        click.echo(frame.to_json(orient="records", indent=1))
+    elif frame.empty:
+        click.echo(f"Study {name} has no trials yet.")
+    else:
+        click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+
+
+@main.command()
+@click.argument("study")
+@_friendly
+def space(study: str) -> None:
+    """Print the resolved search space of study file STUDY (defaults included)."""
+    from hpsearch._config import load_study_config
+    from hpsearch._search_space import describe
+
+    config = load_study_config(study)
+    rows = describe(config.search_space)
+    width = max(len(r[0]) for r in rows)
+    click.echo(f"# {config.source}")
+    for name, dist, cond in rows:
+        click.echo(f"{name:<{width}}  {dist}" + (f"    [if {cond}]" if cond else ""))

@@ -1,0 +1,117 @@
+"""Shared fixtures: tiny datasets in the official CIFAR-10 python format, isolated stores.
+
+The images are learnable (each class has its own colour and stripe pattern plus noise), so a
+trial's accuracy rises above chance within an epoch or two and tests can assert real learning.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+
+def synthetic_images(n: int, seed: int, num_classes: int = 10, size: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` uint8 images (N, size, size, 3) whose class is visible in colour and stripes."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % num_classes
+    rng.shuffle(labels)
+    palette = np.random.default_rng(1234).integers(30, 225, size=(num_classes, 3))
+    x = rng.normal(0, 25, size=(n, size, size, 3))
+    rows = np.arange(size)
+    for i, c in enumerate(labels):
+        x[i] += palette[c]
+        stripe = (rows // (1 + c % 4)) % 2 == 0
+        x[i, stripe if c % 2 else slice(None), stripe if not c % 2 else slice(None)] += 40
+    return np.clip(x, 0, 255).astype(np.uint8), labels.astype(np.int64)
+
+
+def _batch(x: np.ndarray, y: np.ndarray, label: str) -> bytes:
+    """Pickle a batch exactly like the official files: bytes keys, (N, 3072) uint8 rows RGB planes."""
+    data = x.transpose(0, 3, 1, 2).reshape(len(x), -1)
+    return pickle.dumps(
+        {
+            b"batch_label": label.encode(),
+            b"labels": [int(v) for v in y],
+            b"data": np.ascontiguousarray(data, dtype=np.uint8),
+            b"filenames": [f"img_{i:05d}.png".encode() for i in range(len(x))],
+        },
+        protocol=2,
+    )
+
+
+def write_cifar10(root: Path, *, n_train: int = 250, n_test: int = 60, tarball: bool = True, seed: int = 0) -> Path:
+    """Write a tiny CIFAR-10 in the official python format into ``root``.
+
+    ``tarball=True`` writes ``root/cifar-10-python.tar.gz``; otherwise ``root/cifar-10-batches-py/``.
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    x, y = synthetic_images(n_train + n_test, seed)
+    members: dict[str, bytes] = {}
+    per = n_train // 5
+    for i in range(5):
+        sl = slice(i * per, n_train if i == 4 else (i + 1) * per)
+        members[f"data_batch_{i + 1}"] = _batch(x[sl], y[sl], f"training batch {i + 1} of 5")
+    members["test_batch"] = _batch(x[n_train:], y[n_train:], "testing batch 1 of 1")
+    members["batches.meta"] = pickle.dumps(
+        {b"label_names": [c.encode() for c in CLASSES], b"num_cases_per_batch": per, b"num_vis": 3072}, protocol=2
+    )
+    members["readme.html"] = b"<html>tiny test copy</html>"
+    if tarball:
+        with tarfile.open(root / "cifar-10-python.tar.gz", "w:gz") as tar:
+            for name, blob in members.items():
+                info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+                info.size = len(blob)
+                tar.addfile(info, io.BytesIO(blob))
+    else:
+        folder = root / "cifar-10-batches-py"
+        folder.mkdir(exist_ok=True)
+        for name, blob in members.items():
+            (folder / name).write_bytes(blob)
+    return root
+
+
+def write_npz(path: Path, *, n_train: int = 200, n_test: int = 50, size: int = 32, channels: int = 3, num_classes: int = 10) -> Path:
+    x, y = synthetic_images(n_train + n_test, 7, num_classes=num_classes, size=size)
+    if channels == 1:
+        x = x.mean(axis=-1).astype(np.uint8)
+    np.savez(path, x_train=x[:n_train], y_train=y[:n_train], x_test=x[n_train:], y_test=y[n_train:])
+    return path
+
+
+@pytest.fixture(scope="session")
+def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny CIFAR-10 tarball, shared by the session (read-only)."""
+    return write_cifar10(tmp_path_factory.mktemp("cifar"))
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated local store: HPSEARCH_HOME in tmp_path, no inherited URLs, cwd = tmp_path."""
+    home = tmp_path / "mlruns"
+    monkeypatch.setenv("HPSEARCH_HOME", str(home))
+    monkeypatch.delenv("HPSEARCH_STORAGE", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("HPSEARCH_CHECKPOINT_DIR", raising=False)
+    monkeypatch.chdir(tmp_path)
+    return home
+
+
+def hpsearch_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m hpsearch ARGS`` in a subprocess (a real process, like a user's)."""
+    full_env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "hpsearch", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
+    )
