@@ -235,6 +235,12 @@ PRUNERS: dict[str, dict[str, Knob]] = {
         "min_resource": Knob(int, 1, 1, None, doc="epochs before the first rung"),
         "reduction_factor": Knob(int, 3, 2, None, doc="1/reduction_factor survive each rung"),
     },
+    # Deterministic: prune when the objective leaves [lower, upper] (e.g. accuracy < 0.15).
+    "threshold": {
+        "lower": Knob(float, None, doc="prune below this value"),
+        "upper": Knob(float, None, doc="prune above this value"),
+        "n_warmup_steps": Knob(int, 0, 0, None, doc="epochs of each trial that are never pruned"),
+    },
 }
 
 #: Datasets known by name (anything else must be a path to an .npz file).

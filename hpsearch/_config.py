@@ -22,7 +22,7 @@ import yaml
 
 from hpsearch import _catalog
 from hpsearch._catalog import Knob
-from hpsearch._errors import UsageError, did_you_mean
+from hpsearch._errors import UsageError, closest, did_you_mean
 
 __all__ = [
     "Fixed",
@@ -517,7 +517,9 @@ def _parse_named(raw: Any, where: str, table: Mapping[str, Mapping[str, Knob]], 
     raw = _mapping(raw, where)
     name = _normalize_branch(raw.get("name", default), table, _join(where, "name"))
     _check_keys(raw, ["name", *table[name]], where)
-    options = tuple((k, _scalar(raw, k, knob, where)) for k, knob in table[name].items())
+    options = tuple((k, _scalar(raw, k, knob, where, nullable=knob.default is None)) for k, knob in table[name].items())
+    if name == "threshold" and all(dict(options)[k] is None for k in ("lower", "upper")):
+        raise _Problem(where, "the threshold pruner needs `lower`, `upper` or both")
     return name, options
 
 
@@ -538,9 +540,30 @@ _TOP_KEYS = (
 )
 
 
+#: Keys that live inside a section, for "did you mean budget.trials?" on a misplaced key.
+_SECTION_KEYS = {
+    "training": ("max_epochs", "early_stopping_patience"),
+    "objective": ("metric", "direction"),
+    "budget": ("trials", "timeout", "max_consecutive_failures"),
+    "heartbeat": ("interval", "grace_period"),
+    "search_space": _catalog.ROLE_ORDER,
+}
+
+
+def _check_top_keys(raw: Mapping[str, Any]) -> None:
+    nested = {key: f"{section}.{key}" for section, keys in _SECTION_KEYS.items() for key in keys}
+    for key in raw:
+        if key in _TOP_KEYS:
+            continue
+        hint = did_you_mean(key, _TOP_KEYS)
+        if not hint and closest(key, nested):
+            hint = f" (did you mean '{nested[closest(key, nested)]}'?)"
+        raise _Problem(str(key), f"unknown key{hint or ' (known keys: ' + ', '.join(_TOP_KEYS) + ')'}")
+
+
 def _parse(raw: Any, name: str, source: str) -> StudyConfig:
     raw = _mapping(raw, "")
-    _check_keys(raw, _TOP_KEYS, "")
+    _check_top_keys(raw)
 
     description = raw.get("description") or ""
     if not isinstance(description, str):

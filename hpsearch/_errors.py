@@ -15,7 +15,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["HPSearchError", "UsageError", "RuntimeFailure", "did_you_mean"]
+__all__ = ["HPSearchError", "UsageError", "RuntimeFailure", "closest", "did_you_mean"]
 
 
 class HPSearchError(Exception):
@@ -36,7 +36,13 @@ class RuntimeFailure(HPSearchError):
     exit_code = 1
 
 
+def closest(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate closest to ``word``, or ``None`` if none is close enough."""
+    matches = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
 def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     """Return ``" (did you mean 'x'?)"`` for the closest candidate, or ``""`` if none is close."""
-    matches = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
-    return f" (did you mean '{matches[0]}'?)" if matches else ""
+    match = closest(word, candidates)
+    return f" (did you mean '{match}'?)" if match else ""

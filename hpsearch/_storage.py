@@ -127,10 +127,10 @@ def open_storage(
     """
     spec = parse_storage_url(url)
     if spec.path is not None:
-        if not spec.path.parent.is_dir():
-            raise UsageError(f"--storage {redact(url)}: folder {spec.path.parent} does not exist; create it or fix the path.")
         if not create and not spec.path.is_file():
             raise RuntimeFailure(f"No study storage at {spec.path} yet; run `hpsearch study NAME` first (or pass --storage).")
+        if not spec.path.parent.is_dir():
+            raise UsageError(f"--storage {redact(url)}: folder {spec.path.parent} does not exist; create it or fix the path.")
     if spec.kind == "journal":
         assert spec.path is not None
         try:

@@ -145,6 +145,8 @@ def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
         return optuna.pruners.SuccessiveHalvingPruner(**opts)
     if name == "hyperband":
         return optuna.pruners.HyperbandPruner(max_resource=config.training.max_epochs, **opts)
+    if name == "threshold":
+        return optuna.pruners.ThresholdPruner(**opts)
     raise ValueError(f"Unknown pruner {name!r}.")
 
 

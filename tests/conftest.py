@@ -115,3 +115,30 @@ def hpsearch_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeo
     return subprocess.run(
         [sys.executable, "-m", "hpsearch", *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout
     )
+
+
+QUICK_STUDY = {
+    "dataset": "cifar10",
+    "validation_fraction": 0.2,
+    "seed": 3,
+    "training": {"max_epochs": 2, "early_stopping_patience": 3},
+    "search_space": {
+        "optimizer": {"adam": {}, "sgd": {"momentum": 0.9}},
+        "learning_rate": {"low": 1.0e-3, "high": 1.0e-2, "log": True},
+        "batch_size": [32, 64],
+        "dropout": 0.1,
+    },
+    "sampler": {"name": "random"},
+    "pruner": {"name": "none"},
+    "budget": {"trials": 2},
+    "heartbeat": {"interval": 1, "grace_period": 3},
+}
+
+
+def write_study(path: Path, **sections: object) -> Path:
+    """A quick study file (tiny CNN budget) with top-level ``sections`` replaced."""
+    import yaml
+
+    data = {**QUICK_STUDY, **sections}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path

@@ -1,0 +1,124 @@
+"""Callbacks: each adds or watches one thing, stops training without raising, survives resumes."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from hpsearch import _callbacks as cb
+from hpsearch._checkpoints import TrialCheckpoints
+
+
+def tiny_model(lr: float = 0.01) -> keras.Model:
+    inputs = keras.Input((4,))
+    outputs = keras.layers.Dense(3, activation="softmax")(keras.layers.Dense(8, activation="relu")(inputs))
+    model = keras.Model(inputs, outputs)
+    model.compile(keras.optimizers.SGD(lr), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    return model
+
+
+def data(n: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    y = np.arange(n) % 3
+    x = rng.normal(size=(n, 4)).astype("float32") + y[:, None]
+    return x, y
+
+
+def fit(model: keras.Model, callbacks: list, epochs: int = 3, initial_epoch: int = 0, **kw) -> keras.callbacks.History:
+    x, y = data()
+    return model.fit(x, y, validation_data=data(16), epochs=epochs, initial_epoch=initial_epoch, batch_size=8, verbose=0, callbacks=callbacks, **kw)
+
+
+def test_timer_and_lr_logger_add_to_the_logs() -> None:
+    history = cb.HistoryRecorder()
+    fit(tiny_model(0.05), [cb.EpochTimer(), cb.LearningRateLogger(), history], epochs=2)
+    assert [row["epoch"] for row in history.history] == [0, 1]
+    for row in history.history:
+        assert row["epoch_seconds"] > 0
+        assert row["learning_rate"] == pytest.approx(0.05)
+        assert {"loss", "accuracy", "val_loss", "val_accuracy"} <= set(row)
+
+
+def test_nan_guard_stops_and_remembers_where() -> None:
+    guard = cb.NaNGuard()
+    history = cb.HistoryRecorder()
+    x, y = data()
+    x[9] = np.nan  # the second batch of the first epoch
+    inputs = keras.Input((4,))  # no ReLU: TF's ReLU maps NaN to 0, which would hide the NaN
+    model = keras.Model(inputs, keras.layers.Dense(3, activation="softmax")(inputs))
+    model.compile(keras.optimizers.SGD(0.01), "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=5, batch_size=8, verbose=0, shuffle=False, callbacks=[guard, history])
+    assert guard.diverged_at == (0, 1)
+    assert len(history.history) == 1  # stopped after the first epoch, no exception
+
+
+class FakeTrial:
+    def __init__(self, prune_at: int) -> None:
+        self.prune_at = prune_at
+        self.reported: list[tuple[int, float]] = []
+
+    def report(self, value: float, step: int) -> None:
+        self.reported.append((step, value))
+
+    def should_prune(self) -> bool:
+        return self.reported[-1][0] >= self.prune_at
+
+
+def test_pruning_stops_training_but_lets_early_stopping_restore(tmp_path) -> None:
+    trial = FakeTrial(prune_at=1)
+    pruning = cb.PruningReporter(trial, "val_accuracy")
+    stopper = cb.ResumableEarlyStopping(tmp_path / "best.keras", monitor="val_loss", patience=10)
+    restored = {}
+
+    class Spy(keras.callbacks.Callback):
+        def on_train_end(self, logs=None):
+            restored["ran"] = True
+
+    fit(tiny_model(), [stopper, pruning, Spy()], epochs=6)
+    assert pruning.pruned_at == 1
+    assert [s for s, _ in trial.reported] == [0, 1]
+    assert restored == {"ran": True}  # on_train_end still ran: nothing raised inside fit
+
+
+def test_missing_metric_lists_what_exists() -> None:
+    with pytest.raises(KeyError, match="'val_acc' is not in the epoch logs; available: loss, val_loss"):
+        cb.monitored_value({"loss": 1.0, "val_loss": 2.0}, "val_acc")
+
+
+def test_best_checkpoint_saves_only_improvements(tmp_path) -> None:
+    ckpt = TrialCheckpoints(tmp_path)
+    best = cb.BestCheckpoint(ckpt, "val_loss", "min")
+    history = cb.HistoryRecorder()
+    fit(tiny_model(0.05), [history, best], epochs=4)
+    losses = [row["val_loss"] for row in history.history]
+    assert best.best == pytest.approx(min(losses)) and best.best_epoch == int(np.argmin(losses))
+    assert ckpt.best_path.is_file()
+    reloaded = keras.saving.load_model(ckpt.best_path)
+    assert reloaded.evaluate(*data(16), verbose=0)[0] == pytest.approx(best.best, rel=1e-4)
+
+
+def test_resumable_state_survives_a_new_fit(tmp_path) -> None:
+    ckpt = TrialCheckpoints(tmp_path)
+    model = tiny_model()
+    history = cb.HistoryRecorder()
+    best = cb.BestCheckpoint(ckpt, "val_loss", "min")
+    stopper = cb.ResumableEarlyStopping(ckpt.best_path, monitor="val_loss", patience=5)
+    plateau = cb.ResumableReduceLROnPlateau(monitor="val_loss", patience=1, factor=0.5, verbose=0)
+    saver = cb.ResumeCheckpoint(ckpt, history, [best, stopper, plateau])
+    fit(model, [history, best, stopper, plateau, saver], epochs=2)
+    state = ckpt.load()
+    assert state is not None and state.epochs_done == 2 and len(state.history) == 2
+    assert set(state.callbacks) == {"best_checkpoint", "early_stopping", "reduce_lr_on_plateau"}
+
+    # A new process: load the model, restore the callbacks, continue at epoch 2.
+    model2 = keras.saving.load_model(state.model_path)
+    history2 = cb.HistoryRecorder(state.history)
+    best2 = cb.BestCheckpoint(ckpt, "val_loss", "min")
+    stopper2 = cb.ResumableEarlyStopping(ckpt.best_path, monitor="val_loss", patience=5)
+    for c in (best2, stopper2):
+        c.set_state(state.callbacks[c.state_key])
+    fit(model2, [history2, best2, stopper2], epochs=4, initial_epoch=state.epochs_done)
+    assert [row["epoch"] for row in history2.history] == [0, 1, 2, 3]
+    assert stopper2.best is not None and stopper2.best <= state.callbacks["early_stopping"]["best"]
+    assert stopper2.best_weights is not None

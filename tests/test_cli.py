@@ -1,0 +1,109 @@
+"""The command line, driven as a user drives it: real subprocesses and click's runner."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from click.testing import CliRunner
+from conftest import hpsearch_cli, write_study
+from mlflow import MlflowClient
+
+from hpsearch.cli import main
+
+
+def test_help_is_fast_and_imports_no_tensorflow() -> None:
+    code = (
+        "import sys, time; t = time.perf_counter()\n"
+        "from click.testing import CliRunner; from hpsearch.cli import main\n"
+        "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output\n"
+        "for cmd in ('study', 'worker', 'list', 'show'):\n"
+        "    assert CliRunner().invoke(main, [cmd, '--help']).exit_code == 0\n"
+        "print(time.perf_counter() - t, 'tensorflow' in sys.modules, 'mlflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out[1:] == ["False", "False"]
+    assert float(out[0]) < 1.0
+
+
+def test_list_and_show_need_an_existing_store(store: Path) -> None:
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 1 and "No study storage at" in result.output
+    assert not store.exists()
+    result = CliRunner().invoke(main, ["show", "nope"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_usage_errors_exit_2_with_a_hint(store: Path) -> None:
+    for args, text in (
+        (["study", "cifar10", "--trials", "0"], "Invalid value for '--trials'"),
+        (["study", "cifar10", "--trials", "-3"], "Invalid value for '--trials'"),
+        (["study", "cifar10", "--workers", "0"], "Invalid value for '--workers'"),
+        (["show", "x", "--format", "xml"], "Invalid value for '--format'"),
+        (["study"], "Missing argument 'STUDY'"),
+    ):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert text in result.output and "--help" in result.output
+
+
+def test_space_prints_the_resolved_space() -> None:
+    result = CliRunner().invoke(main, ["space", "cifar10"])
+    assert result.exit_code == 0
+    assert "sgd.momentum" in result.output and "[if optimizer == 'sgd']" in result.output
+
+
+@pytest.mark.slow
+def test_end_to_end_cifar10_study_in_a_subprocess(tmp_path: Path, cifar_dir: Path) -> None:
+    """The issue's acceptance test: official-format data in a temp dir, a real `hpsearch study`."""
+    start = time.monotonic()
+    result = hpsearch_cli(
+        "study", "cifar10", "--data-dir", str(cifar_dir), "--trials", "3", "--epochs", "2", "--subset", "200",
+        cwd=tmp_path,
+        env={"HPSEARCH_HOME": "", "HPSEARCH_STORAGE": "", "MLFLOW_TRACKING_URI": ""},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Study cifar10: 3/3 finished" in result.stdout and "Test set (best checkpoint of trial" in result.stdout
+    assert "Traceback" not in result.stderr
+
+    store = tmp_path / "mlruns"
+    study = optuna.load_study(study_name="cifar10", storage=f"sqlite:///{store}/optuna.db")
+    finished = [t for t in study.trials if t.state in (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)]
+    assert len(finished) == 3
+
+    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
+    exp = client.get_experiment_by_name("cifar10")
+    runs = client.search_runs([exp.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if "mlflow.parentRunId" in r.data.tags]
+    assert len(parents) == 1 and len(children) == 3
+    parent = parents[0]
+    assert 0.0 <= parent.data.metrics["test_accuracy"] <= 1.0 and "test_loss" in parent.data.metrics
+    assert parent.info.status == "FINISHED"
+    for child in children:
+        assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
+        assert child.info.status == "FINISHED"
+        epochs = child.data.tags["hpsearch.epochs_trained"]
+        history = client.get_metric_history(child.info.run_id, "val_accuracy")
+        assert [m.step for m in history] == list(range(int(epochs)))
+        assert {"optimizer", "learning_rate", "schedule", "batch_norm", "initializer"} <= set(child.data.params)
+        artifacts = {a.path for d in ("plots", "model") for a in client.list_artifacts(child.info.run_id, d)}
+        assert artifacts == {"plots/learning_curve.png", "model/best.keras"}
+        png = Path(client.download_artifacts(child.info.run_id, "plots/learning_curve.png", str(tmp_path)))
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        trial = study.trials[int(child.data.tags["hpsearch.trial_number"])]
+        assert trial.user_attrs["mlflow_run_id"] == child.info.run_id
+    assert not any((store / "checkpoints" / "cifar10").iterdir())  # cleaned once in MLflow
+
+    # show / list read the same store, without TensorFlow
+    shown = hpsearch_cli("show", "cifar10", "--format", "json", cwd=tmp_path, env={"HPSEARCH_HOME": ""})
+    rows = json.loads(shown.stdout)
+    assert len(rows) == 3 and rows[0]["state"] == "COMPLETE"
+    listed = hpsearch_cli("list", cwd=tmp_path, env={"HPSEARCH_HOME": ""})
+    assert "cifar10" in listed.stdout
+    assert time.monotonic() - start < 300

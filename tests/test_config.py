@@ -1,0 +1,177 @@
+"""Study files -> frozen configs: defaults, round trips, and one clear line per mistake."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from hpsearch._config import (
+    Choice,
+    Fixed,
+    Range,
+    builtin_studies,
+    load_study_config,
+    parse_study_dict,
+    resolve_study_file,
+    validate_study_name,
+)
+from hpsearch._errors import UsageError
+
+
+def write(tmp_path: Path, text: str, name: str = "s.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def test_builtin_cifar10_is_shipped_and_valid() -> None:
+    assert "cifar10" in builtin_studies()
+    config = load_study_config("cifar10")
+    assert config.name == "cifar10"
+    assert config.objective.metric == "val_accuracy" and config.objective.direction == "maximize"
+    space = config.search_space
+    assert space.optimizer.names == ("sgd", "adam", "rmsprop", "nadam", "adagrad", "adadelta")
+    assert set(space.schedule.names) == {
+        "none", "exponential", "natural_exp", "inverse_time", "polynomial", "cosine", "step", "reduce_on_plateau",
+    }
+    assert space.regularizer.names == ("none", "l1", "l2", "l1_l2")
+    assert isinstance(space.learning_rate, Range) and space.learning_rate.log
+    assert space.batch_norm == Choice(("none", "before_activation", "after_activation"))
+    assert "sgd.momentum" in space.searched() and "l1_l2.l2" in space.searched()
+
+
+def test_round_trip_through_dict_is_lossless() -> None:
+    config = load_study_config("cifar10")
+    again = parse_study_dict(config.to_dict(), name="cifar10", source=config.source)
+    assert again == config
+
+
+def test_identity_ignores_budget_but_not_search_space() -> None:
+    config = load_study_config("cifar10")
+    assert config.with_overrides(trials=3, timeout=60).identity() == config.identity()
+    assert config.with_overrides(max_epochs=2).identity() != config.identity()
+    assert config.with_overrides(subset=100).identity() != config.identity()
+
+
+def test_omitted_entries_are_fixed_at_defaults(tmp_path: Path) -> None:
+    config = load_study_config(str(write(tmp_path, "search_space:\n  learning_rate: {low: 1e-4, high: 1e-2, log: true}\n")))
+    space = config.search_space
+    assert space.searched() == ["learning_rate"]
+    assert space.optimizer.names == ("adam",)
+    assert dict(space.optimizer.branch("adam").knobs)["beta_1"] == Fixed(0.9)
+    assert space.dropout == Fixed(0.25)
+    # `1e-4` without a dot is a float here (plain YAML 1.1 would read a string).
+    assert space.learning_rate == Range(1e-4, 1e-2, log=True)
+
+
+def test_narrow_fix_and_remove(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+        search_space:
+          optimizer:
+            sgd: {momentum: 0.95, nesterov: [true, false]}
+            adam: {}
+          schedule: cosine
+          batch_size: [64]
+          dropout: {low: 0.1, high: 0.2, step: 0.05}
+        """,
+    )
+    space = load_study_config(str(path)).search_space
+    assert dict(space.optimizer.branch("sgd").knobs) == {"momentum": Fixed(0.95), "nesterov": Choice((True, False))}
+    assert space.schedule.names == ("cosine",)
+    assert space.batch_size == Fixed(64)
+    assert space.dropout == Range(0.1, 0.2, step=0.05)
+    assert "sgd.momentum" not in space.searched() and "sgd.nesterov" in space.searched()
+
+
+def test_hyphenated_names_are_accepted(tmp_path: Path) -> None:
+    space = load_study_config(str(write(tmp_path, "search_space:\n  schedule: [natural-exp, inverse-time]\n"))).search_space
+    assert space.schedule.names == ("natural_exp", "inverse_time")
+
+
+BAD_FILES = [
+    ("search_space: [unclosed\n", "invalid YAML"),
+    ("trails: 3\n", "trails: unknown key (did you mean 'budget.trials'?)"),
+    ("max_epoch: 3\n", "max_epoch: unknown key (did you mean 'training.max_epochs'?)"),
+    ("budget:\n  trails: 3\n", "budget.trails: unknown key (did you mean 'trials'?)"),
+    ("budget:\n  trials: three\n", "budget.trials: expected an integer in [1, inf], got 'three'"),
+    ("training:\n  max_epochs: 0\n", "training.max_epochs: expected an integer in [1, inf], got 0"),
+    ("search_space:\n  learning_rate: {low: 0.1, high: 0.001}\n", "`low <= high` must hold, but got (low=0.1, high=0.001)"),
+    ("search_space:\n  dropout: {low: 0.0, high: 0.5, log: true}\n", "`low > 0` must hold for a log range, but got (low=0.0)"),
+    ("search_space:\n  optimizer: [adam, sgdd]\n", "unknown choice 'sgdd' (did you mean 'sgd'?)"),
+    ("search_space:\n  schedule: cosinus\n", "unknown choice 'cosinus' (did you mean 'cosine'?)"),
+    ("search_space:\n  initializer: he_unifrom\n", "unknown value 'he_unifrom' (did you mean 'he_uniform'?)"),
+    ("search_space:\n  regularizer: [l3]\n", "unknown choice 'l3'"),
+    ("search_space:\n  batch_norm: [before]\n", "unknown value 'before'"),
+    ("search_space:\n  optimizer: []\n", "empty choice list"),
+    ("search_space:\n  batch_size: []\n", "empty choice list"),
+    ("search_space:\n  optimizer:\n    sgd: {momentom: 0.9}\n", "search_space.optimizer.sgd.momentom: unknown key (did you mean 'momentum'?)"),
+    ("search_space:\n  dropout: 1.5\n", "search_space.dropout: expected a number in [0, 1), got 1.5"),
+    ("search_space:\n  batch_size: {low: 16, high: 64.5}\n", "search_space.batch_size.high: expected an integer"),
+    ("search_space:\n  initializer: {low: 1, high: 2}\n", "a low/high range needs a numeric parameter"),
+    ("search_space:\n  dropout: {low: 0.1, high: 0.2, step: 0.05, log: true}\n", "`step` and `log: true` cannot be combined"),
+    ("objective:\n  metric: val_acc\n", "the model does not produce 'val_acc' (did you mean 'val_accuracy'?)"),
+    ("objective:\n  metric: val_loss\n  direction: maximize\n", "maximize val_loss would select the worst models"),
+    ("dataset: imagenet\n", "unknown dataset 'imagenet'"),
+    ("pruner: medain\n", "unknown choice 'medain' (did you mean 'median'?)"),
+    ("pruner:\n  name: threshold\n", "the threshold pruner needs `lower`, `upper` or both"),
+    ("seed: 1\nseed: 2\n", "duplicate key 'seed'"),
+    ("heartbeat:\n  interval: 30\n  grace_period: 10\n", "`grace_period > interval` must hold"),
+    ("- just\n- a list\n", "expected a mapping at the top level"),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), BAD_FILES, ids=[m[:40] for _, m in BAD_FILES])
+def test_bad_study_files_get_one_clear_line(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(UsageError) as err:
+        load_study_config(str(path))
+    text_out = str(err.value)
+    assert message in text_out
+    assert str(path) in text_out  # says where
+    assert "\n" not in text_out  # one line
+    assert err.value.exit_code == 2
+
+
+def test_resolution_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert resolve_study_file("cifar10") == builtin_studies()["cifar10"]  # built-in
+    (tmp_path / "studies").mkdir()
+    local = write(tmp_path / "studies", "budget: {trials: 2}\n", "cifar10.yaml")
+    assert resolve_study_file("cifar10") == Path("studies/cifar10.yaml")  # studies/NAME.yaml wins
+    explicit = write(tmp_path, "budget: {trials: 1}\n", "cifar10")
+    assert resolve_study_file("cifar10") == Path("cifar10")  # an existing path wins
+    assert local.exists() and explicit.exists()
+
+
+def test_unknown_study_lists_what_exists(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError, match="No study named 'cifar11' \\(did you mean 'cifar10'\\?\\)"):
+        resolve_study_file("cifar11")
+    with pytest.raises(UsageError, match="does not exist"):
+        resolve_study_file("missing.yaml")
+
+
+@pytest.mark.parametrize("name", ["a/b", "..", "x\\y", "up/../down", "", "-dash", "x" * 200])
+def test_bad_study_names(name: str) -> None:
+    with pytest.raises(UsageError):
+        validate_study_name(name)
+
+
+def test_overrides_are_validated() -> None:
+    config = load_study_config("cifar10")
+    assert config.with_overrides(trials=3, max_epochs=2, subset=100, seed=7).training.max_epochs == 2
+    with pytest.raises(UsageError, match="budget.trials"):
+        config.with_overrides(trials=0)
+    with pytest.raises(UsageError, match="unknown dataset"):
+        config.with_overrides(dataset="mnist")
+    assert config.with_overrides(dataset="data/own.npz").data.dataset == "data/own.npz"
+
+
+def test_study_name_defaults_to_file_stem(tmp_path: Path) -> None:
+    path = write(tmp_path, "budget: {trials: 1}\n", "wide-net.yaml")
+    assert load_study_config(str(path)).name == "wide-net"
+    assert load_study_config(str(path), study_name="other").name == "other"

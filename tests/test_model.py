@@ -1,0 +1,110 @@
+"""The model: every option builds and trains; schedules compute what they claim."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+
+from hpsearch._catalog import BATCH_NORM_MODES, CONDITIONAL_ROLES, INITIALIZERS, OPTIMIZERS, REGULARIZERS, SCHEDULES
+from hpsearch._errors import UsageError
+from hpsearch._model import build_model, check_input_shape
+from hpsearch._schedules import NaturalExpDecay, Plateau, build_learning_rate
+
+
+def params(**changes: Any) -> dict[str, Any]:
+    """Complete params: the defaults of every chosen branch, with ``changes`` applied."""
+    p: dict[str, Any] = {
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "schedule": "none",
+        "regularizer": "none",
+        "initializer": "glorot_uniform",
+        "batch_norm": "none",
+        "dropout": 0.25,
+        "batch_size": 8,
+    }
+    p.update({k: v for k, v in changes.items() if k in p})
+    for role, (table, _) in CONDITIONAL_ROLES.items():
+        for knob, spec in table[p[role]].items():
+            p[f"{p[role]}.{knob}"] = spec.default
+    p.update(changes)
+    return p
+
+
+CASES = (
+    [("optimizer", o) for o in OPTIMIZERS]
+    + [("schedule", s) for s in SCHEDULES]
+    + [("regularizer", r) for r in REGULARIZERS]
+    + [("initializer", i) for i in INITIALIZERS]
+    + [("batch_norm", b) for b in BATCH_NORM_MODES]
+)
+
+
+@pytest.mark.parametrize(("role", "value"), CASES, ids=[f"{r}={v}" for r, v in CASES])
+def test_every_option_builds_and_trains_one_step(role: str, value: str) -> None:
+    p = params(**{role: value})
+    model, plan = build_model(p, input_shape=(16, 16, 3), num_classes=4, input_scale=1 / 255, steps_per_epoch=2, max_epochs=3)
+    x = np.random.default_rng(0).integers(0, 255, size=(8, 16, 16, 3)).astype("float32")
+    y = np.arange(8) % 4
+    before = [w.copy() for w in model.get_weights()]
+    logs = model.train_on_batch(x, y, return_dict=True)
+    assert math.isfinite(logs["loss"])
+    assert any(not np.array_equal(a, b) for a, b in zip(before, model.get_weights())), "weights did not move"
+    assert model.output_shape == (None, 4)
+    assert (plan.plateau is not None) == (p["schedule"] == "reduce_on_plateau")
+    if role == "regularizer":
+        assert (len(model.losses) > 0) == (value != "none")
+    if role == "batch_norm":
+        names = [layer.name for layer in model.layers]
+        if value == "none":
+            assert not any(n.endswith("_bn") for n in names)
+        else:
+            bn, relu = names.index("conv1a_bn"), names.index("conv1a_relu")
+            assert (bn < relu) == (value == "before_activation")
+    keras.backend.clear_session()
+
+
+def test_input_shape_check() -> None:
+    check_input_shape((10, 10, 1))
+    with pytest.raises(UsageError, match="too small"):
+        check_input_shape((8, 8, 3))
+
+
+def _lr(plan: Any, step: int) -> float:
+    return float(plan.learning_rate(step)) if callable(plan.learning_rate) else float(plan.learning_rate)
+
+
+def test_schedules_follow_their_formulas() -> None:
+    spe, epochs = 10, 8
+    plan = build_learning_rate(params(schedule="natural_exp", learning_rate=0.1, **{"natural_exp.decay_rate": 0.5}), steps_per_epoch=spe, max_epochs=epochs)
+    assert _lr(plan, 3 * spe) == pytest.approx(0.1 * math.exp(-0.5 * 3), rel=1e-5)
+    plan = build_learning_rate(params(schedule="exponential", learning_rate=0.1, **{"exponential.decay_rate": 0.5}), steps_per_epoch=spe, max_epochs=epochs)
+    assert _lr(plan, 2 * spe) == pytest.approx(0.1 * 0.25, rel=1e-5)
+    plan = build_learning_rate(params(schedule="inverse_time", learning_rate=0.1, **{"inverse_time.decay_rate": 1.0}), steps_per_epoch=spe, max_epochs=epochs)
+    assert _lr(plan, 3 * spe) == pytest.approx(0.1 / 4, rel=1e-5)
+    plan = build_learning_rate(params(schedule="polynomial", learning_rate=0.1, **{"polynomial.end_fraction": 0.01}), steps_per_epoch=spe, max_epochs=epochs)
+    assert _lr(plan, 0) == pytest.approx(0.1) and _lr(plan, epochs * spe) == pytest.approx(0.001, rel=1e-4)
+    plan = build_learning_rate(params(schedule="cosine", learning_rate=0.1, **{"cosine.alpha": 0.1}), steps_per_epoch=spe, max_epochs=epochs)
+    assert _lr(plan, epochs * spe) == pytest.approx(0.01, rel=1e-4)
+    plan = build_learning_rate(params(schedule="step", learning_rate=0.1, **{"step.drop": 0.5, "step.every_epochs": 3}), steps_per_epoch=spe, max_epochs=epochs)
+    assert [round(_lr(plan, e * spe + 1), 6) for e in range(epochs)] == [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025]
+    plan = build_learning_rate(params(schedule="step", **{"step.every_epochs": 20}), steps_per_epoch=spe, max_epochs=epochs)
+    assert plan.learning_rate == pytest.approx(1e-3)  # no drop before the last epoch: constant
+    plan = build_learning_rate(params(schedule="reduce_on_plateau", **{"reduce_on_plateau.factor": 0.2, "reduce_on_plateau.patience": 1}), steps_per_epoch=spe, max_epochs=epochs)
+    assert plan.plateau == Plateau(0.2, 1) and plan.learning_rate == pytest.approx(1e-3)
+
+
+def test_natural_exp_schedule_survives_a_keras_file(tmp_path) -> None:
+    p = params(schedule="natural_exp")
+    model, _ = build_model(p, input_shape=(16, 16, 3), num_classes=3, input_scale=1.0, steps_per_epoch=4, max_epochs=2)
+    model.train_on_batch(np.zeros((4, 16, 16, 3), "float32"), np.arange(4) % 3)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    schedule = loaded.optimizer._learning_rate
+    assert isinstance(schedule, NaturalExpDecay)
+    assert int(loaded.optimizer.iterations) == 1
+    assert float(loaded.optimizer.learning_rate) == pytest.approx(float(model.optimizer.learning_rate))

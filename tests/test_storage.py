@@ -1,0 +1,115 @@
+"""Optuna storage: URL handling, safe SQLite, clear failures, the cross-process budget lock.
+
+The same tests run against every backend: SQLite, the journal file and, when
+``HPSEARCH_TEST_POSTGRES_URL`` is set (CI sets it), PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import sqlite3
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+
+from hpsearch._errors import RuntimeFailure, UsageError
+from hpsearch._storage import budget_lock, open_storage, parse_storage_url
+
+POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
+REQUIRE = os.environ.get("HPSEARCH_REQUIRE_SERVICES") == "1"
+
+
+def backends() -> list:
+    out = ["sqlite", "journal"]
+    marks = [pytest.mark.postgres]
+    if not POSTGRES and not REQUIRE:
+        marks.append(pytest.mark.skip(reason="HPSEARCH_TEST_POSTGRES_URL not set"))
+    out.append(pytest.param("postgresql", marks=marks))
+    return out
+
+
+@pytest.fixture(params=backends())
+def url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/optuna.db"
+    if request.param == "journal":
+        return f"journal:///{tmp_path}/optuna.log"
+    assert POSTGRES, "HPSEARCH_REQUIRE_SERVICES=1 but HPSEARCH_TEST_POSTGRES_URL is not set"
+    return POSTGRES
+
+
+def test_create_use_and_reopen(url: str) -> None:
+    name = f"s-{uuid.uuid4().hex[:8]}"
+    storage = open_storage(url, heartbeat_interval=5, grace_period=15)
+    study = optuna.create_study(study_name=name, storage=storage)
+    trial = study.ask()
+    trial.suggest_float("x", 0, 1)
+    study.tell(trial, 1.0)
+    again = optuna.load_study(study_name=name, storage=open_storage(url, create=False))
+    assert [t.state for t in again.trials] == [optuna.trial.TrialState.COMPLETE]
+    optuna.delete_study(study_name=name, storage=storage)
+
+
+def _hold(url: str, name: str, path: str, delay: float) -> None:
+    storage = open_storage(url)
+    with budget_lock(storage, url, name):
+        with open(path, "a") as fh:
+            fh.write(f"in {time.time()}\n")
+        time.sleep(delay)
+        with open(path, "a") as fh:
+            fh.write(f"out {time.time()}\n")
+
+
+def test_budget_lock_is_exclusive_across_processes(url: str, tmp_path: Path) -> None:
+    open_storage(url)  # create tables once
+    log = tmp_path / "log.txt"
+    name = f"lock-{uuid.uuid4().hex[:8]}"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_hold, args=(url, name, str(log), 0.4)) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    events = [line.split()[0] for line in log.read_text().splitlines()]
+    assert events == ["in", "out"] * 3  # never two holders at once
+
+
+def test_sqlite_is_switched_to_wal(tmp_path: Path) -> None:
+    open_storage(f"sqlite:///{tmp_path}/o.db")
+    with sqlite3.connect(tmp_path / "o.db") as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_read_only_open_does_not_create_anything(tmp_path: Path) -> None:
+    with pytest.raises(RuntimeFailure, match="No study storage at"):
+        open_storage(f"sqlite:///{tmp_path}/absent.db", create=False)
+    assert not (tmp_path / "absent.db").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "error", "message"),
+    [
+        ("redis://localhost/0", UsageError, "unsupported storage 'redis'"),
+        ("sqlite://relative.db", UsageError, "use three slashes and an absolute path"),
+        ("sqlite:///", UsageError, "has no file path"),
+        ("sqlite:////no/such/folder/o.db", UsageError, "folder /no/such/folder does not exist"),
+        ("postgresql:///db", UsageError, "no host"),
+        ("postgresql://hp:s3cret@127.0.0.1:9/hp", RuntimeFailure, "does not answer"),
+    ],
+)
+def test_bad_storage_urls(url: str, error: type, message: str) -> None:
+    start = time.monotonic()
+    with pytest.raises(error, match=message) as err:
+        open_storage(url)
+    assert "s3cret" not in str(err.value)
+    assert time.monotonic() - start < 15
+
+
+def test_parse_normalizes_postgres_alias() -> None:
+    assert parse_storage_url("postgres://u:p@h/db").url == "postgresql://u:p@h/db"
+    assert parse_storage_url("journal:////tmp/x.log").path == Path("/tmp/x.log")

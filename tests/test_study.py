@@ -1,0 +1,133 @@
+"""Studies: budgets, pruning, failures, continuation and the same-study guard, end to end in-process."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from conftest import write_study
+from mlflow import MlflowClient
+
+from hpsearch._errors import RuntimeFailure, UsageError
+from hpsearch._locations import resolve_locations
+from hpsearch._session import StudyRequest, run_study
+from hpsearch._study import ATTR_IDENTITY, make_sampler
+from hpsearch._tracking import normalize_tracking_uri
+
+COMPLETE, PRUNED, FAIL = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
+
+
+def request(tmp_path: Path, cifar_dir: Path, **overrides) -> StudyRequest:
+    sections = overrides.pop("sections", {})
+    path = write_study(tmp_path / "quick.yaml", **sections)
+    return StudyRequest(study=str(path), data_dir=str(cifar_dir), **overrides)
+
+
+def load(name: str = "quick") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=resolve_locations().storage_url)
+
+
+def mlflow_client() -> MlflowClient:
+    return MlflowClient(normalize_tracking_uri(resolve_locations().tracking_uri))
+
+
+def test_pruning_really_prunes(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    sections = {
+        "pruner": {"name": "threshold", "lower": 2.0},  # accuracy is never >= 2: prune at the first report
+        "training": {"max_epochs": 3, "early_stopping_patience": 5},
+    }
+    summary = run_study(request(tmp_path, cifar_dir, sections=sections))
+    trials = load().trials
+    assert [t.state for t in trials] == [PRUNED, PRUNED]
+    assert summary.counts.pruned == 2 and summary.stop_reason == "budget"
+    for t in trials:
+        assert t.user_attrs["epochs_trained"] == 1 and list(t.intermediate_values) == [0]
+        run = mlflow_client().get_run(t.user_attrs["mlflow_run_id"])
+        assert run.data.tags["hpsearch.state"] == "PRUNED" and run.info.status == "FINISHED"
+        assert len(mlflow_client().get_metric_history(run.info.run_id, "val_accuracy")) == 1
+    assert summary.test_metrics is None  # no completed trial to test
+
+
+def test_a_nan_trial_fails_and_the_study_goes_on(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    sections = {"search_space": {"optimizer": "sgd", "learning_rate": [1.0e30, 1.0e-3], "batch_norm": "none"}}
+
+    def enqueue(config, locations, study, tracking) -> None:
+        study.enqueue_trial({"learning_rate": 1.0e30})
+        study.enqueue_trial({"learning_rate": 1.0e-3})
+        study.enqueue_trial({"learning_rate": 1.0e-3})
+
+    summary = run_study(request(tmp_path, cifar_dir, sections=sections), on_ready=enqueue)
+    trials = load().trials
+    assert [t.state for t in trials] == [FAIL, COMPLETE, COMPLETE]
+    assert trials[0].user_attrs["fail_reason"].startswith("diverged: loss became NaN or infinite")
+    assert summary.counts.finished == 2 and summary.counts.failed == 1
+    assert mlflow_client().get_run(trials[0].user_attrs["mlflow_run_id"]).info.status == "FAILED"
+    test = summary.test_metrics
+    assert test is not None and test["trial"] == summary.best.number and 0.0 <= test["test_accuracy"] <= 1.0
+    parent = mlflow_client().get_run(summary.parent_run_id)
+    assert parent.data.metrics["test_accuracy"] == pytest.approx(test["test_accuracy"])
+    assert parent.info.status == "FINISHED"
+    assert [a.path for a in mlflow_client().list_artifacts(summary.parent_run_id)] == ["study.yaml"]
+
+
+def test_consecutive_failures_stop_the_study(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    sections = {
+        "search_space": {"optimizer": "sgd", "learning_rate": 1.0e30, "batch_norm": "none"},
+        "budget": {"trials": 5, "max_consecutive_failures": 2},
+    }
+    with pytest.raises(RuntimeFailure, match="2 trials failed in a row, stopping the study. Last: trial 1: diverged"):
+        run_study(request(tmp_path, cifar_dir, sections=sections))
+    assert [t.state for t in load().trials] == [FAIL, FAIL]
+    runs = mlflow_client().search_runs([mlflow_client().get_experiment_by_name("quick").experiment_id])
+    assert {r.info.status for r in runs} == {"FAILED"}  # trial runs and the parent run
+
+
+def test_running_again_continues_to_the_new_total(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    first = run_study(request(tmp_path, cifar_dir, trials=1))
+    assert first.counts.finished == 1
+    second = run_study(request(tmp_path, cifar_dir, trials=2))
+    trials = load().trials
+    assert [t.number for t in trials] == [0, 1] and second.counts.finished == 2
+    # re-seeding mixes in the trial count: the resumed run does not replay trial 0's draw
+    assert trials[0].params["learning_rate"] != trials[1].params["learning_rate"]
+    assert second.parent_run_id == first.parent_run_id
+    assert run_study(request(tmp_path, cifar_dir, trials=2)).counts.finished == 2  # budget met: nothing more
+
+
+def test_sampler_seed_depends_on_rank_and_progress(tmp_path: Path) -> None:
+    from hpsearch._config import load_study_config
+
+    config = load_study_config(str(write_study(tmp_path / "quick.yaml")))
+    draws = set()
+    for rank, n in ((0, 0), (0, 5), (1, 0)):
+        study = optuna.create_study(sampler=make_sampler(config, rank=rank, n_existing=n))
+        draws.add(study.ask().suggest_float("x", 0, 1))
+    assert len(draws) == 3
+
+
+def test_a_changed_study_is_refused_and_nothing_is_written(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    run_study(request(tmp_path, cifar_dir, trials=1))
+    before = load()
+    n_runs = len(mlflow_client().search_runs([mlflow_client().get_experiment_by_name("quick").experiment_id]))
+    with pytest.raises(UsageError) as err:
+        run_study(request(tmp_path, cifar_dir, trials=2, epochs=3))
+    message = str(err.value)
+    assert "training.max_epochs (was 2, now 3)" in message and "--fresh" in message and "--study-name" in message
+    after = load()
+    assert len(after.trials) == len(before.trials) and after.user_attrs == before.user_attrs
+    assert len(mlflow_client().search_runs([mlflow_client().get_experiment_by_name("quick").experiment_id])) == n_runs
+
+    with pytest.raises(UsageError, match="search_space.dropout"):
+        run_study(request(tmp_path, cifar_dir, sections={"search_space": {"dropout": 0.3}}))
+
+    # --fresh replaces it; the old MLflow runs stay browsable under a renamed experiment
+    fresh = run_study(request(tmp_path, cifar_dir, trials=1, epochs=3, fresh=True))
+    assert fresh.counts.finished == 1 and len(load().trials) == 1
+    assert load().user_attrs[ATTR_IDENTITY]["training"]["max_epochs"] == 3
+    names = [e.name for e in mlflow_client().search_experiments()]
+    assert "quick" in names and any(n.startswith("quick (replaced ") for n in names)
+
+    # a new --study-name is another study, side by side
+    other = run_study(request(tmp_path, cifar_dir, trials=1, epochs=2, study_name="quick-b"))
+    assert other.config.name == "quick-b" and len(load("quick-b").trials) == 1

@@ -1,0 +1,85 @@
+"""MLflow tracking: experiment, parent and child runs, epoch metrics, continued runs, URI checks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from hpsearch._errors import RuntimeFailure, UsageError
+from hpsearch._tracking import TAG_STATE, TAG_TRIAL, TAG_VALUE, StudyTracking, check_tracking_uri, normalize_tracking_uri
+
+
+@pytest.fixture
+def tracking(tmp_path: Path) -> StudyTracking:
+    t = StudyTracking(f"sqlite:///{tmp_path}/mlflow.db", "demo", (tmp_path / "artifacts").as_uri())
+    t.open_parent(None, params={"max_epochs": 3}, tags={"hpsearch.sampler": "tpe"})
+    return t
+
+
+def test_parent_and_trial_runs(tracking: StudyTracking, tmp_path: Path) -> None:
+    run = tracking.start_trial(0, {"optimizer": "sgd", "learning_rate": 0.01}, tags={"x": 1})
+    for epoch in range(3):
+        run.log_epoch(epoch, {"loss": 1.0 / (epoch + 1), "val_accuracy": 0.1 * epoch})
+    (tmp_path / "f.txt").write_text("hi")
+    run.log_artifact(tmp_path / "f.txt", "plots")
+    run.finish("PRUNED", value=0.2)
+
+    client = MlflowClient(normalize_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db"))
+    got = client.get_run(run.run_id)
+    assert got.info.status == "FINISHED"
+    assert got.data.tags["mlflow.parentRunId"] == tracking.parent_run_id
+    assert got.data.tags[TAG_TRIAL] == "0" and got.data.tags[TAG_STATE] == "PRUNED" and got.data.tags[TAG_VALUE] == "0.2"
+    assert got.data.params == {"optimizer": "sgd", "learning_rate": "0.01"}
+    assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "val_accuracy")] == [(0, 0.0), (1, 0.1), (2, 0.2)]
+    assert [a.path for a in client.list_artifacts(run.run_id, "plots")] == ["plots/f.txt"]
+    assert str(tmp_path / "artifacts" / "demo") in got.info.artifact_uri
+    assert [r.run_id for r in tracking.child_runs()] == [run.run_id]
+
+
+def test_a_retry_continues_the_run_without_duplicate_steps(tracking: StudyTracking) -> None:
+    first = tracking.start_trial(4, {"optimizer": "adam"})
+    first.log_epoch(0, {"loss": 1.0})
+    first.log_epoch(1, {"loss": 0.9})
+    # killed after epoch 2 was checkpointed but before it was logged; the retry continues
+    retry = tracking.start_trial(7, {"optimizer": "adam"}, continue_run_id=first.run_id)
+    assert retry.run_id == first.run_id and retry.resumed
+    history = [{"epoch": 0, "loss": 1.0}, {"epoch": 1, "loss": 0.9}, {"epoch": 2, "loss": 0.8}]
+    assert retry.backfill(history) == 1
+    retry.log_epoch(3, {"loss": 0.7})
+    steps = sorted(m.step for m in tracking.client.get_metric_history(retry.run_id, "loss"))
+    assert steps == [0, 1, 2, 3]
+    run = tracking.client.get_run(retry.run_id)
+    assert run.data.tags[TAG_TRIAL] == "7" and run.data.tags["hpsearch.attempts"] == "2"
+    assert run.info.status == "RUNNING"
+
+
+def test_reopening_the_study_reuses_its_parent_run(tracking: StudyTracking, tmp_path: Path) -> None:
+    tracking.close_parent("KILLED")
+    again = StudyTracking(f"sqlite:///{tmp_path}/mlflow.db", "demo", (tmp_path / "artifacts").as_uri())
+    assert again.open_parent(tracking.parent_run_id, params={"max_epochs": 3}, tags={}) == tracking.parent_run_id
+    assert again.client.get_run(tracking.parent_run_id).info.status == "RUNNING"
+
+
+def test_attach_to_a_parent_run_that_is_not_there(tracking: StudyTracking) -> None:
+    with pytest.raises(RuntimeFailure, match="pass the same --tracking-uri"):
+        tracking.attach_parent("0" * 32)
+
+
+def test_sqlite_uris_get_a_lock_timeout() -> None:
+    assert normalize_tracking_uri("sqlite:////abs/m.db") == "sqlite:////abs/m.db?timeout=60"
+    assert normalize_tracking_uri("sqlite:////abs/m.db?timeout=5") == "sqlite:////abs/m.db?timeout=5"
+    assert normalize_tracking_uri("http://host:5000") == "http://host:5000"
+
+
+def test_bad_tracking_uris(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="no longer supports file-based tracking stores"):
+        check_tracking_uri(str(tmp_path / "mlruns"))
+    with pytest.raises(UsageError, match="does not exist"):
+        check_tracking_uri(f"sqlite:///{tmp_path}/missing/dir/m.db")
+    with pytest.raises(UsageError, match="unsupported scheme"):
+        check_tracking_uri("ftp://example.com/x")
+    with pytest.raises(RuntimeFailure, match="does not answer") as err:
+        check_tracking_uri("http://user:s3cret@127.0.0.1:9/")
+    assert "s3cret" not in str(err.value)
