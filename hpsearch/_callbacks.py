@@ -166,6 +166,10 @@ class BestCheckpoint(_Resumable, keras.callbacks.Callback):
             self.best, self.best_epoch = value, epoch
             self.checkpoints.save_best(self.model.save)
 
+    def saved_at(self, epoch: int) -> bool:
+        """Whether ``best.keras`` holds the model as it is at the end of ``epoch``."""
+        return self.best_epoch == epoch
+
 
 class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
     """Keras EarlyStopping (restore best weights) that can continue after a resume.
@@ -201,11 +205,18 @@ class ResumableReduceLROnPlateau(_Resumable, keras.callbacks.ReduceLROnPlateau):
 class ResumeCheckpoint(keras.callbacks.Callback):
     """After every epoch, writes the full resume state: model, optimizer, history, callbacks."""
 
-    def __init__(self, checkpoints: TrialCheckpoints, history: HistoryRecorder, stateful: list[_Resumable]) -> None:
+    def __init__(
+        self,
+        checkpoints: TrialCheckpoints,
+        history: HistoryRecorder,
+        stateful: list[_Resumable],
+        best: BestCheckpoint | None = None,
+    ) -> None:
         super().__init__()
         self.checkpoints = checkpoints
         self.history = history
         self.stateful = stateful
+        self.best = best
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self.checkpoints.save(
@@ -213,6 +224,9 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             epochs_done=epoch + 1,
             history=self.history.history,
             callbacks={cb.state_key: cb.get_state() for cb in self.stateful},
+            # Exact only if nothing changes the weights or optimizer between the two saves of
+            # one epoch: the trial runner puts ReduceLROnPlateau *before* BestCheckpoint.
+            same_as_best=self.best is not None and self.best.saved_at(epoch),
         )
 
 

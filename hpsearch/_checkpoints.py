@@ -99,10 +99,17 @@ class TrialCheckpoints:
         epochs_done: int,
         history: list[dict[str, float]],
         callbacks: dict[str, dict[str, Any]],
+        same_as_best: bool = False,
     ) -> None:
-        """Write the model (via ``save_model(path)``) and then the state that points to it."""
+        """Write the model (via ``save_model(path)``) and then the state that points to it.
+
+        ``same_as_best``: the model is exactly what :meth:`save_best` wrote this epoch, so the
+        best file is hard-linked instead of serialized a second time.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
         model_file = f"epoch-{epochs_done:04d}.keras"
+        if same_as_best and self.best_path.is_file():
+            save_model = self._link_best
         atomic_write(self.directory / model_file, save_model, suffix=".keras")
         state = {
             "version": _VERSION,
@@ -115,6 +122,12 @@ class TrialCheckpoints:
         for old in self.directory.glob("epoch-*.keras"):
             if old.name != model_file:
                 old.unlink(missing_ok=True)
+
+    def _link_best(self, path: Path) -> None:
+        try:
+            os.link(self.best_path, path)
+        except OSError:  # filesystems without hard links
+            shutil.copyfile(self.best_path, path)
 
     def save_best(self, save_model: Callable[[Path], None]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)

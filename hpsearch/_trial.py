@@ -181,25 +181,30 @@ class TrialRunner:
         history = cb.HistoryRecorder(resume.history if resume else None)
         nan_guard = cb.NaNGuard()
         best = cb.BestCheckpoint(ckpt, monitor, mode)
-        stateful: list[Any] = [best]
-        callbacks: list[keras.callbacks.Callback] = [cb.EpochTimer(), cb.LearningRateLogger(), nan_guard, history, best]
-        if cfg.training.early_stopping_patience is not None:
-            stopper = cb.ResumableEarlyStopping(
-                ckpt.best_path, monitor=monitor, mode=mode, patience=cfg.training.early_stopping_patience
-            )
-            stateful.append(stopper)
-            callbacks.append(stopper)
+        stateful: list[Any] = []
+        # Order matters: loggers first (they add to the logs), the plateau callback before the
+        # checkpoints (it changes the optimizer, and both checkpoints of an epoch must agree),
+        # metrics out of the process only after the resume checkpoint is on disk.
+        callbacks: list[keras.callbacks.Callback] = [cb.EpochTimer(), cb.LearningRateLogger(), nan_guard, history]
         if plan.plateau is not None:
             plateau = cb.ResumableReduceLROnPlateau(
                 monitor=monitor, mode=mode, factor=plan.plateau.factor, patience=plan.plateau.patience, verbose=0
             )
             stateful.append(plateau)
             callbacks.append(plateau)
+        stateful.append(best)
+        callbacks.append(best)
+        if cfg.training.early_stopping_patience is not None:
+            stopper = cb.ResumableEarlyStopping(
+                ckpt.best_path, monitor=monitor, mode=mode, patience=cfg.training.early_stopping_patience
+            )
+            stateful.append(stopper)
+            callbacks.append(stopper)
         if resume is not None:
             for c in stateful:
                 if c.state_key in resume.callbacks:
                     c.set_state(resume.callbacks[c.state_key])
-        callbacks.append(cb.ResumeCheckpoint(ckpt, history, stateful))
+        callbacks.append(cb.ResumeCheckpoint(ckpt, history, stateful, best=best))
         assert outcome.run is not None
         callbacks.append(cb.MetricsSink(outcome.run.log_epoch, EPOCH_METRICS))
         pruning = cb.PruningReporter(trial, monitor)

@@ -122,3 +122,22 @@ def test_resumable_state_survives_a_new_fit(tmp_path) -> None:
     assert [row["epoch"] for row in history2.history] == [0, 1, 2, 3]
     assert stopper2.best is not None and stopper2.best <= state.callbacks["early_stopping"]["best"]
     assert stopper2.best_weights is not None
+
+
+def test_linked_resume_file_holds_the_rate_the_plateau_callback_just_set(tmp_path) -> None:
+    """At epoch 1 val_loss improves (best.keras is rewritten and hard-linked as the resume file)
+    while min_delta=10 makes it a plateau for ReduceLROnPlateau, which halves the rate at that
+    same epoch end. The resume file must hold the halved rate."""
+    ckpt = TrialCheckpoints(tmp_path)
+    history = cb.HistoryRecorder()
+    plateau = cb.ResumableReduceLROnPlateau(monitor="val_loss", patience=0, factor=0.5, min_delta=10.0, verbose=0)
+    best = cb.BestCheckpoint(ckpt, "val_loss", "min")
+    saver = cb.ResumeCheckpoint(ckpt, history, [plateau, best], best=best)
+    model = tiny_model(0.08)
+    fit(model, [history, plateau, best, saver], epochs=2)  # the trial runner's order
+    assert history.history[1]["val_loss"] < history.history[0]["val_loss"]  # precondition: epoch 1 is a new best
+    state = ckpt.load()
+    assert best.saved_at(1) and state.model_path.stat().st_nlink == 2  # linked, not re-serialized
+    assert float(model.optimizer.learning_rate) == pytest.approx(0.04)
+    resumed = keras.saving.load_model(state.model_path)
+    assert float(resumed.optimizer.learning_rate) == pytest.approx(0.04)

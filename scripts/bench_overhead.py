@@ -1,0 +1,132 @@
+"""Overhead of an hpsearch trial over a bare ``model.fit`` of the same model, data and epochs.
+
+Both sides build the same CNN from the same params and train on the same ``tf.data`` pipeline
+(CIFAR-shaped synthetic data). The hpsearch side is a full trial: sampling, MLflow run with
+per-epoch metrics, resume checkpoint every epoch, best-only checkpoint, early stopping, pruning
+report, learning-curve PNG and checkpoint artifacts, Optuna tell. Runs alternate (bare, trial,
+bare, trial, ...) after one discarded warm-up pair, and the medians are compared.
+
+    python scripts/bench_overhead.py                 # 10,000 images, 3 epochs, 5 repeats
+    python scripts/bench_overhead.py --images 2000 --repeats 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import optuna  # noqa: E402
+
+from hpsearch._config import parse_study_dict  # noqa: E402
+from hpsearch._datasets import Dataset, Pipelines, Split  # noqa: E402
+from hpsearch._model import build_model  # noqa: E402
+from hpsearch._search_space import sample  # noqa: E402
+from hpsearch._tracking import StudyTracking  # noqa: E402
+from hpsearch._trial import TrialRunner  # noqa: E402
+
+PARAMS = {
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "batch_size": 64,
+    "dropout": 0.25,
+    "batch_norm": "none",
+    "initializer": "glorot_uniform",
+}
+
+
+def synthetic(n_train: int, n_val: int, n_test: int) -> Dataset:
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> Split:
+        return Split(rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, size=n))
+
+    return Dataset("synthetic", split(n_train), split(n_val), split(n_test), num_classes=10, input_scale=1 / 255)
+
+
+def bare_fit(pipes: Pipelines, params: dict, epochs: int) -> float:
+    import keras
+
+    start = time.perf_counter()
+    keras.utils.set_random_seed(0)
+    model, _ = build_model(
+        params,
+        input_shape=pipes.dataset.input_shape,
+        num_classes=pipes.dataset.num_classes,
+        input_scale=pipes.dataset.input_scale,
+        steps_per_epoch=pipes.steps_per_epoch(params["batch_size"]),
+        max_epochs=epochs,
+    )
+    model.fit(
+        pipes.train(params["batch_size"], seed=0),
+        validation_data=pipes.evaluation("validation", params["batch_size"]),
+        epochs=epochs,
+        verbose=0,
+        shuffle=False,
+    )
+    elapsed = time.perf_counter() - start
+    del model
+    keras.backend.clear_session(free_memory=True)
+    return elapsed
+
+
+def hpsearch_trial(runner: TrialRunner, study: optuna.Study) -> float:
+    start = time.perf_counter()
+    trial = study.ask()
+    outcome = runner.run(trial)
+    frozen = study.tell(trial, outcome.value) if outcome.state == "COMPLETE" else study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    runner.close(outcome, value=frozen.value)
+    assert outcome.state == "COMPLETE", outcome.reason
+    assert outcome.epochs_trained == runner.config.training.max_epochs
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=10_000, help="training images per epoch")
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    if args.epochs < 3 or args.repeats < 1:
+        parser.error("--epochs must be >= 3 and --repeats >= 1")
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pipes = Pipelines(synthetic(args.images, max(1, args.images // 10), 500))
+    config = parse_study_dict(
+        {
+            "training": {"max_epochs": args.epochs, "early_stopping_patience": args.epochs},
+            "search_space": PARAMS,
+            "pruner": {"name": "median"},
+        },
+        name="bench-overhead",
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        tracking = StudyTracking(f"sqlite:///{tmp}/mlflow.db", config.name, Path(tmp, "artifacts").as_uri())
+        tracking.open_parent(None, params={}, tags={})
+        runner = TrialRunner(config, pipes, tracking, Path(tmp) / "ckpt")
+        study = optuna.create_study(direction="maximize")
+        params = sample(optuna.create_study().ask(), config.search_space)  # the same complete params
+
+        print(f"{args.images} CIFAR-shaped images, {args.epochs} epochs, batch {PARAMS['batch_size']}; warm-up...", flush=True)
+        bare_fit(pipes, params, args.epochs)
+        hpsearch_trial(runner, study)
+        bare, trial = [], []
+        for i in range(args.repeats):
+            bare.append(bare_fit(pipes, params, args.epochs))
+            trial.append(hpsearch_trial(runner, study))
+            print(f"  repeat {i + 1}: bare {bare[-1]:.2f} s   hpsearch trial {trial[-1]:.2f} s", flush=True)
+
+    b, t = statistics.median(bare), statistics.median(trial)
+    print(f"\nmedian bare model.fit : {b:.2f} s")
+    print(f"median hpsearch trial : {t:.2f} s")
+    print(f"overhead ratio        : {t / b:.3f}  ({(t - b):+.2f} s per trial, {(t - b) / args.epochs:+.2f} s per epoch)")
+
+
+if __name__ == "__main__":
+    main()
