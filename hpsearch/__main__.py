@@ -1,6 +1,6 @@
 """``python -m hpsearch`` == ``hpsearch``."""
 
-from hpsearch.cli import main
+from hpsearch.cli import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

@@ -39,6 +39,7 @@ __all__ = [
     "PrunerConfig",
     "BudgetConfig",
     "HeartbeatConfig",
+    "MemoryConfig",
     "StudyConfig",
     "load_study_config",
     "parse_study_dict",
@@ -207,6 +208,14 @@ class HeartbeatConfig:
 
 
 @dataclass(frozen=True)
+class MemoryConfig:
+    """Restart a worker process (between trials) once its memory has grown by more than
+    ``max_growth`` (a fraction) past its size after its first trial; ``None``: never."""
+
+    max_growth: float | None = 0.05
+
+
+@dataclass(frozen=True)
 class StudyConfig:
     """A validated, immutable study definition."""
 
@@ -222,6 +231,7 @@ class StudyConfig:
     pruner: PrunerConfig = field(default_factory=PrunerConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
     heartbeat: HeartbeatConfig = field(default_factory=HeartbeatConfig)
+    memory: MemoryConfig = field(default_factory=MemoryConfig)
     source: str = "<dict>"
 
     def to_dict(self) -> dict[str, Any]:
@@ -240,6 +250,7 @@ class StudyConfig:
             "pruner": {"name": self.pruner.name, **dict(self.pruner.options)},
             "budget": dataclasses.asdict(self.budget),
             "heartbeat": dataclasses.asdict(self.heartbeat),
+            "memory": dataclasses.asdict(self.memory),
         }
 
     def identity(self) -> dict[str, Any]:
@@ -417,8 +428,10 @@ def _parse_range(raw: Mapping[str, Any], knob: Knob, where: str) -> Range:
     for bound in ("low", "high"):
         if bound not in raw:
             raise _Problem(where, f"a range needs both `low` and `high`; `{bound}` is missing")
-    low = _coerce(raw["low"], knob, _join(where, "low"))
-    high = _coerce(raw["high"], knob, _join(where, "high"))
+    # Types first, then the range's own rules (clearer than a domain error), then the domain.
+    unbounded = Knob(knob.kind, knob.default)
+    low = _coerce(raw["low"], unbounded, _join(where, "low"))
+    high = _coerce(raw["high"], unbounded, _join(where, "high"))
     log = raw.get("log", False)
     if not isinstance(log, bool):
         raise _Problem(_join(where, "log"), f"expected true or false, got {log!r}")
@@ -427,6 +440,8 @@ def _parse_range(raw: Mapping[str, Any], knob: Knob, where: str) -> Range:
         raise _Problem(where, f"`low <= high` must hold, but got ({low=}, {high=}); swap the bounds")
     if log and low <= 0:
         raise _Problem(where, f"`low > 0` must hold for a log range, but got ({low=}); use a positive low or log: false")
+    low = _coerce(low, knob, _join(where, "low"))
+    high = _coerce(high, knob, _join(where, "high"))
     if step is not None:
         if log:
             raise _Problem(where, "`step` and `log: true` cannot be combined; drop one of them")
@@ -537,6 +552,7 @@ _TOP_KEYS = (
     "pruner",
     "budget",
     "heartbeat",
+    "memory",
 )
 
 
@@ -546,6 +562,7 @@ _SECTION_KEYS = {
     "objective": ("metric", "direction"),
     "budget": ("trials", "timeout", "max_consecutive_failures"),
     "heartbeat": ("interval", "grace_period"),
+    "memory": ("max_growth",),
     "search_space": _catalog.ROLE_ORDER,
 }
 
@@ -641,6 +658,12 @@ def _parse(raw: Any, name: str, source: str) -> StudyConfig:
             "a live worker would be declared dead between two heartbeats",
         )
 
+    m_raw = _mapping(raw.get("memory"), "memory")
+    _check_keys(m_raw, ("max_growth",), "memory")
+    memory = MemoryConfig(
+        max_growth=_scalar(m_raw, "max_growth", Knob(float, 0.05, 0.0, None, low_open=True), "memory", nullable=True)
+    )
+
     return StudyConfig(
         name=name,
         description=description.strip(),
@@ -654,6 +677,7 @@ def _parse(raw: Any, name: str, source: str) -> StudyConfig:
         pruner=PrunerConfig(pruner_name, pruner_opts),
         budget=budget,
         heartbeat=HeartbeatConfig(interval=interval, grace_period=grace),
+        memory=memory,
         source=source,
     )
 

@@ -62,7 +62,7 @@ def trials_frame(study: optuna.Study, *, top: int | None = None) -> pd.DataFrame
     rows: list[dict[str, Any]] = []
     param_names: list[str] = []
     for t in sorted(trials, key=lambda t: _sort_key(t, maximize)):
-        reason = t.user_attrs.get("fail_reason")
+        reason = t.user_attrs.get("fail_reason") if t.state == TrialState.FAIL else None  # retries inherit it
         if t.state == TrialState.FAIL and t.number in retries:
             reason = (reason or "worker stopped sending heartbeats") + f" -> retried as trial {retries[t.number]}"
         row = {

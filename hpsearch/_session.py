@@ -17,7 +17,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -29,7 +29,7 @@ from hpsearch._config import StudyConfig, load_study_config
 from hpsearch._datasets import Dataset, load_dataset
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations
-from hpsearch._storage import open_storage, parse_storage_url
+from hpsearch._storage import check_storage, open_storage, parse_storage_url
 from hpsearch._study import (
     ATTR_DATA,
     ATTR_PARENT_RUN,
@@ -66,6 +66,8 @@ class StudyRequest:
     fresh: bool = False
     workers: int = 1
     gpus: tuple[str, ...] | None = None
+    deadline: float | None = None  #: absolute ``time.time()``; wins over --timeout (restarts keep it)
+    recycle: bool = False  #: stop with "recycle" when memory grew too much (the CLI re-executes)
 
 
 @dataclass
@@ -82,7 +84,7 @@ class StudySummary:
     experiment_id: str | None = None
     parent_run_id: str | None = None
     study: optuna.Study | None = None
-    notes: list[str] = field(default_factory=list)
+    deadline: float | None = None
 
 
 def resolve_config(request: StudyRequest) -> StudyConfig:
@@ -99,13 +101,18 @@ def resolve_config(request: StudyRequest) -> StudyConfig:
 
 
 def _check_locations(locations: Locations) -> None:
-    """Fail fast, writing nothing, on a bad storage URL or an unreachable tracking store."""
+    """Fail fast, writing nothing, on a bad storage URL or an unreachable tracking store; then
+    create the default store folder if it is used."""
     from hpsearch._tracking import check_tracking_uri
 
-    parse_storage_url(locations.storage_url)
+    if locations.storage_is_default:
+        parse_storage_url(locations.storage_url)
+    else:
+        check_storage(locations.storage_url)
+    if not locations.tracking_is_default:
+        check_tracking_uri(locations.tracking_uri)
     if locations.storage_is_default or locations.tracking_is_default:
         locations.home.mkdir(parents=True, exist_ok=True)
-    check_tracking_uri(locations.tracking_uri, create_dirs=locations.tracking_is_default)
 
 
 def _load_data(config: StudyConfig, data_dir: str | None) -> Dataset:
@@ -259,10 +266,9 @@ def _parallel(
         base += ["--dataset", config.data.dataset]
     procs: list[subprocess.Popen] = []
     for rank in range(request.workers):
-        args = [*base, "--rank", str(rank)]
         if deadline is not None:
-            args += ["--timeout", f"{max(1.0, deadline - time.time()):.0f}"]
-        procs.append(spawn_worker(args, gpu=gpu_for_rank(request.gpus, rank), env=env))
+            env["HPSEARCH_DEADLINE"] = repr(deadline)
+        procs.append(spawn_worker([*base, "--rank", str(rank)], gpu=gpu_for_rank(request.gpus, rank), env=env))
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
 
     def relay() -> None:
@@ -327,19 +333,23 @@ def run_study(
         on_ready(config, locations, study, tracking)
     reporter = reporter_factory(config, target, counts.finished) if reporter_factory else NullReporter()
 
-    deadline = time.time() + config.budget.timeout if config.budget.timeout else None
+    deadline = request.deadline or (time.time() + config.budget.timeout if config.budget.timeout else None)
     runner = None
     try:
         if request.workers == 1:
             runner = _runner(config, dataset, tracking, locations, reporter)
-            result = run_worker(study, config, runner, locations, target=target, deadline=deadline, reporter=reporter)
+            result = run_worker(
+                study, config, runner, locations, target=target, deadline=deadline, reporter=reporter, recycle=request.recycle
+            )
             reason = result.reason
         else:
             reason = _parallel(request, config, locations, study, reporter, deadline)
     except BaseException as stop:
         _close_after_stop(study, tracking, "KILLED" if isinstance(stop, KeyboardInterrupt) else "FAILED")
         raise
-    test = finalize_study(study, config, tracking, dataset, pipelines=runner.pipelines if runner else None)
+    test = None
+    if reason != "recycle":  # the replacement process carries on; the study is not over
+        test = finalize_study(study, config, tracking, dataset, pipelines=runner.pipelines if runner else None)
     return StudySummary(
         config=config,
         locations=locations,
@@ -351,6 +361,7 @@ def run_study(
         experiment_id=tracking.experiment_id,
         parent_run_id=tracking.parent_run_id,
         study=study,
+        deadline=deadline,
     )
 
 
@@ -364,9 +375,10 @@ class WorkerRequest:
     data_dir: str | None = None
     dataset: str | None = None
     rank: int = 0
-    timeout: float | None = None
+    deadline: float | None = None
     finalize: bool = True
     max_trials: int | None = None
+    recycle: bool = False
 
 
 def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[StudyConfig, int, int], Reporter] | None = None) -> WorkerResult:
@@ -395,9 +407,16 @@ def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[St
     target = target_trials(study, config)
     reporter = reporter_factory(config, target, count_trials(study).finished) if reporter_factory else NullReporter()
     runner = _runner(config, dataset, tracking, locations, reporter)
-    deadline = time.time() + request.timeout if request.timeout else None
     result = run_worker(
-        study, config, runner, locations, target=target, deadline=deadline, reporter=reporter, max_trials=request.max_trials
+        study,
+        config,
+        runner,
+        locations,
+        target=target,
+        deadline=request.deadline,
+        reporter=reporter,
+        max_trials=request.max_trials,
+        recycle=request.recycle,
     )
     if request.finalize and result.reason == "budget":
         finalize_study(study, config, tracking, dataset, pipelines=runner.pipelines)

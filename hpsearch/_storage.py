@@ -38,7 +38,7 @@ from optuna.storages.journal import JournalFileBackend
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import redact
 
-__all__ = ["StorageSpec", "parse_storage_url", "open_storage", "budget_lock", "MAX_RETRY"]
+__all__ = ["StorageSpec", "parse_storage_url", "check_storage", "open_storage", "budget_lock", "MAX_RETRY"]
 
 #: How many times one trial is retried after its worker died (kill -9, lost machine).
 MAX_RETRY = 3
@@ -67,11 +67,12 @@ def parse_storage_url(url: str) -> StorageSpec:
     if scheme in ("sqlite", "journal"):
         raw = parts.path
         if parts.netloc:
-            raise UsageError(f"--storage {shown}: use three slashes and an absolute path, e.g. {scheme}:///home/me/study.db.")
+            raise UsageError(f"--storage {shown}: use three slashes, e.g. {scheme}:////home/me/study.db (absolute) or {scheme}:///study.db (relative).")
         if not raw or raw == "/":
             raise UsageError(f"--storage {shown}: the URL has no file path; use {scheme}:///ABSOLUTE/PATH.")
-        path = Path(raw[1:] if raw.startswith("//") else raw)
-        return StorageSpec(url=url, kind=scheme, path=path)
+        # SQLAlchemy's rule: strip exactly one slash. sqlite:///rel.db is relative to the working
+        # directory, sqlite:////abs/x.db is absolute.
+        return StorageSpec(url=url, kind=scheme, path=Path(raw[1:]))
     if scheme in ("postgresql", "postgres", "mysql"):
         if not parts.hostname:
             raise UsageError(f"--storage {shown}: no host; use {scheme}://USER:PASSWORD@HOST:PORT/DATABASE.")
@@ -105,6 +106,16 @@ def _check_server(spec: StorageSpec) -> None:
         raise RuntimeFailure(
             f"Storage {redact(spec.url)} does not answer ({redact(detail)}); check the URL, the password and that the server runs."
         ) from None
+
+
+def check_storage(url: str) -> StorageSpec:
+    """Fail fast, writing nothing: a malformed URL, a missing folder, a server that does not answer."""
+    spec = parse_storage_url(url)
+    if spec.path is not None and not spec.path.parent.is_dir():
+        raise UsageError(f"--storage {redact(url)}: folder {spec.path.parent} does not exist; create it or fix the path.")
+    if spec.kind in ("postgresql", "mysql"):
+        _check_server(spec)
+    return spec
 
 
 def open_storage(

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import optuna
+import psutil
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
@@ -399,6 +400,7 @@ def run_worker(
     reporter: Reporter | None = None,
     max_trials: int | None = None,
     poll_seconds: float = 2.0,
+    recycle: bool = False,
 ) -> WorkerResult:
     """Run trials of ``study`` until ``target`` trials have finished (in total, all workers).
 
@@ -406,6 +408,9 @@ def run_worker(
         runner: a :class:`~hpsearch._trial.TrialRunner` (anything with ``run`` and ``close``).
         deadline: ``time.time()`` after which no new trial starts.
         max_trials: stop after this many trials in *this* worker (tests, benchmarks).
+        recycle: return ``"recycle"`` instead of starting another trial once this process has
+            grown more than ``config.memory.max_growth`` past its size after its first trial
+            (the CLI then replaces the process; TensorFlow leaks memory across models).
 
     Raises:
         RuntimeFailure: ``max_consecutive_failures`` trials failed in a row.
@@ -417,6 +422,8 @@ def run_worker(
     failures: list[str] = []
     trials_run = 0
     waited = False
+    me = psutil.Process()
+    baseline_rss: int | None = None  # after the first trial: TF runtime, data and one model loaded
     while True:
         if deadline is not None and time.time() >= deadline:
             return WorkerResult("timeout", trials_run, count_trials(study))
@@ -429,7 +436,12 @@ def run_worker(
                 reporter.message(f"trial {number}: its worker died; queued to resume with the same params")
             fail_stale_trials(study)
             counts = count_trials(study)
-            if counts.waiting or counts.finished + counts.running < target:
+            wants_trial = counts.waiting or counts.finished + counts.running < target
+            limit = config.memory.max_growth
+            if wants_trial and recycle and limit is not None and baseline_rss is not None:
+                if me.memory_info().rss > baseline_rss * (1 + limit):
+                    return WorkerResult("recycle", trials_run, counts)
+            if wants_trial:
                 trial = study.ask()
                 trial.set_user_attr(ATTR_WORKER, identity)
                 heartbeat = _Heartbeat(storage, trial._trial_id, config.heartbeat.interval)
@@ -463,6 +475,8 @@ def run_worker(
         finally:
             heartbeat.stop()
         trials_run += 1
+        if baseline_rss is None:
+            baseline_rss = me.memory_info().rss
         told = _tell(study, trial, outcome)
         if told is None:
             reporter.message(f"trial {trial.number}: result discarded, another worker declared it dead and retried it")

@@ -98,7 +98,7 @@ def check_tracking_uri(uri: str, *, create_dirs: bool = False) -> None:
             "use sqlite:///ABSOLUTE/PATH/mlflow.db or an http:// tracking server."
         )
     if scheme == "sqlite":
-        path = Path(parts.path[1:] if parts.path.startswith("//") else parts.path)
+        path = Path(parts.path[1:])  # one slash stripped, as SQLAlchemy does
         if not path.parent.is_dir():
             if create_dirs:
                 path.parent.mkdir(parents=True, exist_ok=True)

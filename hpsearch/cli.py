@@ -13,6 +13,7 @@ import functools
 import os
 import shlex
 import sys
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -21,6 +22,10 @@ import click
 from hpsearch import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: True when the CLI owns the process (console script, ``python -m hpsearch``): only then may a
+#: worker replace itself with a fresh copy to return memory. Never under click's CliRunner.
+_OWNS_PROCESS = False
 
 _EPILOG = "Docs: README.md. Every command takes --storage / --tracking-uri (or HPSEARCH_STORAGE / MLFLOW_TRACKING_URI)."
 
@@ -169,6 +174,33 @@ def _resume_hint() -> str:
     return shlex.join(["hpsearch", *sys.argv[1:]])
 
 
+def _deadline(timeout: float | None) -> float | None:
+    """Absolute deadline: inherited across restarts (HPSEARCH_DEADLINE), else now + timeout."""
+    inherited = os.environ.get("HPSEARCH_DEADLINE")
+    if inherited:
+        return float(inherited)
+    return time.time() + timeout if timeout else None
+
+
+def _restart(deadline: float | None) -> None:
+    """Replace this process with a fresh copy of the same command (same PID, fresh memory).
+
+    TensorFlow keeps ~30 MB per trained model alive for the life of a process; a worker that has
+    grown past ``memory.max_growth`` is replaced between trials.
+    """
+    import psutil
+
+    restarts = int(os.environ.get("HPSEARCH_RESTARTS", "0")) + 1
+    rss = psutil.Process().memory_info().rss / 2**20
+    click.echo(f"Restarting the worker process to return memory ({rss:.0f} MB in use; restart {restarts}).", err=True)
+    os.environ["HPSEARCH_RESTARTS"] = str(restarts)
+    if deadline is not None:
+        os.environ["HPSEARCH_DEADLINE"] = repr(deadline)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "hpsearch", *sys.argv[1:]])
+
+
 @main.command()
 @click.argument("study")
 @click.option("--trials", type=click.IntRange(min=1), help="Finished trials wanted in total (overrides budget.trials).")
@@ -198,7 +230,9 @@ def study(study: str, **options: Any) -> None:
     from hpsearch._progress import TerminalReporter
     from hpsearch._session import StudyRequest, run_study
 
-    request = StudyRequest(study=study, gpus=tuple(gpus) if gpus else None, **options)
+    request = StudyRequest(
+        study=study, gpus=tuple(gpus) if gpus else None, deadline=_deadline(options["timeout"]), recycle=_OWNS_PROCESS, **options
+    )
     reporters: list[Any] = []
 
     def reporter(config: Any, target: int, finished: int) -> Any:
@@ -207,6 +241,8 @@ def study(study: str, **options: Any) -> None:
         return r
 
     def ready(config: Any, locations: Any, study_obj: Any, tracking: Any) -> None:
+        if os.environ.get("HPSEARCH_RESTARTS"):
+            return  # a restarted worker: the header is already on screen
         where = locations.describe()
         click.echo(
             f"Study {config.name}: target {config.budget.trials} finished trials, up to "
@@ -229,6 +265,8 @@ def study(study: str, **options: Any) -> None:
     finally:
         for r in reporters:
             r.close()
+    if summary.stop_reason == "recycle":
+        _restart(summary.deadline)
     _print_summary(summary)
 
 
@@ -259,17 +297,27 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
     from hpsearch._progress import TerminalReporter
     from hpsearch._session import WorkerRequest, run_worker_process
 
+    reporters: list[Any] = []
+
     def reporter(config: Any, target: int, finished: int) -> Any:
-        return TerminalReporter(
+        r = TerminalReporter(
             total=target, finished=finished, metric=config.objective.metric, max_epochs=config.training.max_epochs, bar=not quiet
         )
+        reporters.append(r)
+        return r
 
-    request = WorkerRequest(study_name=name, finalize=not no_finalize, **options)
+    deadline = _deadline(options.pop("timeout"))
+    request = WorkerRequest(study_name=name, finalize=not no_finalize, deadline=deadline, recycle=_OWNS_PROCESS, **options)
     try:
         result = run_worker_process(request, reporter_factory=None if quiet else reporter)
     except KeyboardInterrupt:
         click.echo(f"\nWorker {options['rank']} stopped; its trial was queued to resume.", err=True)
         sys.exit(130)
+    finally:
+        for r in reporters:
+            r.close()
+    if result.reason == "recycle":
+        _restart(deadline)
     if not quiet:
         click.echo(f"Worker {options['rank']} done ({result.reason}): ran {result.trials_run} trial(s).")
 
@@ -330,3 +378,10 @@ def space(study: str) -> None:
     click.echo(f"# {config.source}")
     for name, dist, cond in rows:
         click.echo(f"{name:<{width}}  {dist}" + (f"    [if {cond}]" if cond else ""))
+
+
+def entry() -> None:
+    """Console-script entry point: the CLI owns this process."""
+    global _OWNS_PROCESS
+    _OWNS_PROCESS = True
+    main()

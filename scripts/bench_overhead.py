@@ -3,10 +3,11 @@
 Both sides build the same CNN from the same params and train on the same ``tf.data`` pipeline
 (CIFAR-shaped synthetic data). The hpsearch side is a full trial: sampling, MLflow run with
 per-epoch metrics, resume checkpoint every epoch, best-only checkpoint, early stopping, pruning
-report, learning-curve PNG and checkpoint artifacts, Optuna tell. Runs alternate (bare, trial,
-bare, trial, ...) after one discarded warm-up pair, and the medians are compared.
+report, learning-curve PNG and checkpoint artifacts, Optuna tell. Runs alternate in ABBA order
+(bare, trial, trial, bare, ...) after one discarded warm-up pair, which cancels slow drifts of the
+machine's speed, and the medians are compared.
 
-    python scripts/bench_overhead.py                 # 10,000 images, 3 epochs, 5 repeats
+    python scripts/bench_overhead.py                 # 10,000 images, 3 epochs, 6 repeats
     python scripts/bench_overhead.py --images 2000 --repeats 3
 """
 
@@ -91,7 +92,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=10_000, help="training images per epoch")
     parser.add_argument("--epochs", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=6)
     args = parser.parse_args()
     if args.epochs < 3 or args.repeats < 1:
         parser.error("--epochs must be >= 3 and --repeats >= 1")
@@ -118,13 +119,18 @@ def main() -> None:
         hpsearch_trial(runner, study)
         bare, trial = [], []
         for i in range(args.repeats):
-            bare.append(bare_fit(pipes, params, args.epochs))
-            trial.append(hpsearch_trial(runner, study))
+            # ABBA order (bare, trial / trial, bare / ...) cancels slow drifts of the machine's speed.
+            if i % 2 == 0:
+                bare.append(bare_fit(pipes, params, args.epochs))
+                trial.append(hpsearch_trial(runner, study))
+            else:
+                trial.append(hpsearch_trial(runner, study))
+                bare.append(bare_fit(pipes, params, args.epochs))
             print(f"  repeat {i + 1}: bare {bare[-1]:.2f} s   hpsearch trial {trial[-1]:.2f} s", flush=True)
 
     b, t = statistics.median(bare), statistics.median(trial)
-    print(f"\nmedian bare model.fit : {b:.2f} s")
-    print(f"median hpsearch trial : {t:.2f} s")
+    print(f"\nmedian bare model.fit : {b:.2f} s  (min {min(bare):.2f}, max {max(bare):.2f})")
+    print(f"median hpsearch trial : {t:.2f} s  (min {min(trial):.2f}, max {max(trial):.2f})")
     print(f"overhead ratio        : {t / b:.3f}  ({(t - b):+.2f} s per trial, {(t - b) / args.epochs:+.2f} s per epoch)")
 
 

@@ -95,7 +95,7 @@ def test_read_only_open_does_not_create_anything(tmp_path: Path) -> None:
     ("url", "error", "message"),
     [
         ("redis://localhost/0", UsageError, "unsupported storage 'redis'"),
-        ("sqlite://relative.db", UsageError, "use three slashes and an absolute path"),
+        ("sqlite://relative.db", UsageError, "use three slashes"),
         ("sqlite:///", UsageError, "has no file path"),
         ("sqlite:////no/such/folder/o.db", UsageError, "folder /no/such/folder does not exist"),
         ("postgresql:///db", UsageError, "no host"),
@@ -113,3 +113,4 @@ def test_bad_storage_urls(url: str, error: type, message: str) -> None:
 def test_parse_normalizes_postgres_alias() -> None:
     assert parse_storage_url("postgres://u:p@h/db").url == "postgresql://u:p@h/db"
     assert parse_storage_url("journal:////tmp/x.log").path == Path("/tmp/x.log")
+    assert parse_storage_url("sqlite:///rel/o.db").path == Path("rel/o.db")  # relative, as in SQLAlchemy

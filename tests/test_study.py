@@ -131,3 +131,15 @@ def test_a_changed_study_is_refused_and_nothing_is_written(store: Path, tmp_path
     # a new --study-name is another study, side by side
     other = run_study(request(tmp_path, cifar_dir, trials=1, epochs=2, study_name="quick-b"))
     assert other.config.name == "quick-b" and len(load("quick-b").trials) == 1
+
+
+def test_a_grown_worker_stops_between_trials_to_be_replaced(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    sections = {"memory": {"max_growth": 1e-9}}  # any growth at all: replace after every trial
+    summary = run_study(request(tmp_path, cifar_dir, sections=sections, recycle=True))
+    assert summary.stop_reason == "recycle" and summary.counts.finished == 1
+    assert summary.test_metrics is None  # not finalized: the replacement process carries on
+    assert mlflow_client().get_run(summary.parent_run_id).info.status == "RUNNING"
+    # without recycling (library callers) the same study simply runs on
+    done = run_study(request(tmp_path, cifar_dir, sections=sections))
+    assert done.stop_reason == "budget" and done.counts.finished == 2
+    assert mlflow_client().get_run(done.parent_run_id).info.status == "FINISHED"

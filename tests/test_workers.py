@@ -1,0 +1,215 @@
+"""Workers dying and being interrupted: kill -9, Ctrl-C and SIGTERM, then the same command again.
+
+These start real ``hpsearch study`` processes and signal them once a trial has checkpointed at
+least one epoch. After the re-run the study must have exactly the requested finished trials, the
+interrupted trial retried with the same params and resumed from its last epoch, no MLflow run
+left RUNNING and no metric step logged twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import optuna
+import psutil
+import pytest
+from conftest import write_study
+from mlflow import MlflowClient
+
+from hpsearch._workers import gpu_for_rank, is_dead_here, parse_gpus, worker_identity
+
+FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+
+
+# ----------------------------------------------------------------------------- unit
+
+
+def test_identity_and_liveness() -> None:
+    me = worker_identity()
+    assert me["pid"] == os.getpid() and me["host"] == socket.gethostname()
+    assert not is_dead_here(me)
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    ghost = {**me, "pid": child.pid, "started": psutil.Process().create_time()}
+    assert is_dead_here(ghost)
+    assert not is_dead_here({**me, "host": "another-machine"})  # other machines: heartbeat's job
+    reused = {**me, "started": me["started"] - 1000}  # same pid, older process: the pid was reused
+    assert is_dead_here(reused)
+    assert not is_dead_here(None)
+
+
+def test_gpu_assignment() -> None:
+    assert parse_gpus("0, 1") == ["0", "1"] and parse_gpus(None) is None
+    assert [gpu_for_rank(["0", "1"], r) for r in range(4)] == ["0", "1", "0", "1"]
+    assert gpu_for_rank(None, 3) is None
+
+
+# ----------------------------------------------------------------------------- subprocess helpers
+
+
+def start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", "HPSEARCH_HOME": str(cwd / "mlruns")}
+    env.pop("HPSEARCH_STORAGE", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    fh = open(log, "w")
+    return subprocess.Popen([sys.executable, "-m", "hpsearch", *args], cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+
+
+def wait_for_checkpoint(cwd: Path, study: str, proc: subprocess.Popen, *, min_epochs: int = 1, timeout: float = 240) -> tuple[int, int]:
+    """Return (trial folder number, epochs done) once some trial has >= min_epochs checkpointed."""
+    root = cwd / "mlruns" / "checkpoints" / study
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "the study ended before it could be interrupted"
+        for state in root.glob("trial-*/resume.json"):
+            try:
+                done = json.loads(state.read_text())["epochs_done"]
+            except (OSError, ValueError):
+                continue
+            if done >= min_epochs:
+                return int(state.parent.name.split("-")[1]), done
+        time.sleep(0.02)
+    raise AssertionError("no checkpoint appeared")
+
+
+def check_consistency(cwd: Path, study_name: str, target: int) -> optuna.Study:
+    store = cwd / "mlruns"
+    study = optuna.load_study(study_name=study_name, storage=f"sqlite:///{store}/optuna.db")
+    finished = [t for t in study.trials if t.state in FINISHED]
+    assert len(finished) == target  # none lost, none extra
+    assert not [t for t in study.trials if t.state in (optuna.trial.TrialState.RUNNING, optuna.trial.TrialState.WAITING)]
+    keys = Counter(json.dumps(t.params, sort_keys=True) for t in finished)
+    assert max(keys.values()) == 1, "a param set finished twice"
+    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
+    exp = client.get_experiment_by_name(study_name)
+    runs = client.search_runs([exp.experiment_id])
+    assert {r.info.status for r in runs} <= {"FINISHED", "FAILED", "KILLED"}, [(r.info.run_name, r.info.status) for r in runs]
+    for run in runs:
+        if "mlflow.parentRunId" in run.data.tags:
+            steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+            assert len(steps) == len(set(steps)), f"duplicate steps in {run.info.run_name}: {steps}"
+            assert steps == sorted(steps) == list(range(len(steps)))
+    for t in finished:  # one run per finished trial, same run id as Optuna's
+        assert client.get_run(t.user_attrs["mlflow_run_id"]).data.tags["hpsearch.trial_number"] == str(t.number)
+    return study
+
+
+def retry_of(study: optuna.Study, number: int) -> optuna.trial.FrozenTrial:
+    retries = [t for t in study.trials if t.system_attrs.get("failed_trial") == number and t.state in FINISHED]
+    assert len(retries) == 1, [(t.number, t.state, t.system_attrs) for t in study.trials]
+    return retries[0]
+
+
+SLOW_STUDY = {
+    "training": {"max_epochs": 6, "early_stopping_patience": 10},
+    "budget": {"trials": 2},
+    "heartbeat": {"interval": 2, "grace_period": 6},
+}
+
+
+# ----------------------------------------------------------------------------- kill -9
+
+
+@pytest.mark.slow
+def test_kill_9_then_the_same_command_resumes_the_trial(tmp_path: Path, cifar_dir: Path) -> None:
+    write_study(tmp_path / "resilient.yaml", **SLOW_STUDY)
+    args = ["study", "resilient.yaml", "--data-dir", str(cifar_dir)]
+    proc = start(args, tmp_path, tmp_path / "run1.log")
+    killed_number, done = wait_for_checkpoint(tmp_path, "resilient", proc, min_epochs=2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(30)
+
+    store = tmp_path / "mlruns"
+    before = optuna.load_study(study_name="resilient", storage=f"sqlite:///{store}/optuna.db")
+    killed = before.trials[killed_number]
+    assert killed.state == optuna.trial.TrialState.RUNNING  # as a crash leaves it
+    killed_run = killed.user_attrs["mlflow_run_id"]
+
+    rerun = start(args, tmp_path, tmp_path / "run2.log")
+    assert rerun.wait(300) == 0, (tmp_path / "run2.log").read_text()[-3000:]
+
+    study = check_consistency(tmp_path, "resilient", 2)
+    failed = study.trials[killed_number]
+    assert failed.state == optuna.trial.TrialState.FAIL
+    assert failed.user_attrs["fail_reason"].startswith("worker process died")
+    retry = retry_of(study, killed_number)
+    assert retry.params == killed.params
+    assert retry.user_attrs["resumed_from_epoch"] >= done >= 2
+    assert retry.user_attrs["mlflow_run_id"] == killed_run  # the killed trial's run, continued
+    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
+    run = client.get_run(killed_run)
+    assert run.data.tags["hpsearch.resumed_from_epoch"] == str(retry.user_attrs["resumed_from_epoch"])
+    steps = [m.step for m in client.get_metric_history(killed_run, "loss")]
+    assert steps == list(range(retry.user_attrs["epochs_trained"]))
+    assert "trial" in (tmp_path / "run2.log").read_text()
+
+
+# ----------------------------------------------------------------------------- Ctrl-C, SIGTERM
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_interrupt_stops_cleanly_and_resumes(tmp_path: Path, cifar_dir: Path, sig: signal.Signals) -> None:
+    write_study(tmp_path / "stoppable.yaml", **SLOW_STUDY)
+    args = ["study", "stoppable.yaml", "--data-dir", str(cifar_dir)]
+    proc = start(args, tmp_path, tmp_path / "run1.log")
+    number, done = wait_for_checkpoint(tmp_path, "stoppable", proc, min_epochs=1)
+    proc.send_signal(sig)
+    assert proc.wait(60) == 130
+    log = (tmp_path / "run1.log").read_text()
+    assert "Resume with:" in log and "hpsearch study stoppable.yaml --data-dir" in log and "Traceback" not in log
+
+    store = tmp_path / "mlruns"
+    study = optuna.load_study(study_name="stoppable", storage=f"sqlite:///{store}/optuna.db")
+    stopped = study.trials[number]
+    assert stopped.state == optuna.trial.TrialState.FAIL
+    assert stopped.user_attrs["fail_reason"].startswith("interrupted")
+    assert [t.state for t in study.trials if t.number > number] == [optuna.trial.TrialState.WAITING]
+    client = MlflowClient(f"sqlite:///{store}/mlflow.db")
+    assert client.get_run(stopped.user_attrs["mlflow_run_id"]).info.status == "KILLED"
+    parent = study.user_attrs["hpsearch.mlflow_parent_run_id"]
+    assert client.get_run(parent).info.status == "KILLED"
+
+    rerun = start(args, tmp_path, tmp_path / "run2.log")
+    assert rerun.wait(300) == 0, (tmp_path / "run2.log").read_text()[-3000:]
+    study = check_consistency(tmp_path, "stoppable", 2)
+    retry = retry_of(study, number)
+    assert retry.params == stopped.params and retry.user_attrs["resumed_from_epoch"] >= done
+    assert client.get_run(parent).info.status == "FINISHED"
+
+
+@pytest.mark.slow
+def test_many_interruptions_lose_nothing(tmp_path: Path, cifar_dir: Path) -> None:
+    """Kill, interrupt, kill again: the study still ends with exactly its trials."""
+    write_study(tmp_path / "battered.yaml", **{**SLOW_STUDY, "budget": {"trials": 3}})
+    args = ["study", "battered.yaml", "--data-dir", str(cifar_dir)]
+    for i, sig in enumerate((signal.SIGKILL, signal.SIGINT, signal.SIGKILL)):
+        proc = start(args, tmp_path, tmp_path / f"run{i}.log")
+        wait_for_checkpoint(tmp_path, "battered", proc, min_epochs=1)
+        proc.send_signal(sig)
+        proc.wait(60)
+    final = start(args, tmp_path, tmp_path / "final.log")
+    assert final.wait(400) == 0, (tmp_path / "final.log").read_text()[-3000:]
+    study = check_consistency(tmp_path, "battered", 3)
+    for t in study.trials:
+        if t.state in FINISHED and t.system_attrs.get("failed_trial") is not None:
+            assert t.user_attrs["resumed_from_epoch"] >= 1
+
+
+@pytest.mark.slow
+def test_a_worker_replaces_itself_in_place_to_return_memory(tmp_path: Path, cifar_dir: Path) -> None:
+    write_study(tmp_path / "lean.yaml", budget={"trials": 3}, memory={"max_growth": 1e-9})
+    proc = start(["study", "lean.yaml", "--data-dir", str(cifar_dir), "--timeout", "600"], tmp_path, tmp_path / "run.log")
+    assert proc.wait(400) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    log = (tmp_path / "run.log").read_text()
+    assert log.count("Restarting the worker process") == 2 and "Study lean: 3/3 finished" in log
+    study = check_consistency(tmp_path, "lean", 3)
+    assert {t.user_attrs["hpsearch.worker"]["pid"] for t in study.trials} == {proc.pid}  # exec'd in place
