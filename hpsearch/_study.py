@@ -369,6 +369,11 @@ class _Heartbeat:
 # ----------------------------------------------------------------------------- the worker loop
 
 
+def _rss() -> int:
+    """Resident memory of this process, in bytes."""
+    return psutil.Process().memory_info().rss
+
+
 @dataclass
 class WorkerResult:
     """Why a worker stopped: ``budget`` (target reached), ``timeout`` or ``failures``."""
@@ -422,8 +427,7 @@ def run_worker(
     failures: list[str] = []
     trials_run = 0
     waited = False
-    me = psutil.Process()
-    baseline_rss: int | None = None  # after the first trial: TF runtime, data and one model loaded
+    baseline_rss: int | None = None
     while True:
         if deadline is not None and time.time() >= deadline:
             return WorkerResult("timeout", trials_run, count_trials(study))
@@ -438,8 +442,11 @@ def run_worker(
             counts = count_trials(study)
             wants_trial = counts.waiting or counts.finished + counts.running < target
             limit = config.memory.max_growth
-            if wants_trial and recycle and limit is not None and baseline_rss is not None:
-                if me.memory_info().rss > baseline_rss * (1 + limit):
+            if recycle and limit is not None and trials_run:
+                rss = _rss()  # measured at the same point of every iteration
+                if baseline_rss is None:
+                    baseline_rss = rss  # after the first trial: TF runtime, data, one model's caches
+                elif wants_trial and rss > baseline_rss * (1 + limit):
                     return WorkerResult("recycle", trials_run, counts)
             if wants_trial:
                 trial = study.ask()
@@ -475,8 +482,6 @@ def run_worker(
         finally:
             heartbeat.stop()
         trials_run += 1
-        if baseline_rss is None:
-            baseline_rss = me.memory_info().rss
         told = _tell(study, trial, outcome)
         if told is None:
             reporter.message(f"trial {trial.number}: result discarded, another worker declared it dead and retried it")

@@ -133,13 +133,28 @@ def test_a_changed_study_is_refused_and_nothing_is_written(store: Path, tmp_path
     assert other.config.name == "quick-b" and len(load("quick-b").trials) == 1
 
 
-def test_a_grown_worker_stops_between_trials_to_be_replaced(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
-    sections = {"memory": {"max_growth": 1e-9}}  # any growth at all: replace after every trial
+def growing_rss():
+    """Stands in for the worker's memory reading: 100 MB more at every look (a leaking worker)."""
+    size = [1000 * 2**20]
+
+    def rss() -> int:
+        size[0] += 100 * 2**20
+        return size[0]
+
+    return rss
+
+
+def test_a_grown_worker_stops_between_trials_to_be_replaced(
+    store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hpsearch._study._rss", growing_rss())
+    sections = {"memory": {"max_growth": 0.05}, "budget": {"trials": 3}}
     summary = run_study(request(tmp_path, cifar_dir, sections=sections, recycle=True))
-    assert summary.stop_reason == "recycle" and summary.counts.finished == 1
+    # baseline after trial 1, +10% > 5% before trial 3: stop between trials
+    assert summary.stop_reason == "recycle" and summary.counts.finished == 2
     assert summary.test_metrics is None  # not finalized: the replacement process carries on
     assert mlflow_client().get_run(summary.parent_run_id).info.status == "RUNNING"
-    # without recycling (library callers) the same study simply runs on
+    # library callers never recycle: the same study simply runs on
     done = run_study(request(tmp_path, cifar_dir, sections=sections))
-    assert done.stop_reason == "budget" and done.counts.finished == 2
+    assert done.stop_reason == "budget" and done.counts.finished == 3
     assert mlflow_client().get_run(done.parent_run_id).info.status == "FINISHED"

@@ -206,10 +206,12 @@ def test_many_interruptions_lose_nothing(tmp_path: Path, cifar_dir: Path) -> Non
 
 @pytest.mark.slow
 def test_a_worker_replaces_itself_in_place_to_return_memory(tmp_path: Path, cifar_dir: Path) -> None:
-    write_study(tmp_path / "lean.yaml", budget={"trials": 3}, memory={"max_growth": 1e-9})
+    # TensorFlow grows a fresh process by tens of MB per trained model: with a 0.1% allowance the
+    # worker is replaced after every second trial (the baseline is taken after the first).
+    write_study(tmp_path / "lean.yaml", budget={"trials": 4}, memory={"max_growth": 0.001})
     proc = start(["study", "lean.yaml", "--data-dir", str(cifar_dir), "--timeout", "600"], tmp_path, tmp_path / "run.log")
     assert proc.wait(400) == 0, (tmp_path / "run.log").read_text()[-3000:]
     log = (tmp_path / "run.log").read_text()
-    assert log.count("Restarting the worker process") == 2 and "Study lean: 3/3 finished" in log
-    study = check_consistency(tmp_path, "lean", 3)
+    assert log.count("Restarting the worker process") == 1 and "Study lean: 4/4 finished" in log
+    study = check_consistency(tmp_path, "lean", 4)
     assert {t.user_attrs["hpsearch.worker"]["pid"] for t in study.trials} == {proc.pid}  # exec'd in place
