@@ -20,7 +20,18 @@ import hpsearch._schedules  # noqa: F401 - registers custom schedules for deseri
 from hpsearch._datasets import Pipelines
 from hpsearch._errors import RuntimeFailure, UsageError
 
-__all__ = ["FORMATS", "load_checkpoint", "evaluate", "fetch_checkpoint", "export_model", "predict_exported", "ExportResult"]
+__all__ = [
+    "FORMATS",
+    "load_checkpoint",
+    "evaluate",
+    "fetch_checkpoint",
+    "export_model",
+    "predict_exported",
+    "verify_export",
+    "export_best",
+    "default_output",
+    "ExportResult",
+]
 
 #: Export formats and the file/folder suffix each writes.
 FORMATS = {"keras": ".keras", "saved_model": "", "onnx": ".onnx", "tflite": ".tflite"}
@@ -150,3 +161,56 @@ def verify_export(model: keras.Model, path: Path, fmt: str, x: np.ndarray) -> fl
 
 def scratch_dir() -> tempfile.TemporaryDirectory:
     return tempfile.TemporaryDirectory(prefix="hpsearch-export-")
+
+
+def default_output(study_name: str, trial_number: int, fmt: str) -> Path:
+    """``exported/<study>/trial-<n>.<ext>`` (a folder ``trial-<n>_saved_model`` for SavedModel)."""
+    stem = Path("exported") / study_name / f"trial-{trial_number}"
+    return stem.with_name(stem.name + "_saved_model") if fmt == "saved_model" else stem.with_suffix(FORMATS[fmt])
+
+
+def export_best(
+    study: Any,
+    tracking: Any,
+    dataset: Any,
+    *,
+    fmt: str = "keras",
+    output: str | Path | None = None,
+    check_images: int = 64,
+) -> ExportResult:
+    """Export the best trial's best checkpoint: evaluate it on the test set, write ``fmt``, reload
+    it with that format's runtime, compare predictions, and register it in the Model Registry."""
+    from optuna.trial import TrialState
+
+    if fmt not in FORMATS:
+        raise UsageError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
+    if not complete:
+        raise RuntimeFailure(
+            f"Study {study.study_name!r} has no completed trial yet, so there is nothing to export; "
+            f"run `hpsearch study {study.study_name}` first."
+        )
+    best = study.best_trial
+    run_id = best.user_attrs.get("mlflow_run_id")
+    if not run_id:
+        raise RuntimeFailure(f"Trial {best.number} of study {study.study_name!r} has no MLflow run to export from.")
+    out = Path(output) if output else default_output(study.study_name, best.number, fmt)
+    with scratch_dir() as tmp:
+        model = load_checkpoint(fetch_checkpoint(tracking, run_id, tmp))
+    metrics = evaluate(model, Pipelines(dataset))
+    out = export_model(model, fmt, out)
+    x = dataset.test.x[:check_images]
+    diff = verify_export(model, out, fmt, x)
+    result = ExportResult(trial_number=best.number, output=out, fmt=fmt, test_metrics=metrics, max_abs_diff=diff, checked_images=len(x))
+    version, source = tracking.register_model(
+        out,
+        fmt=fmt,
+        tags={"trial": best.number, "format": fmt, "objective_value": best.value, **metrics, "max_abs_diff": diff},
+        description=(
+            f"Trial {best.number} of study {study.study_name} ({fmt}); test accuracy "
+            f"{metrics.get('test_accuracy', float('nan')):.4f}, test loss {metrics['test_loss']:.4f}."
+        ),
+    )
+    result.model_version = version
+    result.notes.append(source)
+    return result

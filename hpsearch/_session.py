@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 import signal
 import subprocess
 import time
@@ -434,3 +435,69 @@ def storage_read_only(storage: str | None) -> tuple[optuna.storages.BaseStorage,
     locations = resolve_locations(storage, None)
     return open_storage(locations.storage_url, create=False), locations
 
+
+
+def open_tracking_read_only(study: optuna.Study, config: StudyConfig, locations: Locations) -> Any:
+    """The study's MLflow side, attached to its parent run, creating nothing."""
+    from hpsearch._tracking import StudyTracking, check_tracking_uri
+
+    if not locations.tracking_is_default:
+        check_tracking_uri(locations.tracking_uri)
+    elif not (locations.home / "mlflow.db").is_file():
+        raise RuntimeFailure(f"No MLflow store at {locations.home / 'mlflow.db'}; pass the --tracking-uri the study was run with.")
+    tracking = StudyTracking(locations.tracking_uri, config.name, locations.artifact_root, create=False)
+    parent = study.user_attrs.get(ATTR_PARENT_RUN)
+    if not parent:
+        raise RuntimeFailure(f"Study {config.name!r} has no MLflow parent run; was it created by `hpsearch study`?")
+    tracking.attach_parent(parent)
+    return tracking
+
+
+def report_study(name: str, storage: str | None, tracking_uri: str | None, output: str | None) -> tuple[Path, str | None, list[str]]:
+    """Write the HTML report of study ``name``; log it to the parent run when MLflow is reachable.
+
+    Returns ``(path, artifact URI or None, notes)``.
+    """
+    from hpsearch._report import build_report, write_report
+
+    locations = resolve_locations(storage, tracking_uri)
+    study, config = load_study(name, locations)
+    notes: list[str] = []
+    tracking = None
+    try:
+        tracking = open_tracking_read_only(study, config, locations)
+    except (RuntimeFailure, UsageError) as e:
+        notes.append(f"Learning curves come from Optuna's per-epoch reports: MLflow is not available ({e})")
+
+    def history(trial: FrozenTrial, metric: str) -> list[tuple[int, float]]:
+        run_id = trial.user_attrs.get("mlflow_run_id")
+        if tracking is None or not run_id:
+            return []
+        return tracking.metric_history(run_id, metric)
+
+    text = build_report(study, config, history=history if tracking else None, notes=notes)
+    path = write_report(text, output or f"{name}-report.html")
+    uri = tracking.log_parent_artifact(path, "report") if tracking is not None else None
+    return path, uri, notes
+
+
+def export_study(
+    name: str,
+    *,
+    storage: str | None,
+    tracking_uri: str | None,
+    fmt: str,
+    output: str | None,
+    data_dir: str | None,
+    dataset: str | None,
+) -> Any:
+    """Export the best model of study ``name`` (see :func:`hpsearch._export.export_best`)."""
+    from hpsearch._export import export_best
+
+    locations = resolve_locations(storage, tracking_uri)
+    study, config = load_study(name, locations)
+    if dataset:
+        config = config.with_overrides(dataset=dataset)
+    tracking = open_tracking_read_only(study, config, locations)
+    data = _load_data(config, data_dir)
+    return export_best(study, tracking, data, fmt=fmt, output=output)

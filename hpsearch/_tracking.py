@@ -46,6 +46,8 @@ __all__ = [
     "StudyTracking",
     "TrialRun",
     "RunSummary",
+    "study_experiments",
+    "ui_path",
 ]
 
 TAG_PARENT = "mlflow.parentRunId"
@@ -60,6 +62,9 @@ TAG_ATTEMPTS = "hpsearch.attempts"
 
 #: Per-epoch metrics logged for every trial (step = epoch, 0-based).
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")
+
+# MLflow 3's UI opens experiments in its GenAI layout (traces, tokens) unless told otherwise.
+_KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 
 _STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "KILLED": "KILLED"}
 
@@ -130,6 +135,19 @@ def check_tracking_uri(uri: str, *, create_dirs: bool = False) -> None:
     if scheme == "databricks":
         return
     raise UsageError(f"--tracking-uri {shown}: unsupported scheme {parts.scheme!r}; use sqlite:///PATH, http://HOST:PORT or postgresql://...")
+
+
+def study_experiments(tracking_uri: str) -> list[tuple[str, str]]:
+    """``(study name, experiment id)`` of every hpsearch study in the tracking store."""
+    client = MlflowClient(tracking_uri=normalize_tracking_uri(tracking_uri))
+    found = client.search_experiments(filter_string=f"tags.`{TAG_STUDY}` != ''", max_results=1000)
+    return [(e.name, e.experiment_id) for e in found]
+
+
+def ui_path(experiment_id: str, run_id: str | None = None) -> str:
+    """The MLflow UI route of an experiment (or run) in its model-training layout."""
+    route = f"#/experiments/{experiment_id}/runs" + (f"/{run_id}" if run_id else "")
+    return f"{route}?workflowType=machine_learning"
 
 
 def _now_ms() -> int:
@@ -205,25 +223,34 @@ class TrialRun:
 class StudyTracking:
     """MLflow side of one study: its experiment and parent run, and factories for trial runs."""
 
-    def __init__(self, tracking_uri: str, study_name: str, artifact_root: str | None = None) -> None:
+    def __init__(self, tracking_uri: str, study_name: str, artifact_root: str | None = None, *, create: bool = True) -> None:
         self.tracking_uri = normalize_tracking_uri(tracking_uri)
         self.study_name = study_name
         self.artifact_root = artifact_root
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-        self.experiment_id = self._experiment()
+        self.experiment_id = self._experiment(create)
         self.parent_run_id: str | None = None
 
     # -- experiment and parent run ------------------------------------------------------------
 
-    def _experiment(self) -> str:
+    def _experiment(self, create: bool = True) -> str:
         exp = self.client.get_experiment_by_name(self.study_name)
         if exp is not None:
-            if exp.lifecycle_stage == "deleted":
+            if exp.lifecycle_stage == "deleted" and create:
                 self.client.restore_experiment(exp.experiment_id)
+            if create and exp.tags.get(_KIND_TAG) != _KIND:
+                self.client.set_experiment_tag(exp.experiment_id, _KIND_TAG, _KIND)
             return exp.experiment_id
+        if not create:
+            raise RuntimeFailure(
+                f"Tracking store {redact(self.tracking_uri)} has no experiment {self.study_name!r}; "
+                "pass the --tracking-uri the study was run with."
+            )
         location = f"{self.artifact_root}/{self.study_name}" if self.artifact_root else None
         try:
-            return self.client.create_experiment(self.study_name, artifact_location=location, tags={TAG_STUDY: self.study_name})
+            return self.client.create_experiment(
+                self.study_name, artifact_location=location, tags={TAG_STUDY: self.study_name, _KIND_TAG: _KIND}
+            )
         except MlflowException:  # another worker created it first
             exp = self.client.get_experiment_by_name(self.study_name)
             if exp is None:
@@ -274,6 +301,39 @@ class StudyTracking:
     def parent(self) -> TrialRun:
         assert self.parent_run_id is not None, "open_parent() or attach_parent() first"
         return TrialRun(self.client, self.parent_run_id, resumed=True)
+
+    def log_parent_artifact(self, path: str | Path, artifact_path: str | None = None) -> str:
+        """Log a file to the parent run; returns its artifact URI."""
+        assert self.parent_run_id is not None
+        self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
+        root = self.client.get_run(self.parent_run_id).info.artifact_uri
+        return f"{root}/{artifact_path + '/' if artifact_path else ''}{Path(path).name}"
+
+    def register_model(self, local_path: str | Path, *, fmt: str, tags: Mapping[str, Any], description: str) -> tuple[str, str]:
+        """Log an exported model to the parent run (``export/<fmt>/``) and register it in the
+        Model Registry under the study's name. Returns ``(version, artifact URI)``."""
+        assert self.parent_run_id is not None
+        local_path = Path(local_path)
+        artifact_path = f"export/{fmt}"
+        if local_path.is_dir():
+            self.client.log_artifacts(self.parent_run_id, str(local_path), f"{artifact_path}/{local_path.name}")
+        else:
+            self.client.log_artifact(self.parent_run_id, str(local_path), artifact_path)
+        root = self.client.get_run(self.parent_run_id).info.artifact_uri
+        source = f"{root}/{artifact_path}/{local_path.name}"
+        try:
+            self.client.create_registered_model(self.study_name, description=f"Best models of hpsearch study {self.study_name}")
+        except MlflowException as e:
+            if e.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        version = self.client.create_model_version(
+            self.study_name,
+            source=source,
+            run_id=self.parent_run_id,
+            tags={k: str(v) for k, v in tags.items()},
+            description=description,
+        )
+        return str(version.version), source
 
     def log_parent_text(self, text: str, artifact_file: str) -> None:
         assert self.parent_run_id is not None
@@ -360,7 +420,4 @@ class StudyTracking:
         )
         return Path(path)
 
-    def ui_url(self, run_id: str | None = None) -> str:
-        base = f"#/experiments/{self.experiment_id}"
-        return f"{base}/runs/{run_id}" if run_id else base
 

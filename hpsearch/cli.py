@@ -385,3 +385,87 @@ def entry() -> None:
     global _OWNS_PROCESS
     _OWNS_PROCESS = True
     main()
+
+
+# ----------------------------------------------------------------------------- report, export, ui
+
+
+@main.command()
+@click.argument("name")
+@click.option("--output", "-o", metavar="PATH", help="Where to write the HTML file (default NAME-report.html).")
+@storage_options
+@_friendly
+def report(name: str, output: str | None, storage: str | None, tracking_uri: str | None) -> None:
+    """Write a self-contained HTML report of study NAME (opens offline); also logged to MLflow."""
+    from hpsearch._session import report_study
+
+    path, uri, notes = report_study(name, storage, tracking_uri, output)
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
+    click.echo(f"Report written to {path}" + (f"\nLogged to MLflow: {uri}" if uri else ""))
+
+
+@main.command()
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["keras", "saved_model", "onnx", "tflite"]), default="keras", show_default=True)
+@click.option("--output", "-o", metavar="PATH", help="Output file (folder for saved_model); default exported/NAME/trial-N.*")
+@click.option("--data-dir", metavar="DIR", help="Folder with the CIFAR-10 files (for the test-set evaluation).")
+@click.option("--dataset", metavar="PATH", help="This machine's path to the study's .npz dataset.")
+@storage_options
+@_friendly
+def export(name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, storage: str | None, tracking_uri: str | None) -> None:
+    """Export the best model of study NAME, verify it with its own runtime, register it in MLflow."""
+    _quiet_tensorflow()
+    from hpsearch._session import export_study
+
+    result = export_study(name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset)
+    m = result.test_metrics
+    acc = f"accuracy {m['test_accuracy']:.4f}, " if "test_accuracy" in m else ""
+    click.echo(f"Best trial {result.trial_number}: test {acc}loss {m['test_loss']:.4f}")
+    click.echo(f"Wrote {result.fmt} model to {result.output}")
+    click.echo(
+        f"Verified: reloaded with the {result.fmt} runtime, predictions on {result.checked_images} test images "
+        f"match Keras within {result.max_abs_diff:.1e}"
+    )
+    click.echo(f"Registered in the MLflow Model Registry as '{name}' version {result.model_version} ({result.notes[0]})")
+
+
+def _is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 exposes it to your network).")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@storage_options
+@_friendly
+def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> None:
+    """Start the MLflow UI on the study store (experiments, trial runs, charts, artifacts)."""
+    import subprocess
+
+    from hpsearch._errors import RuntimeFailure
+    from hpsearch._locations import redact, resolve_locations
+    from hpsearch._tracking import normalize_tracking_uri
+
+    loc = resolve_locations(storage, tracking_uri)
+    if loc.artifact_root is None:
+        click.echo(f"Your tracking server already serves the UI: open {redact(loc.tracking_uri)} in a browser.")
+        return
+    if loc.tracking_is_default and not (loc.home / "mlflow.db").is_file():
+        raise RuntimeFailure(f"No MLflow store at {loc.home / 'mlflow.db'} yet; run `hpsearch study NAME` first (or pass --tracking-uri).")
+    uri = normalize_tracking_uri(loc.tracking_uri)
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--default-artifact-root", loc.artifact_root, "--host", host, "--port", str(port)]
+    if not _is_loopback(host):
+        click.echo(f"Warning: binding to {host}: anyone who can reach this machine on port {port} can read and change your runs.", err=True)
+    from hpsearch._tracking import study_experiments, ui_path
+
+    shown = "localhost" if _is_loopback(host) else host
+    click.echo(f"MLflow UI for {redact(loc.tracking_uri)} on http://{shown}:{port}  (Ctrl-C to stop)")
+    for name, experiment_id in study_experiments(loc.tracking_uri):
+        click.echo(f"  study {name}: http://{shown}:{port}/{ui_path(experiment_id)}")
+    click.echo("Same as: " + shlex.join(["mlflow", *cmd[3:]]), err=True)
+    try:
+        code = subprocess.call(cmd)
+    except KeyboardInterrupt:
+        code = 0
+    sys.exit(code)

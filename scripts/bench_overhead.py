@@ -5,7 +5,10 @@ Both sides build the same CNN from the same params and train on the same ``tf.da
 per-epoch metrics, resume checkpoint every epoch, best-only checkpoint, early stopping, pruning
 report, learning-curve PNG and checkpoint artifacts, Optuna tell. Runs alternate in ABBA order
 (bare, trial, trial, bare, ...) after one discarded warm-up pair, which cancels slow drifts of the
-machine's speed, and the medians are compared.
+machine's speed, and the medians are compared. Because a 2-core machine's speed drifts by more than
+the overhead between runs, the script also *accounts* for the overhead inside each trial: the
+trial's time minus what the bare side also does (``build_model`` and ``fit``, less the time spent in
+hpsearch's own callbacks during ``fit``).
 
     python scripts/bench_overhead.py                 # 10,000 images, 3 epochs, 6 repeats
     python scripts/bench_overhead.py --images 2000 --repeats 3
@@ -77,6 +80,62 @@ def bare_fit(pipes: Pipelines, params: dict, epochs: int) -> float:
     return elapsed
 
 
+class Accounting:
+    """Times, inside a trial, what the bare side also does (build_model, model.fit minus hpsearch's
+    callbacks) versus what only hpsearch does (everything else). Measured within one run, so slow
+    drifts of the machine's speed cancel out, unlike the A/B comparison."""
+
+    def __init__(self) -> None:
+        import keras
+
+        import hpsearch._trial as trial_module
+        from hpsearch import _callbacks
+
+        self.build = self.fit = self.callbacks = 0.0
+        real_build = trial_module.build_model
+
+        def timed_build(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return real_build(*a, **kw)
+            finally:
+                self.build += time.perf_counter() - t
+
+        trial_module.build_model = timed_build
+        real_fit = keras.Model.fit
+
+        def timed_fit(model, *a, **kw):
+            t = time.perf_counter()
+            try:
+                return real_fit(model, *a, **kw)
+            finally:
+                self.fit += time.perf_counter() - t
+
+        keras.Model.fit = timed_fit
+        self._fit = (keras, real_fit)
+        hooks = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_end")
+        for name in _callbacks.__all__:
+            cls = getattr(_callbacks, name)
+            if isinstance(cls, type):
+                for hook in hooks:
+                    if hook in vars(cls) or any(hook in vars(b) for b in cls.__mro__[1:] if b.__module__.startswith("hpsearch")):
+                        setattr(cls, hook, self._timed(getattr(cls, hook)))
+
+    def _timed(self, method):
+        def wrapper(cb, *a, **kw):
+            t = time.perf_counter()
+            try:
+                return method(cb, *a, **kw)
+            finally:
+                self.callbacks += time.perf_counter() - t
+
+        return wrapper
+
+    def restore_fit(self) -> None:
+        keras, real_fit = self._fit
+        keras.Model.fit = real_fit  # bare runs must not pay for the timing wrapper
+
+
 def hpsearch_trial(runner: TrialRunner, study: optuna.Study) -> float:
     start = time.perf_counter()
     trial = study.ask()
@@ -117,21 +176,41 @@ def main() -> None:
         print(f"{args.images} CIFAR-shaped images, {args.epochs} epochs, batch {PARAMS['batch_size']}; warm-up...", flush=True)
         bare_fit(pipes, params, args.epochs)
         hpsearch_trial(runner, study)
-        bare, trial = [], []
+        bare, trial, own = [], [], []
+
+        def run_trial() -> None:
+            acct = Accounting()
+            try:
+                trial.append(hpsearch_trial(runner, study))
+            finally:
+                acct.restore_fit()
+            # hpsearch-only time: the trial minus what a bare run also does
+            own.append(trial[-1] - acct.build - (acct.fit - acct.callbacks))
+
         for i in range(args.repeats):
             # ABBA order (bare, trial / trial, bare / ...) cancels slow drifts of the machine's speed.
             if i % 2 == 0:
                 bare.append(bare_fit(pipes, params, args.epochs))
-                trial.append(hpsearch_trial(runner, study))
+                run_trial()
             else:
-                trial.append(hpsearch_trial(runner, study))
+                run_trial()
                 bare.append(bare_fit(pipes, params, args.epochs))
-            print(f"  repeat {i + 1}: bare {bare[-1]:.2f} s   hpsearch trial {trial[-1]:.2f} s", flush=True)
+            print(
+                f"  repeat {i + 1}: bare {bare[-1]:.2f} s   hpsearch trial {trial[-1]:.2f} s "
+                f"(of which hpsearch's own work {own[-1]:.2f} s)",
+                flush=True,
+            )
 
     b, t = statistics.median(bare), statistics.median(trial)
     print(f"\nmedian bare model.fit : {b:.2f} s  (min {min(bare):.2f}, max {max(bare):.2f})")
     print(f"median hpsearch trial : {t:.2f} s  (min {min(trial):.2f}, max {max(trial):.2f})")
-    print(f"overhead ratio        : {t / b:.3f}  ({(t - b):+.2f} s per trial, {(t - b) / args.epochs:+.2f} s per epoch)")
+    print(f"A/B overhead ratio    : {t / b:.3f}  ({(t - b):+.2f} s per trial; run-to-run spread of bare fits {100 * (max(bare) - min(bare)) / b:.0f}%)")
+    o = statistics.median(own)
+    ratios = [tt / (tt - oo) for tt, oo in zip(trial, own)]
+    print(
+        f"accounted overhead    : {o:.2f} s of hpsearch's own work per trial ({o / args.epochs:.2f} s per epoch); "
+        f"ratio {statistics.median(ratios):.3f} (min {min(ratios):.3f}, max {max(ratios):.3f})"
+    )
 
 
 if __name__ == "__main__":

@@ -142,3 +142,51 @@ def write_study(path: Path, **sections: object) -> Path:
     data = {**QUICK_STUDY, **sections}
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+@pytest.fixture(scope="session")
+def finished_study(tmp_path_factory: pytest.TempPathFactory, cifar_dir: Path) -> dict:
+    """A small finished study, run once per test session: trial 0 fails (a simulated out-of-memory
+    error while building its model), trials 1-3 complete.
+
+    Returns ``{"home", "cwd", "name", "storage", "tracking", "data_dir"}``.
+    """
+    import hpsearch._trial
+    from hpsearch._session import StudyRequest, run_study
+
+    cwd = tmp_path_factory.mktemp("finished")
+    home = cwd / "mlruns"
+    sections = {
+        "search_space": {
+            "optimizer": {"adam": {}, "sgd": {"momentum": 0.9}},
+            "learning_rate": {"low": 1.0e-3, "high": 5.0e-3, "log": True},
+            "batch_size": [32, 64],
+            "batch_norm": "none",
+        },
+        "budget": {"trials": 3},
+    }
+    write_study(cwd / "shop.yaml", **sections)
+    real_build = hpsearch._trial.build_model
+    calls = []
+
+    def build_or_fail_first(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            raise MemoryError("simulated: out of memory while allocating conv1a")
+        return real_build(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HPSEARCH_HOME", str(home))
+        mp.delenv("HPSEARCH_STORAGE", raising=False)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.setattr(hpsearch._trial, "build_model", build_or_fail_first)
+        mp.chdir(cwd)
+        run_study(StudyRequest(study="shop.yaml", data_dir=str(cifar_dir)))
+    return {
+        "home": home,
+        "cwd": cwd,
+        "name": "shop",
+        "storage": f"sqlite:///{home}/optuna.db",
+        "tracking": f"sqlite:///{home}/mlflow.db",
+        "data_dir": str(cifar_dir),
+    }

@@ -1,0 +1,118 @@
+"""`hpsearch ui` in a real browser: the study's experiment and a trial's val_accuracy are on the page.
+
+Needs Chromium and chromedriver (Debian packages `chromium`, `chromium-driver`; `.ci/run` installs
+them). Screenshots are kept in ``$HPSEARCH_TEST_ARTIFACTS`` (CI) or the test's temp folder.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import optuna
+import pytest
+from click.testing import CliRunner
+from mlflow import MlflowClient
+
+from hpsearch._tracking import normalize_tracking_uri, ui_path
+from hpsearch.cli import main
+
+CHROMIUM = os.environ.get("HPSEARCH_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+CHROMEDRIVER = os.environ.get("HPSEARCH_TEST_CHROMEDRIVER") or shutil.which("chromedriver")
+REQUIRE = os.environ.get("HPSEARCH_REQUIRE_SERVICES") == "1"
+
+needs_browser = pytest.mark.skipif(
+    not (CHROMIUM and CHROMEDRIVER) and not REQUIRE, reason="chromium and chromedriver are not installed"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+def test_ui_refuses_an_empty_store_and_warns_on_public_hosts(store: Path) -> None:
+    result = CliRunner().invoke(main, ["ui"])
+    assert result.exit_code == 1 and "No MLflow store at" in result.output
+
+
+@pytest.mark.browser
+@needs_browser
+def test_the_study_is_browsable_in_the_mlflow_ui(finished_study: dict, tmp_path: Path) -> None:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    shots = Path(os.environ.get("HPSEARCH_TEST_ARTIFACTS") or tmp_path)
+    shots.mkdir(parents=True, exist_ok=True)
+    client = MlflowClient(normalize_tracking_uri(finished_study["tracking"]))
+    experiment = client.get_experiment_by_name("shop")
+    study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
+    trial = study.best_trial
+    run_id = trial.user_attrs["mlflow_run_id"]
+
+    port = free_port()
+    env = {**os.environ, "HPSEARCH_HOME": str(finished_study["home"])}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("HPSEARCH_STORAGE", None)
+    log = open(tmp_path / "ui.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "ui", "--port", str(port)], cwd=finished_study["cwd"], env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    options = Options()
+    options.binary_location = CHROMIUM
+    for flag in (
+        "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1500,1000",
+        "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", f"--user-data-dir={tmp_path / 'chrome'}",
+    ):
+        options.add_argument(flag)
+    driver = None
+    try:
+        wait_http(f"http://127.0.0.1:{port}/health", 90)
+        assert (tmp_path / "ui.log").read_text().count("Same as: mlflow ui --backend-store-uri") == 1
+        log_text = (tmp_path / "ui.log").read_text()
+        link = f"http://localhost:{port}/{ui_path(experiment.experiment_id)}"
+        assert f"study shop: {link}" in log_text  # hpsearch ui prints a direct link per study
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+
+        def body() -> str:
+            return driver.find_element("tag name", "body").text
+
+        driver.get(link.replace("localhost", "127.0.0.1"))
+        WebDriverWait(driver, 90).until(lambda d: "matching runs" in body())
+        assert "shop" in body() and "Model training" in body()  # the study's experiment, runs layout
+        driver.save_screenshot(str(shots / "mlflow-ui-experiment.png"))
+
+        driver.get(f"http://127.0.0.1:{port}/{ui_path(experiment.experiment_id, run_id)}")
+        WebDriverWait(driver, 90).until(lambda d: "val_accuracy" in body())
+        page = body()
+        assert f"trial-{trial.number:04d}" in page and "hpsearch.state" in page
+        driver.save_screenshot(str(shots / "mlflow-ui-trial-run.png"))
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.terminate()
+        server.wait(30)
+        log.close()
+    assert (shots / "mlflow-ui-trial-run.png").stat().st_size > 10_000
