@@ -107,5 +107,8 @@ class TerminalReporter:
     def message(self, text: str) -> None:
         self._write(text)
 
+    def status(self, text: str) -> None:
+        self._bar.set_postfix_str(text, refresh=True)
+
     def close(self) -> None:
         self._bar.close()

@@ -272,11 +272,17 @@ def _parallel(
         procs.append(spawn_worker([*base, "--rank", str(rank)], gpu=gpu_for_rank(request.gpus, rank), env=env))
     seen = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
 
+    max_epochs = config.training.max_epochs
+
     def relay() -> None:
+        running = []
         for t in study.get_trials(deepcopy=False):
             if t.state.is_finished() and t.number not in seen:
                 seen.add(t.number)
                 reporter.trial_finished(t, None)
+            elif t.state == TrialState.RUNNING:
+                running.append(f"#{t.number} epoch {len(t.intermediate_values)}/{max_epochs}")
+        reporter.status(f"{len(procs)} workers; running " + (", ".join(running) if running else "-"))
 
     try:
         while any(p.poll() is None for p in procs):
@@ -501,3 +507,14 @@ def export_study(
     tracking = open_tracking_read_only(study, config, locations)
     data = _load_data(config, data_dir)
     return export_best(study, tracking, data, fmt=fmt, output=output)
+
+
+def check_study(name: str, storage: str | None, tracking_uri: str | None) -> tuple[int, int, list[Any]]:
+    """Compare study ``name`` in Optuna with its MLflow runs (see :mod:`hpsearch._consistency`)."""
+    from hpsearch._consistency import check_consistency
+    from hpsearch._tracking import param_repr
+
+    locations = resolve_locations(storage, tracking_uri)
+    study, config = load_study(name, locations)
+    tracking = open_tracking_read_only(study, config, locations)
+    return check_consistency(study, tracking, param_repr=param_repr)

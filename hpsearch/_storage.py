@@ -198,7 +198,8 @@ def budget_lock(storage: BaseStorage, url: str, study_name: str) -> Iterator[Non
     spec = parse_storage_url(url)
     with _thread_lock:
         if spec.path is not None:
-            lock_path = spec.path.with_name(spec.path.name + ".lock")
+            # Not "<file>.lock": Optuna's journal backend uses that name for its own lock.
+            lock_path = spec.path.with_name(spec.path.name + ".hpsearch-budget.lock")
             with open(lock_path, "a+b") as fh:
                 fcntl.flock(fh, fcntl.LOCK_EX)
                 try:
@@ -208,8 +209,9 @@ def budget_lock(storage: BaseStorage, url: str, study_name: str) -> Iterator[Non
             return
         import sqlalchemy
 
-        assert isinstance(storage, RDBStorage)
-        with storage.engine.connect() as con:
+        rdb = getattr(storage, "_backend", storage)  # a Study wraps RDBStorage in a cache layer
+        assert isinstance(rdb, RDBStorage), type(storage)
+        with rdb.engine.connect() as con:
             if spec.kind == "postgresql":
                 con.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _key(study_name)})
                 try:

@@ -85,6 +85,7 @@ class Reporter(Protocol):
     def trial_finished(self, trial: FrozenTrial | None, outcome: Any) -> None: ...
     def waiting(self, running: int) -> None: ...
     def message(self, text: str) -> None: ...
+    def status(self, text: str) -> None: ...
 
 
 class NullReporter:
@@ -103,6 +104,9 @@ class NullReporter:
         pass
 
     def message(self, text: str) -> None:
+        pass
+
+    def status(self, text: str) -> None:
         pass
 
 
@@ -347,7 +351,10 @@ class _Heartbeat:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        if not hasattr(self._storage, "record_heartbeat") or getattr(self._storage, "heartbeat_interval", None) is None:
+        # Ask through the storage's heartbeat interface: a Study wraps RDBStorage in a cache
+        # layer that forwards these calls but has none of RDBStorage's attributes.
+        interval = getattr(self._storage, "get_heartbeat_interval", lambda: None)()
+        if interval is None:
             return
         self._storage.record_heartbeat(self._trial_id)
         self._thread = threading.Thread(target=self._beat, name=f"heartbeat-{self._trial_id}", daemon=True)

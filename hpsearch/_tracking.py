@@ -48,6 +48,7 @@ __all__ = [
     "RunSummary",
     "study_experiments",
     "ui_path",
+    "param_repr",
 ]
 
 TAG_PARENT = "mlflow.parentRunId"
@@ -154,7 +155,8 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _param_value(value: Any) -> str:
+def param_repr(value: Any) -> str:
+    """How a param value is stored in MLflow (floats exactly, via repr)."""
     return repr(value) if isinstance(value, float) else str(value)
 
 
@@ -280,7 +282,7 @@ class StudyTracking:
                 tags={TAG_STUDY: self.study_name, TAG_ROLE: "study"},
             )
             run_id = run.info.run_id
-            self.client.log_batch(run_id, params=[Param(k, _param_value(v)) for k, v in params.items()])
+            self.client.log_batch(run_id, params=[Param(k, param_repr(v)) for k, v in params.items()])
         self.client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
         self.parent_run_id = run_id
         return run_id
@@ -375,7 +377,7 @@ class StudyTracking:
         handle = TrialRun(self.client, run.info.run_id, resumed=False)
         handle.client.log_batch(
             handle.run_id,
-            params=[Param(k, _param_value(v)) for k, v in params.items()],
+            params=[Param(k, param_repr(v)) for k, v in params.items()],
             tags=[RunTag(k, str(v)) for k, v in trial_tags.items()],
         )
         return handle

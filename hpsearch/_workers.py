@@ -39,14 +39,21 @@ def _pid_namespace() -> int:
         return 0
 
 
+def _host() -> str:
+    """This machine's name: ``HPSEARCH_WORKER_HOST`` if set (containers sharing a hostname), else
+    the hostname."""
+    return os.environ.get("HPSEARCH_WORKER_HOST") or socket.gethostname()
+
+
 def worker_identity() -> dict[str, Any]:
-    """Identity of this process, stored on each trial it runs."""
+    """Identity of this process, stored on each trial it runs (and the GPU it was given)."""
     me = psutil.Process()
     return {
-        "host": socket.gethostname(),
+        "host": _host(),
         "pidns": _pid_namespace(),
         "pid": me.pid,
         "started": round(me.create_time(), 2),
+        "gpu": os.environ.get("CUDA_VISIBLE_DEVICES"),
     }
 
 
@@ -54,7 +61,7 @@ def is_dead_here(identity: Mapping[str, Any] | None) -> bool:
     """True only when ``identity`` is a process of this machine (and PID namespace) that is gone."""
     if not identity:
         return False
-    if identity.get("host") != socket.gethostname() or identity.get("pidns") != _pid_namespace():
+    if identity.get("host") != _host() or identity.get("pidns") != _pid_namespace():
         return False
     try:
         proc = psutil.Process(int(identity["pid"]))

@@ -430,6 +430,14 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
     click.echo(f"Registered in the MLflow Model Registry as '{name}' version {result.model_version} ({result.notes[0]})")
 
 
+def _become(cmd: list[str]) -> None:
+    """Replace this process with ``cmd`` (the MLflow server): Ctrl-C and SIGTERM then reach it
+    directly, and no server is left running when whoever started us stops us."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(cmd[0], cmd)
+
+
 def _is_loopback(host: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
@@ -441,8 +449,6 @@ def _is_loopback(host: str) -> bool:
 @_friendly
 def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> None:
     """Start the MLflow UI on the study store (experiments, trial runs, charts, artifacts)."""
-    import subprocess
-
     from hpsearch._errors import RuntimeFailure
     from hpsearch._locations import redact, resolve_locations
     from hpsearch._tracking import normalize_tracking_uri
@@ -464,8 +470,61 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
     for name, experiment_id in study_experiments(loc.tracking_uri):
         click.echo(f"  study {name}: http://{shown}:{port}/{ui_path(experiment_id)}")
     click.echo("Same as: " + shlex.join(["mlflow", *cmd[3:]]), err=True)
-    try:
-        code = subprocess.call(cmd)
-    except KeyboardInterrupt:
-        code = 0
-    sys.exit(code)
+    _become(cmd)
+
+
+# ----------------------------------------------------------------------------- distributed
+
+
+@main.command()
+@click.argument("name")
+@storage_options
+@_friendly
+def check(name: str, storage: str | None, tracking_uri: str | None) -> None:
+    """Verify that every finished trial of NAME has exactly one matching MLflow run (exit 1 if not)."""
+    from hpsearch._session import check_study
+
+    finished, runs, problems = check_study(name, storage, tracking_uri)
+    if not problems:
+        click.echo(f"Study {name}: consistent. {finished} finished trials, {runs} trial runs in MLflow; every finished trial has exactly one run with its params, state and value.")
+        return
+    click.echo(f"Study {name}: {len(problems)} problem(s) ({finished} finished trials, {runs} trial runs):")
+    for problem in problems:
+        click.echo(f"  {problem}")
+    sys.exit(1)
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind; 0.0.0.0 to serve other machines.")
+@click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
+@click.option("--backend-store-uri", metavar="URI", help="Runs database (default sqlite:///./mlruns/mlflow.db); postgresql://... for a shared one.")
+@click.option("--artifacts-destination", metavar="URI", help="Where the server keeps artifacts (default ./mlruns/artifacts).")
+@click.option("--allowed-hosts", metavar="HOSTS", help="Host names clients use to reach the server (MLflow rejects unknown ones).")
+@_friendly
+def server(host: str, port: int, backend_store_uri: str | None, artifacts_destination: str | None, allowed_hosts: str | None) -> None:
+    """Serve an MLflow tracking server (runs + artifacts) that workers on other machines share."""
+    from hpsearch._locations import redact, resolve_locations
+    from hpsearch._tracking import check_tracking_uri, normalize_tracking_uri
+
+    loc = resolve_locations(None, None)
+    backend = backend_store_uri or f"sqlite:///{loc.home / 'mlflow.db'}"
+    if backend_store_uri is None:
+        loc.home.mkdir(parents=True, exist_ok=True)
+    check_tracking_uri(backend)
+    artifacts = artifacts_destination or str(loc.home / "artifacts")
+    cmd = [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", normalize_tracking_uri(backend),
+        "--artifacts-destination", artifacts,
+        "--serve-artifacts",
+        "--host", host,
+        "--port", str(port),
+    ]
+    if allowed_hosts:
+        cmd += ["--allowed-hosts", allowed_hosts]
+    if not _is_loopback(host):
+        click.echo(f"Warning: serving on {host}:{port}: anyone who can reach it can read and change runs; keep it on a private network.", err=True)
+    click.echo(f"MLflow tracking server on http://{'localhost' if _is_loopback(host) else host}:{port}  (runs: {redact(backend)}; artifacts: {artifacts})")
+    click.echo("Workers: hpsearch worker NAME --storage <database URL> --tracking-uri http://<this machine>:" + str(port), err=True)
+    click.echo("Same as: " + redact(shlex.join(["mlflow", *cmd[3:]])), err=True)
+    _become(cmd)

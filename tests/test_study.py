@@ -158,3 +158,136 @@ def test_a_grown_worker_stops_between_trials_to_be_replaced(
     done = run_study(request(tmp_path, cifar_dir, sections=sections))
     assert done.stop_reason == "budget" and done.counts.finished == 3
     assert mlflow_client().get_run(done.parent_run_id).info.status == "FINISHED"
+
+
+# ----------------------------------------------------------------------------- many workers, one study
+
+import json as _json  # noqa: E402
+import multiprocessing  # noqa: E402
+import os  # noqa: E402
+import time  # noqa: E402
+import uuid  # noqa: E402
+
+from hpsearch._config import load_study_config  # noqa: E402
+from hpsearch._search_space import sample  # noqa: E402
+from hpsearch._storage import open_storage  # noqa: E402
+from hpsearch._study import ATTR_WORKER, count_trials, load_study, open_study, run_worker  # noqa: E402
+from hpsearch.testing import TrivialRunner  # noqa: E402
+
+POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
+REQUIRE = os.environ.get("HPSEARCH_REQUIRE_SERVICES") == "1"
+
+
+def _backends(*kinds: str) -> list:
+    out = []
+    for kind in kinds:
+        if kind == "postgresql":
+            marks = [pytest.mark.postgres]
+            if not POSTGRES and not REQUIRE:
+                marks.append(pytest.mark.skip(reason="HPSEARCH_TEST_POSTGRES_URL not set"))
+            out.append(pytest.param(kind, marks=marks))
+        else:
+            out.append(kind)
+    return out
+
+
+def _url(kind: str, tmp_path: Path) -> str:
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path}/optuna.db"
+    if kind == "journal":
+        return f"journal:///{tmp_path}/optuna.log"
+    assert POSTGRES, "HPSEARCH_REQUIRE_SERVICES=1 but HPSEARCH_TEST_POSTGRES_URL is not set"
+    return POSTGRES
+
+
+def _trivial_worker(url: str, name: str, rank: int, seconds: float, out: str) -> None:
+    locations = resolve_locations(url, "sqlite:////unused/mlflow.db")
+    study, config = load_study(name, locations, rank=rank, for_worker=True)
+    runner = TrivialRunner(config, seconds=seconds)
+    run_worker(study, config, runner, locations, target=int(study.user_attrs["hpsearch.target_trials"]), poll_seconds=0.2)
+    Path(out).write_text(_json.dumps(runner.closed))
+
+
+@pytest.mark.parametrize("kind", _backends("sqlite", "journal", "postgresql"))
+def test_workers_in_parallel_run_exactly_the_budget(kind: str, tmp_path: Path) -> None:
+    name = f"par-{uuid.uuid4().hex[:8]}"
+    config = load_study_config(str(write_study(tmp_path / "p.yaml", budget={"trials": 24})), study_name=name)
+    locations = resolve_locations(_url(kind, tmp_path), "sqlite:////unused/mlflow.db")
+    open_study(config, locations, data_fingerprint={})
+    ctx = multiprocessing.get_context("spawn")
+    outs = [tmp_path / f"w{i}.json" for i in range(4)]
+    procs = [ctx.Process(target=_trivial_worker, args=(locations.storage_url, name, i, 0.05, str(outs[i]))) for i in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(240)
+        assert p.exitcode == 0
+    closed = [n for out in outs for n in _json.loads(out.read_text())]
+    study = optuna.load_study(study_name=name, storage=open_storage(locations.storage_url))
+    assert count_trials(study).finished == 24 and len(study.trials) == 24  # not one more, not one less
+    assert sorted(closed) == list(range(24))  # every trial run exactly once, by exactly one worker
+    assert sum(1 for out in outs if _json.loads(out.read_text())) >= 2  # the work was shared
+
+
+@pytest.mark.parametrize("kind", _backends("sqlite", "postgresql"))
+def test_a_silent_worker_on_another_machine_has_its_trial_retried(kind: str, tmp_path: Path) -> None:
+    name = f"hb-{uuid.uuid4().hex[:8]}"
+    config = load_study_config(
+        str(write_study(tmp_path / "h.yaml", budget={"trials": 2}, heartbeat={"interval": 1, "grace_period": 2})), study_name=name
+    )
+    locations = resolve_locations(_url(kind, tmp_path), "sqlite:////unused/mlflow.db")
+    study, _ = open_study(config, locations, data_fingerprint={})
+    lost = study.ask()
+    params = sample(lost, config.search_space)
+    lost.set_user_attr(ATTR_WORKER, {"host": "machine-b", "pidns": 1, "pid": 4242, "started": 0.0})
+    study._storage.record_heartbeat(lost._trial_id)  # then machine-b goes silent
+    start = time.monotonic()
+    result = run_worker(study, config, TrivialRunner(config), locations, target=2, poll_seconds=0.2, deadline=time.time() + 30)
+    trials = optuna.load_study(study_name=name, storage=open_storage(locations.storage_url)).trials
+    assert result.reason == "budget" and time.monotonic() - start >= 2  # waited out the grace period
+    assert trials[0].state == FAIL
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == 0]
+    assert len(retry) == 1 and retry[0].state == COMPLETE
+    assert {k: retry[0].params[k] for k in lost.params} == lost.params  # same params as the lost attempt
+    assert sum(t.state == COMPLETE for t in trials) == 2
+
+
+@pytest.mark.parametrize("kind", _backends("sqlite", "postgresql"))
+def test_a_worker_killed_on_another_machine_is_detected_by_its_missing_heartbeat(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Machine A (a real process) dies mid-trial. Its pid means nothing here, so only the
+    heartbeat it stopped writing can tell: the trial must be failed and retried by this worker."""
+    import signal
+
+    name = f"xm-{uuid.uuid4().hex[:8]}"
+    config = load_study_config(
+        str(write_study(tmp_path / "x.yaml", budget={"trials": 2}, heartbeat={"interval": 1, "grace_period": 3})), study_name=name
+    )
+    locations = resolve_locations(_url(kind, tmp_path), "sqlite:////unused/mlflow.db")
+    open_study(config, locations, data_fingerprint={})
+    ctx = multiprocessing.get_context("spawn")
+    monkeypatch.setenv("HPSEARCH_WORKER_HOST", "machine-a")
+    machine_a = ctx.Process(target=_trivial_worker, args=(locations.storage_url, name, 0, 60.0, str(tmp_path / "a.json")))
+    machine_a.start()
+    monkeypatch.delenv("HPSEARCH_WORKER_HOST")
+    storage = open_storage(locations.storage_url)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        running = optuna.load_study(study_name=name, storage=storage).get_trials(states=(optuna.trial.TrialState.RUNNING,))
+        if running:
+            break
+        time.sleep(0.2)
+    assert running and running[0].user_attrs[ATTR_WORKER]["host"] == "machine-a"
+    time.sleep(2.5)  # machine A records heartbeats while "training"
+    os.kill(machine_a.pid, signal.SIGKILL)
+    machine_a.join(10)
+
+    study, _ = load_study(name, locations, for_worker=True)
+    result = run_worker(study, config, TrivialRunner(config), locations, target=2, poll_seconds=0.2, deadline=time.time() + 30)
+    trials = optuna.load_study(study_name=name, storage=storage).trials
+    assert result.reason == "budget", "the dead worker's trial was never detected"
+    assert trials[running[0].number].state == FAIL
+    retry = [t for t in trials if t.system_attrs.get("failed_trial") == running[0].number]
+    assert len(retry) == 1 and retry[0].state == COMPLETE and retry[0].params == running[0].params
+    assert retry[0].user_attrs[ATTR_WORKER]["host"] != "machine-a"

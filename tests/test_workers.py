@@ -215,3 +215,105 @@ def test_a_worker_replaces_itself_in_place_to_return_memory(tmp_path: Path, cifa
     assert log.count("Restarting the worker process") == 1 and "Study lean: 4/4 finished" in log
     study = check_consistency(tmp_path, "lean", 4)
     assert {t.user_attrs["hpsearch.worker"]["pid"] for t in study.trials} == {proc.pid}  # exec'd in place
+
+
+# ----------------------------------------------------------------------------- many workers
+
+
+def run_check(cwd: Path, name: str, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "HPSEARCH_HOME": str(cwd / "mlruns")}
+    env.pop("HPSEARCH_STORAGE", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    return subprocess.run([sys.executable, "-m", "hpsearch", "check", name, *extra], cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.slow
+def test_local_workers_share_the_default_sqlite_store(tmp_path: Path, cifar_dir: Path) -> None:
+    write_study(tmp_path / "team.yaml", budget={"trials": 6}, training={"max_epochs": 2, "early_stopping_patience": 3})
+    proc = start(
+        ["study", "team.yaml", "--data-dir", str(cifar_dir), "--workers", "3", "--gpus", "3,5"], tmp_path, tmp_path / "run.log"
+    )
+    assert proc.wait(600) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    log = (tmp_path / "run.log").read_text()
+    assert "database is locked" not in log and "Traceback" not in log
+    assert "Study team: 6/6 finished" in log and "Test set (best checkpoint" in log
+    study = check_consistency(tmp_path, "team", 6)
+    workers = {t.user_attrs["hpsearch.worker"]["pid"] for t in study.trials}
+    assert len(workers) >= 2 and proc.pid not in workers  # trials ran in the worker processes
+    assert {t.user_attrs["hpsearch.worker"]["gpu"] for t in study.trials} <= {"3", "5"}  # round-robin
+    checked = run_check(tmp_path, "team")
+    assert checked.returncode == 0 and "consistent. 6 finished trials, 6 trial runs" in checked.stdout
+
+
+POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
+REQUIRE = os.environ.get("HPSEARCH_REQUIRE_SERVICES") == "1"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+@pytest.mark.skipif(not POSTGRES and not REQUIRE, reason="HPSEARCH_TEST_POSTGRES_URL not set")
+def test_workers_on_postgres_and_a_tracking_server_survive_a_killed_worker(tmp_path: Path, cifar_dir: Path) -> None:
+    import urllib.request
+    import uuid
+
+    assert POSTGRES, "HPSEARCH_REQUIRE_SERVICES=1 but HPSEARCH_TEST_POSTGRES_URL is not set"
+    name = f"dist-{uuid.uuid4().hex[:8]}"
+    port = free_port()
+    tracking = f"http://127.0.0.1:{port}"
+    server_env = {**os.environ, "HPSEARCH_HOME": str(tmp_path / "server")}
+    server_log = open(tmp_path / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "server", "--port", str(port)], cwd=tmp_path, env=server_env,
+        stdout=server_log, stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{tracking}/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        write_study(
+            tmp_path / "dist.yaml",
+            budget={"trials": 9},
+            training={"max_epochs": 4, "early_stopping_patience": 10},
+            heartbeat={"interval": 2, "grace_period": 6},
+        )
+        args = ["study", "dist.yaml", "--study-name", name, "--data-dir", str(cifar_dir), "--workers", "3", "--storage", POSTGRES, "--tracking-uri", tracking]
+        coordinator = start(args, tmp_path, tmp_path / "run.log")
+        number, _ = wait_for_checkpoint(tmp_path, name, coordinator, min_epochs=1)
+        storage = POSTGRES
+        victim = optuna.load_study(study_name=name, storage=storage).trials[number]
+        victim_pid = victim.user_attrs["hpsearch.worker"]["pid"]
+        assert victim_pid != coordinator.pid
+        os.kill(victim_pid, signal.SIGKILL)
+        assert coordinator.wait(600) == 0, (tmp_path / "run.log").read_text()[-3000:]
+
+        study = optuna.load_study(study_name=name, storage=storage)
+        finished = [t for t in study.trials if t.state in FINISHED]
+        assert len(finished) == 9
+        assert max(Counter(json.dumps(t.params, sort_keys=True) for t in finished).values()) == 1
+        assert study.trials[number].state == optuna.trial.TrialState.FAIL
+        retry = retry_of(study, number)
+        assert retry.params == victim.params and retry.user_attrs["hpsearch.worker"]["pid"] != victim_pid  # another worker
+        assert retry.user_attrs["resumed_from_epoch"] >= 1
+        env = {**os.environ}
+        checked = subprocess.run(
+            [sys.executable, "-m", "hpsearch", "check", name, "--storage", storage, "--tracking-uri", tracking],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )
+        assert checked.returncode == 0, checked.stdout + checked.stderr
+        assert "consistent. 9 finished trials" in checked.stdout
+        log = (tmp_path / "run.log").read_text()
+        assert "hpsearch:hpsearch@" not in log and "database is locked" not in log  # no password, no lock errors
+    finally:
+        server.terminate()
+        server.wait(60)
+        server_log.close()

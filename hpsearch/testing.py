@@ -1,0 +1,52 @@
+"""Test helpers: run the real worker loop with a trivial objective (no TensorFlow).
+
+:class:`TrivialRunner` stands in for :class:`~hpsearch._trial.TrialRunner`: it samples the study's
+real search space, sleeps for ``seconds`` (a stand-in for training), and scores the params with a
+cheap deterministic function. The study loop around it -- storage, budget lock, heartbeats,
+retries -- is the real one, which is what storage benchmarks and concurrency tests exercise.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from hpsearch._config import StudyConfig
+from hpsearch._search_space import sample
+
+__all__ = ["TrivialRunner", "TrivialOutcome"]
+
+
+@dataclass
+class TrivialOutcome:
+    number: int
+    state: str
+    params: dict[str, Any]
+    value: float | None = None
+    reason: str | None = None
+    epochs_trained: int = 1
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class TrivialRunner:
+    """A trial runner whose "training" is ``time.sleep(seconds)`` and a formula."""
+
+    def __init__(self, config: StudyConfig, seconds: float = 0.0) -> None:
+        self.config = config
+        self.seconds = seconds
+        self.closed: list[int] = []
+
+    def run(self, trial: Any, *, first_number: int | None = None) -> TrivialOutcome:
+        params = sample(trial, self.config.search_space)
+        if self.seconds:
+            time.sleep(self.seconds)
+        lr = float(params.get("learning_rate", 1e-3))
+        value = 1.0 / (1.0 + (math.log10(lr) + 2.5) ** 2)  # best near lr = 10**-2.5
+        trial.report(value, step=0)
+        trial.set_user_attr("epochs_trained", 1)
+        return TrivialOutcome(number=trial.number, state="COMPLETE", params=params, value=value)
+
+    def close(self, outcome: TrivialOutcome, *, value: float | None) -> None:
+        self.closed.append(outcome.number)
