@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import keras
 import numpy as np
 
-from hpsearch._checkpoints import TrialCheckpoints
+from hpsearch._checkpoints import RemoteSlots, TrialCheckpoints
 
 __all__ = [
     "EpochTimer",
@@ -32,6 +33,7 @@ __all__ = [
     "ResumableEarlyStopping",
     "ResumableReduceLROnPlateau",
     "ResumeCheckpoint",
+    "RemoteResumeSync",
     "MetricsSink",
     "PruningReporter",
     "EpochHook",
@@ -187,8 +189,11 @@ class ResumableEarlyStopping(_Resumable, keras.callbacks.EarlyStopping):
     def _after_restore(self) -> None:
         if self.best is not None and self._best_path.is_file():
             current = self.model.get_weights()
-            self.model.load_weights(self._best_path)
-            self.best_weights = self.model.get_weights()
+            try:
+                self.model.load_weights(self._best_path)
+                self.best_weights = self.model.get_weights()
+            except Exception as e:  # noqa: BLE001 - a damaged best file must not fail the trial
+                warnings.warn(f"Cannot restore the best weights from {self._best_path} ({e}); keeping the last ones.", stacklevel=2)
             self.model.set_weights(current)
 
 
@@ -228,6 +233,33 @@ class ResumeCheckpoint(keras.callbacks.Callback):
             # one epoch: the trial runner puts ReduceLROnPlateau *before* BestCheckpoint.
             same_as_best=self.best is not None and self.best.saved_at(epoch),
         )
+
+
+class RemoteResumeSync(keras.callbacks.Callback):
+    """Copies each epoch's resume state to the trial's run on the tracking server, so a retry on
+    another machine resumes from it. Runs after :class:`ResumeCheckpoint`."""
+
+    def __init__(
+        self,
+        checkpoints: TrialCheckpoints,
+        upload: Callable[[Path, str], None],
+        best: BestCheckpoint,
+        slots: RemoteSlots,
+        staging: Path,
+    ) -> None:
+        super().__init__()
+        self.checkpoints = checkpoints
+        self.upload = upload
+        self.best = best
+        self.slots = slots
+        self.staging = staging
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        changed = self.best.saved_at(epoch)
+        best_slot = self.slots.next_best() if changed else self.slots.best  # else: the one already there
+        files = self.checkpoints.stage_remote(self.staging, self.slots.state_for(epoch), best_slot, include_best=changed)
+        for path in files:  # resume.json last: it names only files that are complete on the server
+            self.upload(path, "resume")
 
 
 class MetricsSink(keras.callbacks.Callback):

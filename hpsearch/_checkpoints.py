@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ResumeState", "TrialCheckpoints", "atomic_write"]
+__all__ = ["ResumeState", "TrialCheckpoints", "RemoteSlots", "atomic_write"]
 
 _STATE = "resume.json"
 _VERSION = 1
@@ -58,6 +58,7 @@ class ResumeState:
     model_path: Path
     history: list[dict[str, float]] = field(default_factory=list)
     callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    remote_best: str | None = None  #: best-model slot the remote copy names (if it came from there)
 
 
 class TrialCheckpoints:
@@ -83,6 +84,7 @@ class TrialCheckpoints:
                 model_path=model_path,
                 history=list(raw.get("history", [])),
                 callbacks=dict(raw.get("callbacks", {})),
+                remote_best=raw.get("best_file"),
             )
         except (OSError, ValueError, KeyError, TypeError) as e:
             warnings.warn(f"Ignoring unreadable resume state {path} ({e}); the trial restarts from epoch 0.", stacklevel=2)
@@ -133,6 +135,68 @@ class TrialCheckpoints:
         self.directory.mkdir(parents=True, exist_ok=True)
         atomic_write(self.best_path, save_model, suffix=".keras")
 
+    # -- copies for another machine (through the tracking server's artifact store) -------------
+
+    def stage_remote(self, staging: Path, state_slot: str, best_slot: str | None, *, include_best: bool) -> list[Path]:
+        """Files to upload, in upload order: the model as ``state_slot``, the best model as
+        ``best_slot`` if ``include_best`` (it changed), and last a ``resume.json`` naming both."""
+        state = self.load()
+        if state is None:
+            return []
+        staging.mkdir(parents=True, exist_ok=True)
+        files = [self._place(state.model_path, staging / state_slot)]
+        raw = json.loads((self.directory / _STATE).read_text(encoding="utf-8"))
+        raw["model_file"] = state_slot
+        if include_best and best_slot is not None and self.best_path.is_file():
+            files.append(self._place(self.best_path, staging / best_slot))
+        raw["best_file"] = best_slot
+        (staging / _STATE).write_text(json.dumps(raw, indent=1), encoding="utf-8")
+        return [*files, staging / _STATE]
+
+    @staticmethod
+    def _place(src: Path, dst: Path) -> Path:
+        dst.unlink(missing_ok=True)
+        try:
+            os.link(src, dst)
+        except OSError:
+            shutil.copyfile(src, dst)
+        return dst
+
+    def import_remote(self, folder: Path) -> ResumeState | None:
+        """Adopt a resume state fetched from another machine (``stage_remote``'s files)."""
+        try:
+            raw = json.loads((folder / _STATE).read_text(encoding="utf-8"))
+            model = folder / raw["model_file"]
+        except (OSError, ValueError, KeyError):
+            return None
+        if not model.is_file():
+            return None
+        self.directory.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(model, self.directory / raw["model_file"])
+        best = raw.get("best_file")
+        if best and (folder / best).is_file():
+            atomic_write(self.best_path, lambda p: shutil.copyfile(folder / best, p), suffix=".keras")
+        atomic_write(self.directory / _STATE, _write_text(json.dumps(raw, indent=1)))
+        return self.load()
+
     def clear(self) -> None:
         """Remove the folder (the trial is over and its artifacts are in MLflow)."""
         shutil.rmtree(self.directory, ignore_errors=True)
+
+
+class RemoteSlots:
+    """Alternating file names for the remote copy, so an upload never overwrites the file that the
+    remote ``resume.json`` names: a crash mid-upload leaves the previous state usable."""
+
+    STATES = ("state-a.keras", "state-b.keras")
+    BESTS = ("best-a.keras", "best-b.keras")
+
+    def __init__(self, referenced_best: str | None = None) -> None:
+        self.best = referenced_best
+
+    def state_for(self, epoch: int) -> str:
+        return self.STATES[epoch % 2]
+
+    def next_best(self) -> str:
+        self.best = self.BESTS[1] if self.best == self.BESTS[0] else self.BESTS[0]
+        return self.best

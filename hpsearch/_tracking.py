@@ -175,10 +175,18 @@ class RunSummary:
 class TrialRun:
     """The MLflow run of one trial (possibly continued by a retry)."""
 
-    def __init__(self, client: MlflowClient, run_id: str, resumed: bool) -> None:
+    def __init__(self, client: MlflowClient, run_id: str, resumed: bool, tracking_uri: str | None = None) -> None:
         self.client = client
         self.run_id = run_id
         self.resumed = resumed
+        self.tracking_uri = tracking_uri
+
+    def delete_artifacts(self, artifact_path: str) -> None:
+        """Delete a folder of this run's artifacts (the tracking server's store supports it)."""
+        from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+        uri = self.client.get_run(self.run_id).info.artifact_uri
+        get_artifact_repository(uri, tracking_uri=self.tracking_uri).delete_artifacts(artifact_path)
 
     def logged_epochs(self, key: str = "loss") -> set[int]:
         return {m.step for m in self.client.get_metric_history(self.run_id, key)}
@@ -232,6 +240,13 @@ class StudyTracking:
         self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
         self.experiment_id = self._experiment(create)
         self.parent_run_id: str | None = None
+
+    @property
+    def remote(self) -> bool:
+        """Whether trials should copy their resume state to the tracking server, so that a retry
+        on another machine can resume (``HPSEARCH_REMOTE_CHECKPOINTS=0`` turns it off)."""
+        served = urlsplit(self.tracking_uri).scheme in ("http", "https", "databricks")
+        return served and os.environ.get("HPSEARCH_REMOTE_CHECKPOINTS", "1") != "0"
 
     # -- experiment and parent run ------------------------------------------------------------
 
@@ -364,7 +379,7 @@ class StudyTracking:
                 if run.info.experiment_id == self.experiment_id:
                     self.client.update_run(continue_run_id, status="RUNNING")
                     attempts = int(run.data.tags.get(TAG_ATTEMPTS, "1")) + 1
-                    handle = TrialRun(self.client, continue_run_id, resumed=True)
+                    handle = TrialRun(self.client, continue_run_id, resumed=True, tracking_uri=self.tracking_uri)
                     handle.set_tags({**trial_tags, TAG_ATTEMPTS: attempts})
                     return handle
             except MlflowException:
@@ -374,7 +389,7 @@ class StudyTracking:
             run_name=f"trial-{number:04d}",
             tags={TAG_PARENT: self.parent_run_id, TAG_STUDY: self.study_name, TAG_ROLE: "trial", TAG_ATTEMPTS: "1"},
         )
-        handle = TrialRun(self.client, run.info.run_id, resumed=False)
+        handle = TrialRun(self.client, run.info.run_id, resumed=False, tracking_uri=self.tracking_uri)
         handle.client.log_batch(
             handle.run_id,
             params=[Param(k, param_repr(v)) for k, v in params.items()],
@@ -383,7 +398,7 @@ class StudyTracking:
         return handle
 
     def trial_run(self, run_id: str) -> TrialRun:
-        return TrialRun(self.client, run_id, resumed=True)
+        return TrialRun(self.client, run_id, resumed=True, tracking_uri=self.tracking_uri)
 
     def child_runs(self) -> Iterator[RunSummary]:
         """Every trial run under the parent run, in no particular order."""

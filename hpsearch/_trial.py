@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from hpsearch import _callbacks as cb
-from hpsearch._checkpoints import ResumeState, TrialCheckpoints
+from hpsearch._checkpoints import RemoteSlots, ResumeState, TrialCheckpoints
 from hpsearch._config import StudyConfig
 from hpsearch._datasets import Pipelines
 from hpsearch._model import build_model
@@ -120,6 +120,9 @@ class TrialRunner:
         try:
             outcome.params = sample(trial, self.config.search_space)
             resume = ckpt.load()
+            previous_run = trial.user_attrs.get("mlflow_run_id")  # set when this is a retry
+            if resume is None and previous_run and self.tracking.remote:
+                resume = self._fetch_remote(previous_run, ckpt)  # the attempt ran on another machine
             outcome.resumed_from_epoch = resume.epochs_done if resume else 0
             tags = {TAG_RESUMED_FROM: outcome.resumed_from_epoch}
             if first != trial.number:
@@ -204,6 +207,17 @@ class TrialRunner:
                     c.set_state(resume.callbacks[c.state_key])
         callbacks.append(cb.ResumeCheckpoint(ckpt, history, stateful, best=best))
         assert outcome.run is not None
+        if self.tracking.remote:
+            run = outcome.run
+            callbacks.append(
+                cb.RemoteResumeSync(
+                    ckpt,
+                    lambda path, folder: run.log_artifact(path, folder),
+                    best,
+                    RemoteSlots(resume.remote_best if resume else None),
+                    ckpt.directory / ".remote",
+                )
+            )
         callbacks.append(cb.MetricsSink(outcome.run.log_epoch, EPOCH_METRICS))
         pruning = cb.PruningReporter(trial, monitor)
         callbacks.append(pruning)
@@ -243,6 +257,15 @@ class TrialRunner:
         else:
             outcome.state = "COMPLETE"
             outcome.value = value
+
+    def _fetch_remote(self, run_id: str, ckpt: TrialCheckpoints) -> ResumeState | None:
+        """The resume state the failed attempt copied to its run on the tracking server."""
+        with tempfile.TemporaryDirectory(prefix="hpsearch-resume-") as tmp:
+            try:
+                folder = self.tracking.download(run_id, "resume", tmp)
+            except Exception:  # noqa: BLE001 - no remote copy: start from epoch 0
+                return None
+            return ckpt.import_remote(folder)
 
     def _stopped_before(self, resume: ResumeState | None) -> bool:
         """True if the resumed attempt had already stopped early (its next epoch would not run)."""
@@ -284,3 +307,8 @@ class TrialRunner:
             outcome.run.finish(outcome.state, value=value, tags=tags)
         if outcome.checkpoints is not None:
             outcome.checkpoints.clear()
+        if outcome.run is not None and self.tracking.remote:
+            try:
+                outcome.run.delete_artifacts("resume")  # the trial is over: no resume needed
+            except Exception:  # noqa: BLE001 - only costs disk space on the server
+                pass

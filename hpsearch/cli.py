@@ -171,7 +171,14 @@ def _location_flags(locations: Any) -> str:
 
 
 def _resume_hint() -> str:
-    return shlex.join(["hpsearch", *sys.argv[1:]])
+    """The command that was run, passwords redacted (then say where to put them instead)."""
+    from hpsearch._locations import redact
+
+    args = [redact(a) for a in sys.argv[1:]]
+    hint = shlex.join(["hpsearch", *args])
+    if args != sys.argv[1:]:
+        hint += "\n  (password hidden: put the URL in HPSEARCH_STORAGE / MLFLOW_TRACKING_URI rather than on the command line)"
+    return hint
 
 
 def _deadline(timeout: float | None) -> float | None:

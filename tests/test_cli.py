@@ -107,3 +107,13 @@ def test_end_to_end_cifar10_study_in_a_subprocess(tmp_path: Path, cifar_dir: Pat
     listed = hpsearch_cli("list", cwd=tmp_path, env={"HPSEARCH_HOME": ""})
     assert "cifar10" in listed.stdout
     assert time.monotonic() - start < 300
+
+
+def test_the_resume_hint_never_shows_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hpsearch.cli import _resume_hint
+
+    monkeypatch.setattr(sys, "argv", ["hpsearch", "study", "cifar10", "--storage", "postgresql://hp:s3cret@db/hp", "--trials", "9"])
+    hint = _resume_hint()
+    assert "s3cret" not in hint
+    assert hint.startswith("hpsearch study cifar10 --storage 'postgresql://hp:***@db/hp' --trials 9")
+    assert "HPSEARCH_STORAGE" in hint

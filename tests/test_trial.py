@@ -114,3 +114,63 @@ def test_an_interrupted_trial_resumes_from_its_last_epoch(tmp_path: Path, pipeli
     assert retry.user_attrs["mlflow_run_id"] == run_id  # the same MLflow run, continued
     steps = [m.step for m in tracking.client.get_metric_history(run_id, "val_accuracy")]
     assert steps == [0, 1, 2, 3]  # no duplicates, no gaps
+
+
+@pytest.mark.slow
+def test_a_retry_on_another_machine_resumes_from_the_tracking_server(tmp_path: Path, pipelines: Pipelines) -> None:
+    """Machine A's checkpoint folder is gone for machine B: the resume state comes from the run."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HPSEARCH_HOME": str(tmp_path / "server")}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "server", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        uri = f"http://127.0.0.1:{port}"
+        for _ in range(180):
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+
+        def stop_after_second_epoch(number: int, epoch: int, logs) -> None:
+            if epoch == 1:
+                raise Interrupt("machine A lost")
+
+        config = load_study_config(str(write_study(tmp_path / "study.yaml", training={"max_epochs": 4, "early_stopping_patience": 10})))
+        tracking = StudyTracking(uri, config.name)
+        tracking.open_parent(None, params={}, tags={})
+        assert tracking.remote
+        machine_a = TrialRunner(config, pipelines, tracking, tmp_path / "machine-a", on_epoch=stop_after_second_epoch)
+        study = optuna.create_study(direction="maximize")
+        first = study.ask()
+        with pytest.raises(Interrupt):
+            machine_a.run(first)
+        run_id = first.user_attrs["mlflow_run_id"]
+        remote = {a.path for a in tracking.client.list_artifacts(run_id, "resume")}
+        assert {"resume/resume.json", "resume/state-b.keras"} <= remote  # epoch index 1 -> slot b
+        failed = study.tell(first, state=optuna.trial.TrialState.FAIL)
+        optuna.storages.RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)(study, failed)
+
+        machine_b = TrialRunner(config, pipelines, StudyTracking(uri, config.name), tmp_path / "machine-b")
+        machine_b.tracking.attach_parent(tracking.parent_run_id)
+        retry = study.ask()
+        outcome = machine_b.run(retry, first_number=first.number)
+        assert outcome.state == "COMPLETE", outcome.reason
+        assert outcome.resumed_from_epoch == 2 and [r["epoch"] for r in outcome.history] == [0, 1, 2, 3]
+        assert [m.step for m in tracking.client.get_metric_history(run_id, "val_accuracy")] == [0, 1, 2, 3]
+        assert {a.path for a in tracking.client.list_artifacts(run_id, "model")} == {"model/best.keras"}
+        machine_b.close(outcome, value=study.tell(retry, outcome.value).value)
+        assert not tracking.client.list_artifacts(run_id, "resume")  # cleaned from the server
+    finally:
+        server.terminate()
+        server.wait(60)

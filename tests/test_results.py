@@ -1,0 +1,96 @@
+"""Tables: best-first ordering, state counts, and speed on a 1,000-trial study without TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from hpsearch._results import format_duration, studies_frame, trials_frame
+
+DIST = {"learning_rate": FloatDistribution(1e-4, 1e-1, log=True), "optimizer": CategoricalDistribution(["adam", "sgd"])}
+
+
+def add(study: optuna.Study, state: TrialState, value: float | None = None, **attrs) -> None:
+    study.add_trial(
+        create_trial(
+            state=state,
+            value=value,
+            params={"learning_rate": 0.01, "optimizer": "adam"},
+            distributions=DIST,
+            user_attrs=attrs,
+            intermediate_values={0: value} if state == TrialState.PRUNED else None,
+        )
+    )
+
+
+def test_trials_are_ordered_best_first() -> None:
+    study = optuna.create_study(direction="maximize")
+    add(study, TrialState.COMPLETE, 0.5, epochs_trained=4)
+    add(study, TrialState.PRUNED, 0.9, epochs_trained=1)
+    add(study, TrialState.COMPLETE, 0.7, epochs_trained=4)
+    add(study, TrialState.FAIL, None, fail_reason="diverged")
+    frame = trials_frame(study)
+    assert list(frame["number"]) == [2, 0, 1, 3]
+    assert list(frame["state"]) == ["COMPLETE", "COMPLETE", "PRUNED", "FAIL"]
+    assert frame.loc[3, "fail_reason"] == "diverged" and list(frame.columns[-2:]) == ["learning_rate", "optimizer"]
+    assert list(trials_frame(study, top=2)["number"]) == [2, 0]
+
+
+def test_study_rows_count_states() -> None:
+    storage = optuna.storages.InMemoryStorage()
+    study = optuna.create_study(study_name="a", storage=storage, direction="minimize")
+    add(study, TrialState.COMPLETE, 0.3)
+    add(study, TrialState.COMPLETE, 0.1)
+    add(study, TrialState.PRUNED, 0.2)
+    row = studies_frame(storage).iloc[0]
+    assert (row["study"], row["complete"], row["pruned"], row["best_value"]) == ("a", 2, 1, 0.1)
+
+
+def test_format_duration() -> None:
+    assert [format_duration(s) for s in (None, 5, 75, 3725)] == ["", "5s", "1m15s", "1h02m05s"]
+
+
+def test_list_and_show_are_fast_on_a_thousand_trials_without_tensorflow(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.create_study(study_name="big", storage=storage, direction="maximize")
+    study.set_user_attr("hpsearch.config", {"budget": {"trials": 1000}})
+    rng = __import__("random").Random(0)
+    study.add_trials(
+        [
+            create_trial(
+                state=TrialState.COMPLETE,
+                value=rng.random(),
+                params={"learning_rate": 10 ** rng.uniform(-4, -1), "optimizer": rng.choice(["adam", "sgd"])},
+                distributions=DIST,
+                user_attrs={"epochs_trained": 10, "mlflow_run_id": f"{i:032x}"},
+            )
+            for i in range(1000)
+        ]
+    )
+    code = (
+        "import sys, time, json\n"
+        "from click.testing import CliRunner\n"
+        "from hpsearch.cli import main\n"
+        "out = {}\n"
+        "for args in (['show', 'big', '--format', 'json'], ['list'], ['show', 'big']):\n"
+        f"    t = time.perf_counter(); r = CliRunner().invoke(main, args + ['--storage', {storage!r}])\n"
+        "    assert r.exit_code == 0, r.output\n"
+        "    out[args[0] + ('-json' if 'json' in args else '')] = (time.perf_counter() - t, len(r.output))\n"
+        "out['tensorflow'] = 'tensorflow' in sys.modules; out['mlflow'] = 'mlflow' in sys.modules\n"
+        "print(json.dumps(out))"
+    )
+    start = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["tensorflow"] is False and out["mlflow"] is False
+    assert out["show-json"][1] > 1000 * 50  # every trial is there
+    assert out["show-json"][0] < 5 and out["list"][0] < 5 and out["show"][0] < 5, out
+    assert time.perf_counter() - start < 30
+    print(out)
