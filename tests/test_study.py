@@ -275,10 +275,10 @@ def test_a_worker_killed_on_another_machine_is_detected_by_its_missing_heartbeat
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         running = optuna.load_study(study_name=name, storage=storage).get_trials(states=(optuna.trial.TrialState.RUNNING,))
-        if running:
+        if running and running[0].params:  # the trial is created before its params are written
             break
         time.sleep(0.2)
-    assert running and running[0].user_attrs[ATTR_WORKER]["host"] == "machine-a"
+    assert running and running[0].params and running[0].user_attrs[ATTR_WORKER]["host"] == "machine-a"
     time.sleep(2.5)  # machine A records heartbeats while "training"
     os.kill(machine_a.pid, signal.SIGKILL)
     machine_a.join(10)
