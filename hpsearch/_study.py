@@ -35,6 +35,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch._config import StudyConfig, parse_study_dict
 from hpsearch._errors import RuntimeFailure, UsageError, did_you_mean
 from hpsearch._locations import Locations, redact
+from hpsearch._outcome import TrialOutcome
 from hpsearch._storage import MAX_RETRY, budget_lock, open_storage, parse_storage_url
 from hpsearch._workers import is_dead_here, worker_identity
 
@@ -82,7 +83,7 @@ class Reporter(Protocol):
 
     def trial_started(self, number: int, params: Mapping[str, Any], resumed_from: int, retry_of: int | None) -> None: ...
     def epoch_end(self, number: int, epoch: int, logs: Mapping[str, Any]) -> None: ...
-    def trial_finished(self, trial: FrozenTrial | None, outcome: Any) -> None: ...
+    def trial_finished(self, trial: FrozenTrial | None, outcome: TrialOutcome | None) -> None: ...
     def waiting(self, running: int) -> None: ...
     def message(self, text: str) -> None: ...
     def status(self, text: str) -> None: ...
@@ -97,7 +98,7 @@ class NullReporter:
     def epoch_end(self, number: int, epoch: int, logs: Mapping[str, Any]) -> None:
         pass
 
-    def trial_finished(self, trial: FrozenTrial | None, outcome: Any) -> None:
+    def trial_finished(self, trial: FrozenTrial | None, outcome: TrialOutcome | None) -> None:
         pass
 
     def waiting(self, running: int) -> None:
@@ -390,7 +391,7 @@ class WorkerResult:
     counts: Counts
 
 
-def _tell(study: optuna.Study, trial: optuna.Trial, outcome: Any) -> FrozenTrial | None:
+def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> FrozenTrial | None:
     try:
         if outcome.state == "COMPLETE":
             return study.tell(trial, outcome.value)

@@ -17,7 +17,6 @@ import tempfile
 import time
 import traceback
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +27,7 @@ from hpsearch._checkpoints import RemoteSlots, ResumeState, TrialCheckpoints
 from hpsearch._config import StudyConfig
 from hpsearch._datasets import Pipelines
 from hpsearch._model import build_model
+from hpsearch._outcome import TrialOutcome
 from hpsearch._plots import learning_curve_png
 from hpsearch._schedules import build_learning_rate
 from hpsearch._search_space import sample
@@ -36,30 +36,12 @@ from hpsearch._tracking import EPOCH_METRICS, TAG_FAIL_REASON, TAG_RESUMED_FROM,
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["TrialOutcome", "TrialRunner", "EpochCallback"]
+__all__ = ["TrialRunner", "EpochCallback"]
 
 #: ``hook(trial_number, epoch, logs)`` called after every epoch (progress display).
 EpochCallback = Callable[[int, int, Mapping[str, Any]], None]
 
 _MAX_REASON = 500
-
-
-@dataclass
-class TrialOutcome:
-    """What one trial produced. ``state`` is COMPLETE, PRUNED or FAIL."""
-
-    number: int
-    state: str
-    params: dict[str, Any]
-    value: float | None = None
-    epochs_trained: int = 0
-    best_epoch: int | None = None
-    resumed_from_epoch: int = 0
-    reason: str | None = None
-    seconds: float = 0.0
-    history: list[dict[str, float]] = field(default_factory=list)
-    run: TrialRun | None = None
-    checkpoints: TrialCheckpoints | None = None
 
 
 def _reason(error: BaseException) -> str:

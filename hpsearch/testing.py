@@ -10,24 +10,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from hpsearch._config import StudyConfig
+from hpsearch._outcome import TrialOutcome
 from hpsearch._search_space import sample
 
-__all__ = ["TrivialRunner", "TrivialOutcome"]
-
-
-@dataclass
-class TrivialOutcome:
-    number: int
-    state: str
-    params: dict[str, Any]
-    value: float | None = None
-    reason: str | None = None
-    epochs_trained: int = 1
-    extra: dict[str, Any] = field(default_factory=dict)
+__all__ = ["TrivialRunner"]
 
 
 class TrivialRunner:
@@ -38,7 +27,7 @@ class TrivialRunner:
         self.seconds = seconds
         self.closed: list[int] = []
 
-    def run(self, trial: Any, *, first_number: int | None = None) -> TrivialOutcome:
+    def run(self, trial: Any, *, first_number: int | None = None) -> TrialOutcome:
         params = sample(trial, self.config.search_space)
         if self.seconds:
             time.sleep(self.seconds)
@@ -46,7 +35,7 @@ class TrivialRunner:
         value = 1.0 / (1.0 + (math.log10(lr) + 2.5) ** 2)  # best near lr = 10**-2.5
         trial.report(value, step=0)
         trial.set_user_attr("epochs_trained", 1)
-        return TrivialOutcome(number=trial.number, state="COMPLETE", params=params, value=value)
+        return TrialOutcome(number=trial.number, state="COMPLETE", params=params, value=value, epochs_trained=1)
 
-    def close(self, outcome: TrivialOutcome, *, value: float | None) -> None:
+    def close(self, outcome: TrialOutcome, *, value: float | None) -> None:
         self.closed.append(outcome.number)

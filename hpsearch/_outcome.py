@@ -1,0 +1,34 @@
+"""The outcome of one trial: what the trial runner hands to the study loop.
+
+Kept apart from the runner so that code without TensorFlow (the study loop, the trivial runner of
+:mod:`hpsearch.testing`) uses the same type.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hpsearch._checkpoints import TrialCheckpoints
+    from hpsearch._tracking import TrialRun
+
+__all__ = ["TrialOutcome"]
+
+
+@dataclass
+class TrialOutcome:
+    """What one trial produced. ``state`` is COMPLETE, PRUNED or FAIL."""
+
+    number: int
+    state: str
+    params: dict[str, Any]
+    value: float | None = None
+    epochs_trained: int = 0
+    best_epoch: int | None = None
+    resumed_from_epoch: int = 0
+    reason: str | None = None
+    seconds: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    run: TrialRun | None = None
+    checkpoints: TrialCheckpoints | None = None
