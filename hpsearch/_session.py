@@ -344,6 +344,9 @@ def run_study(
     runner = None
     try:
         if request.workers == 1:
+            from hpsearch._workers import configure_gpus
+
+            configure_gpus()  # memory growth, before the first model touches a GPU
             runner = _runner(config, dataset, tracking, locations, reporter)
             result = run_worker(
                 study, config, runner, locations, target=target, deadline=deadline, reporter=reporter, recycle=request.recycle

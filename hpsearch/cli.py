@@ -231,9 +231,11 @@ def study(study: str, **options: Any) -> None:
     """
     from hpsearch._workers import install_sigterm_handler, parse_gpus
 
+    gpus = parse_gpus(options.pop("gpus"))
+    if gpus and options["workers"] == 1:
+        os.environ["CUDA_VISIBLE_DEVICES"] = gpus[0]  # before TensorFlow is imported
     _quiet_tensorflow()
     install_sigterm_handler()
-    gpus = parse_gpus(options.pop("gpus"))
     from hpsearch._progress import TerminalReporter
     from hpsearch._session import StudyRequest, run_study
 
@@ -275,6 +277,13 @@ def study(study: str, **options: Any) -> None:
     if summary.stop_reason == "recycle":
         _restart(summary.deadline)
     _print_summary(summary)
+    if summary.stop_reason == "workers stopped":
+        click.echo(
+            "Error: the worker processes stopped before the budget was met (see their messages above); "
+            f"run the same command to continue:\n  {_resume_hint()}",
+            err=True,
+        )
+        sys.exit(1)
 
 
 @main.command()

@@ -117,3 +117,20 @@ def test_the_resume_hint_never_shows_a_password(monkeypatch: pytest.MonkeyPatch)
     assert "s3cret" not in hint
     assert hint.startswith("hpsearch study cifar10 --storage 'postgresql://hp:***@db/hp' --trials 9")
     assert "HPSEARCH_STORAGE" in hint
+
+
+def test_workers_that_die_make_the_study_command_fail_with_a_resume_hint(tmp_path: Path, cifar_dir: Path) -> None:
+    """Every worker process exits at startup (a ``sitecustomize`` kills ``hpsearch worker``): the
+    parent must not report success; it names the problem and the command that continues."""
+    sabotage = tmp_path / "sabotage"
+    sabotage.mkdir()
+    (sabotage / "sitecustomize.py").write_text("import os, sys\nif 'worker' in sys.argv:\n    os._exit(3)\n")
+    write_study(tmp_path / "team.yaml", budget={"trials": 2})
+    env = {"PYTHONPATH": str(sabotage), "HPSEARCH_HOME": str(tmp_path / "mlruns")}
+    proc = hpsearch_cli("study", "team.yaml", "--data-dir", str(cifar_dir), "--workers", "2", cwd=tmp_path, env=env, timeout=300)
+    assert proc.returncode == 1, proc.stderr[-2000:]
+    assert "worker(s) 0 (exit 3), 1 (exit 3) stopped with an error" in proc.stdout + proc.stderr
+    assert "the worker processes stopped before the budget was met" in proc.stderr
+    assert "hpsearch study team.yaml --data-dir" in proc.stderr and "Traceback" not in proc.stderr
+    study = optuna.load_study(study_name="team", storage=f"sqlite:///{tmp_path}/mlruns/optuna.db")
+    assert study.trials == []  # nothing ran, nothing was half-recorded
