@@ -88,7 +88,7 @@ def normalize_tracking_uri(uri: str) -> str:
     return f"{base}?{query + '&' if query else ''}timeout=60"
 
 
-def check_tracking_uri(uri: str, *, create_dirs: bool = False) -> None:
+def check_tracking_uri(uri: str) -> None:
     """Fail fast, writing nothing, if ``uri`` cannot work as a tracking store.
 
     Raises:
@@ -106,10 +106,7 @@ def check_tracking_uri(uri: str, *, create_dirs: bool = False) -> None:
     if scheme == "sqlite":
         path = Path(parts.path[1:])  # one slash stripped, as SQLAlchemy does
         if not path.parent.is_dir():
-            if create_dirs:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            else:
-                raise UsageError(f"--tracking-uri {shown}: folder {path.parent} does not exist; create it or fix the path.")
+            raise UsageError(f"--tracking-uri {shown}: folder {path.parent} does not exist; create it or fix the path.")
         return
     if scheme in ("http", "https"):
         try:
@@ -323,8 +320,11 @@ class StudyTracking:
         """Log a file to the parent run; returns its artifact URI."""
         assert self.parent_run_id is not None
         self.client.log_artifact(self.parent_run_id, str(path), artifact_path)
+        return self._parent_artifact_uri(artifact_path, Path(path).name)
+
+    def _parent_artifact_uri(self, artifact_path: str | None, name: str) -> str:
         root = self.client.get_run(self.parent_run_id).info.artifact_uri
-        return f"{root}/{artifact_path + '/' if artifact_path else ''}{Path(path).name}"
+        return f"{root}/{artifact_path + '/' if artifact_path else ''}{name}"
 
     def register_model(self, local_path: str | Path, *, fmt: str, tags: Mapping[str, Any], description: str) -> tuple[str, str]:
         """Log an exported model to the parent run (``export/<fmt>/``) and register it in the
@@ -336,8 +336,7 @@ class StudyTracking:
             self.client.log_artifacts(self.parent_run_id, str(local_path), f"{artifact_path}/{local_path.name}")
         else:
             self.client.log_artifact(self.parent_run_id, str(local_path), artifact_path)
-        root = self.client.get_run(self.parent_run_id).info.artifact_uri
-        source = f"{root}/{artifact_path}/{local_path.name}"
+        source = self._parent_artifact_uri(artifact_path, local_path.name)
         try:
             self.client.create_registered_model(self.study_name, description=f"Best models of hpsearch study {self.study_name}")
         except MlflowException as e:
@@ -436,5 +435,3 @@ class StudyTracking:
             run_id=run_id, artifact_path=artifact_path, dst_path=str(dst), tracking_uri=self.tracking_uri
         )
         return Path(path)
-
-
