@@ -15,6 +15,7 @@ writing a model is a callable the caller passes in.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -44,6 +45,16 @@ def atomic_write(path: Path, write: Callable[[Path], None], *, suffix: str = "")
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def _link_or_copy(src: Path, dst: Path) -> Path:
+    """Hard-link ``src`` as ``dst`` (replacing it), or copy where links are not possible."""
+    dst.unlink(missing_ok=True)
+    try:
+        os.link(src, dst)
+    except OSError:  # filesystems without hard links
+        shutil.copyfile(src, dst)
+    return dst
 
 
 def _write_text(text: str) -> Callable[[Path], None]:
@@ -111,7 +122,7 @@ class TrialCheckpoints:
         self.directory.mkdir(parents=True, exist_ok=True)
         model_file = f"epoch-{epochs_done:04d}.keras"
         if same_as_best and self.best_path.is_file():
-            save_model = self._link_best
+            save_model = functools.partial(_link_or_copy, self.best_path)
         atomic_write(self.directory / model_file, save_model, suffix=".keras")
         state = {
             "version": _VERSION,
@@ -124,12 +135,6 @@ class TrialCheckpoints:
         for old in self.directory.glob("epoch-*.keras"):
             if old.name != model_file:
                 old.unlink(missing_ok=True)
-
-    def _link_best(self, path: Path) -> None:
-        try:
-            os.link(self.best_path, path)
-        except OSError:  # filesystems without hard links
-            shutil.copyfile(self.best_path, path)
 
     def save_best(self, save_model: Callable[[Path], None]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -144,23 +149,14 @@ class TrialCheckpoints:
         if state is None:
             return []
         staging.mkdir(parents=True, exist_ok=True)
-        files = [self._place(state.model_path, staging / state_slot)]
+        files = [_link_or_copy(state.model_path, staging / state_slot)]
         raw = json.loads((self.directory / _STATE).read_text(encoding="utf-8"))
         raw["model_file"] = state_slot
         if include_best and best_slot is not None and self.best_path.is_file():
-            files.append(self._place(self.best_path, staging / best_slot))
+            files.append(_link_or_copy(self.best_path, staging / best_slot))
         raw["best_file"] = best_slot
         (staging / _STATE).write_text(json.dumps(raw, indent=1), encoding="utf-8")
         return [*files, staging / _STATE]
-
-    @staticmethod
-    def _place(src: Path, dst: Path) -> Path:
-        dst.unlink(missing_ok=True)
-        try:
-            os.link(src, dst)
-        except OSError:
-            shutil.copyfile(src, dst)
-        return dst
 
     def import_remote(self, folder: Path) -> ResumeState | None:
         """Adopt a resume state fetched from another machine (``stage_remote``'s files)."""
