@@ -573,8 +573,8 @@ def _check_top_keys(raw: Mapping[str, Any]) -> None:
         if key in _TOP_KEYS:
             continue
         hint = did_you_mean(key, _TOP_KEYS)
-        if not hint and closest(key, nested):
-            hint = f" (did you mean '{nested[closest(key, nested)]}'?)"
+        if not hint and (near := closest(key, nested)):
+            hint = f" (did you mean '{nested[near]}'?)"
         raise _Problem(str(key), f"unknown key{hint or ' (known keys: ' + ', '.join(_TOP_KEYS) + ')'}")
 
 

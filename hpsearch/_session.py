@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from pathlib import Path
 import signal
 import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import optuna
@@ -443,7 +443,6 @@ def open_read_only(name: str, storage: str | None) -> tuple[optuna.Study, StudyC
 def storage_read_only(storage: str | None) -> tuple[optuna.storages.BaseStorage, Locations]:
     locations = resolve_locations(storage, None)
     return open_storage(locations.storage_url, create=False), locations
-
 
 
 def open_tracking_read_only(study: optuna.Study, config: StudyConfig, locations: Locations) -> Any:

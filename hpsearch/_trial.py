@@ -190,11 +190,10 @@ class TrialRunner:
         callbacks.append(cb.ResumeCheckpoint(ckpt, history, stateful, best=best))
         assert outcome.run is not None
         if self.tracking.remote:
-            run = outcome.run
             callbacks.append(
                 cb.RemoteResumeSync(
                     ckpt,
-                    lambda path, folder: run.log_artifact(path, folder),
+                    outcome.run.log_artifact,
                     best,
                     RemoteSlots(resume.remote_best if resume else None),
                     ckpt.directory / ".remote",

@@ -203,9 +203,7 @@ def _restart(deadline: float | None) -> None:
     os.environ["HPSEARCH_RESTARTS"] = str(restarts)
     if deadline is not None:
         os.environ["HPSEARCH_DEADLINE"] = repr(deadline)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.execv(sys.executable, [sys.executable, "-m", "hpsearch", *sys.argv[1:]])
+    _become([sys.executable, "-m", "hpsearch", *sys.argv[1:]])
 
 
 @main.command()
@@ -447,8 +445,8 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
 
 
 def _become(cmd: list[str]) -> None:
-    """Replace this process with ``cmd`` (the MLflow server): Ctrl-C and SIGTERM then reach it
-    directly, and no server is left running when whoever started us stops us."""
+    """Replace this process with ``cmd`` (a fresh hpsearch, the MLflow server): same PID, so
+    Ctrl-C and SIGTERM reach it directly and nothing is left running when we are stopped."""
     sys.stdout.flush()
     sys.stderr.flush()
     os.execv(cmd[0], cmd)
@@ -467,7 +465,7 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
     """Start the MLflow UI on the study store (experiments, trial runs, charts, artifacts)."""
     from hpsearch._errors import RuntimeFailure
     from hpsearch._locations import redact, resolve_locations
-    from hpsearch._tracking import normalize_tracking_uri
+    from hpsearch._tracking import normalize_tracking_uri, study_experiments, ui_path
 
     loc = resolve_locations(storage, tracking_uri)
     if loc.artifact_root is None:
@@ -479,8 +477,6 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--default-artifact-root", loc.artifact_root, "--host", host, "--port", str(port)]
     if not _is_loopback(host):
         click.echo(f"Warning: binding to {host}: anyone who can reach this machine on port {port} can read and change your runs.", err=True)
-    from hpsearch._tracking import study_experiments, ui_path
-
     shown = "localhost" if _is_loopback(host) else host
     click.echo(f"MLflow UI for {redact(loc.tracking_uri)} on http://{shown}:{port}  (Ctrl-C to stop)")
     for name, experiment_id in study_experiments(loc.tracking_uri):
