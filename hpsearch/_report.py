@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import __version__
 from hpsearch._config import StudyConfig
-from hpsearch._results import format_duration, retried_as, trials_frame
+from hpsearch._results import epochs_trained, failure, format_duration, retried_as, trials_frame
 
 __all__ = ["build_report", "pruning_statistics"]
 
@@ -59,9 +59,9 @@ def pruning_statistics(study: optuna.Study, max_epochs: int) -> dict[str, Any]:
     it sooner, so the saving is an upper bound); completed trials count what they trained.
     """
     finished = [t for t in study.trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    trained = sum(int(t.user_attrs.get("epochs_trained") or len(t.intermediate_values)) for t in finished)
+    trained = sum(epochs_trained(t) for t in finished)
     pruned = [t for t in finished if t.state == TrialState.PRUNED]
-    pruned_trained = sum(int(t.user_attrs.get("epochs_trained") or len(t.intermediate_values)) for t in pruned)
+    pruned_trained = sum(epochs_trained(t) for t in pruned)
     without_pruning = trained - pruned_trained + len(pruned) * max_epochs
     return {
         "finished_trials": len(finished),
@@ -70,7 +70,7 @@ def pruning_statistics(study: optuna.Study, max_epochs: int) -> dict[str, Any]:
         "epochs_without_pruning": without_pruning,
         "epochs_saved": without_pruning - trained,
         "saved_fraction": (without_pruning - trained) / without_pruning if without_pruning else 0.0,
-        "pruned_at": sorted(int(t.user_attrs.get("epochs_trained") or len(t.intermediate_values)) for t in pruned),
+        "pruned_at": sorted(epochs_trained(t) for t in pruned),
     }
 
 
@@ -118,7 +118,7 @@ def _epochs_figure(study: optuna.Study, max_epochs: int) -> go.Figure:
             fig.add_trace(
                 go.Bar(
                     x=[t.number for t in trials],
-                    y=[int(t.user_attrs.get("epochs_trained") or len(t.intermediate_values)) for t in trials],
+                    y=[epochs_trained(t) for t in trials],
                     name=state.lower(),
                     marker_color=color,
                 )
@@ -198,8 +198,7 @@ def build_report(
     failed = [
         {
             "trial": t.number,
-            "reason": (t.user_attrs.get("fail_reason") or "worker stopped sending heartbeats")
-            + (f" (retried as trial {retries[t.number]})" if t.number in retries else ""),
+            "reason": failure(t, retries),
             "params": ", ".join(f"{k}={v}" for k, v in t.params.items()),
         }
         for t in trials

@@ -14,7 +14,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["trials_frame", "studies_frame", "format_duration", "retried_as"]
+__all__ = ["trials_frame", "studies_frame", "format_duration", "retried_as", "failure", "epochs_trained"]
 
 _STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2, TrialState.RUNNING: 3, TrialState.WAITING: 4}
 
@@ -45,6 +45,21 @@ def retried_as(trials: Iterable[FrozenTrial]) -> dict[int, int]:
     return out
 
 
+def failure(t: FrozenTrial, retries: dict[int, int]) -> str | None:
+    """Why a FAIL trial failed (a retry inherits its predecessor's reason, so only FAIL counts),
+    and which trial retried it; ``None`` for other states."""
+    if t.state != TrialState.FAIL:
+        return None
+    # Optuna fails a trial whose heartbeat went stale without saying why.
+    reason = t.user_attrs.get("fail_reason") or "worker stopped sending heartbeats"
+    return reason + (f" -> retried as trial {retries[t.number]}" if t.number in retries else "")
+
+
+def epochs_trained(t: FrozenTrial) -> int:
+    """Epochs trial ``t`` trained (its per-epoch reports when it stopped before recording it)."""
+    return int(t.user_attrs.get("epochs_trained") or len(t.intermediate_values))
+
+
 def _sort_key(t: FrozenTrial, maximize: bool) -> tuple:
     value = t.value if t.value is not None else float("nan")
     if value != value:
@@ -62,9 +77,6 @@ def trials_frame(study: optuna.Study, *, top: int | None = None) -> pd.DataFrame
     rows: list[dict[str, Any]] = []
     param_names: list[str] = []
     for t in sorted(trials, key=lambda t: _sort_key(t, maximize)):
-        reason = t.user_attrs.get("fail_reason") if t.state == TrialState.FAIL else None  # retries inherit it
-        if t.state == TrialState.FAIL and t.number in retries:
-            reason = (reason or "worker stopped sending heartbeats") + f" -> retried as trial {retries[t.number]}"
         row = {
             "number": t.number,
             "state": t.state.name,
@@ -73,7 +85,7 @@ def trials_frame(study: optuna.Study, *, top: int | None = None) -> pd.DataFrame
             "epochs": t.user_attrs.get("epochs_trained"),
             "resumed_from_epoch": t.user_attrs.get("resumed_from_epoch"),
             "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
-            "fail_reason": reason,
+            "fail_reason": failure(t, retries),
         }
         for name, value in t.params.items():
             if name not in param_names:
