@@ -92,26 +92,9 @@ class Accounting:
         from hpsearch import _callbacks
 
         self.build = self.fit = self.callbacks = 0.0
-        real_build = trial_module.build_model
-
-        def timed_build(*a, **kw):
-            t = time.perf_counter()
-            try:
-                return real_build(*a, **kw)
-            finally:
-                self.build += time.perf_counter() - t
-
-        trial_module.build_model = timed_build
         real_fit = keras.Model.fit
-
-        def timed_fit(model, *a, **kw):
-            t = time.perf_counter()
-            try:
-                return real_fit(model, *a, **kw)
-            finally:
-                self.fit += time.perf_counter() - t
-
-        keras.Model.fit = timed_fit
+        trial_module.build_model = self._timed(trial_module.build_model, "build")
+        keras.Model.fit = self._timed(real_fit, "fit")
         self._fit = (keras, real_fit)
         hooks = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_end")
         for name in _callbacks.__all__:
@@ -119,15 +102,17 @@ class Accounting:
             if isinstance(cls, type):
                 for hook in hooks:
                     if hook in vars(cls) or any(hook in vars(b) for b in cls.__mro__[1:] if b.__module__.startswith("hpsearch")):
-                        setattr(cls, hook, self._timed(getattr(cls, hook)))
+                        setattr(cls, hook, self._timed(getattr(cls, hook), "callbacks"))
 
-    def _timed(self, method):
-        def wrapper(cb, *a, **kw):
+    def _timed(self, fn, bucket: str):
+        """``fn`` that adds its wall time to ``self.<bucket>``."""
+
+        def wrapper(*a, **kw):
             t = time.perf_counter()
             try:
-                return method(cb, *a, **kw)
+                return fn(*a, **kw)
             finally:
-                self.callbacks += time.perf_counter() - t
+                setattr(self, bucket, getattr(self, bucket) + time.perf_counter() - t)
 
         return wrapper
 
