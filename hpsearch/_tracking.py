@@ -16,8 +16,6 @@ import logging
 import math
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,15 +107,7 @@ def check_tracking_uri(uri: str) -> None:
             raise UsageError(f"--tracking-uri {shown}: folder {path.parent} does not exist; create it or fix the path.")
         return
     if scheme in ("http", "https"):
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10) as resp:  # noqa: S310
-                resp.read()
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            reason = getattr(e, "reason", e)
-            raise RuntimeFailure(
-                f"MLflow tracking server {shown} does not answer ({reason}); start it (hpsearch server) "
-                "or fix --tracking-uri / MLFLOW_TRACKING_URI."
-            ) from None
+        _probe_server(uri)
         return
     if scheme in ("postgresql", "mysql", "mssql"):
         import sqlalchemy
@@ -133,6 +123,41 @@ def check_tracking_uri(uri: str) -> None:
     if scheme == "databricks":
         return
     raise UsageError(f"--tracking-uri {shown}: unsupported scheme {parts.scheme!r}; use sqlite:///PATH, http://HOST:PORT or postgresql://...")
+
+
+def _probe_server(uri: str) -> None:
+    """GET ``/health`` the way MLflow's REST client connects: credentials from the URL's user
+    info (``http://user:password@host``) or ``MLFLOW_TRACKING_USERNAME`` / ``..._PASSWORD`` /
+    ``..._TOKEN``, MLflow's TLS settings, no retries. Messages never show the password."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    shown = redact(uri)
+    password = urlsplit(uri).password
+
+    def hidden(text: str) -> str:
+        text = redact(text)
+        return text.replace(password, "***") if password else text
+
+    try:
+        response = http_request(
+            get_default_host_creds(uri.rstrip("/")), "/health", "GET", max_retries=0, timeout=10, raise_on_status=False
+        )
+    except Exception as e:  # noqa: BLE001 - connection refused, DNS, TLS, timeouts...
+        raise RuntimeFailure(
+            f"MLflow tracking server {shown} does not answer ({hidden(f'{type(e).__name__}: {e}')}); "
+            "start it (hpsearch server) or fix --tracking-uri / MLFLOW_TRACKING_URI."
+        ) from None
+    if response.status_code in (401, 403):
+        raise RuntimeFailure(
+            f"MLflow tracking server {shown} refused the credentials (HTTP {response.status_code}); check the user "
+            "and password in the URL or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD."
+        )
+    if response.status_code != 200:
+        raise RuntimeFailure(
+            f"{shown} answered /health with HTTP {response.status_code}, so it is not an MLflow tracking server; "
+            "fix --tracking-uri / MLFLOW_TRACKING_URI."
+        )
 
 
 def study_experiments(tracking_uri: str) -> list[tuple[str, str]]:
