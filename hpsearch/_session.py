@@ -223,7 +223,10 @@ def finalize_study(
     parent = tracking.parent()
     best = _best_trial(study)
     test = None
-    if best is not None and best.user_attrs.get("mlflow_run_id"):
+    stored = study.user_attrs.get(ATTR_TEST) or {}
+    if best is not None and stored.get("trial") == best.number and best.number in parent.logged_steps("test_loss"):
+        test = stored  # the best trial has not changed since its test metrics were logged
+    elif best is not None and best.user_attrs.get("mlflow_run_id"):
         import keras
 
         from hpsearch._datasets import Pipelines
@@ -234,7 +237,7 @@ def finalize_study(
             metrics = evaluate(model, pipelines or Pipelines(dataset))
         del model
         keras.backend.clear_session(free_memory=True)
-        parent.log_metrics(metrics, step=counts.finished)
+        parent.log_metrics(metrics, step=best.number)  # once per change of the best trial, at its number
         test = {"trial": best.number, **metrics}
         study.set_user_attr(ATTR_TEST, test)
         parent.set_tags({"hpsearch.best_trial": best.number, "hpsearch.best_value": repr(best.value)})

@@ -210,6 +210,10 @@ class TrialRun:
         uri = self.client.get_run(self.run_id).info.artifact_uri
         get_artifact_repository(uri, tracking_uri=self.tracking_uri).delete_artifacts(artifact_path)
 
+    def logged_steps(self, key: str) -> set[int]:
+        """The steps at which metric ``key`` of this run was logged."""
+        return {m.step for m in self.client.get_metric_history(self.run_id, key)}
+
     def logged_epochs(self, key: str = "loss") -> set[int]:
         return {m.step for m in self.client.get_metric_history(self.run_id, key)}
 
