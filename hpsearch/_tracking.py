@@ -355,9 +355,23 @@ class StudyTracking:
         root = self.client.get_run(self.parent_run_id).info.artifact_uri
         return f"{root}/{artifact_path + '/' if artifact_path else ''}{name}"
 
-    def register_model(self, local_path: str | Path, *, fmt: str, tags: Mapping[str, Any], description: str) -> tuple[str, str]:
-        """Log an exported model to the parent run (``export/<fmt>/``) and register it in the
-        Model Registry under the study's name. Returns ``(version, artifact URI)``."""
+    def register_model(
+        self,
+        local_path: str | Path,
+        *,
+        model: Any,
+        example: Any,
+        fmt: str,
+        tags: Mapping[str, Any],
+        description: str,
+    ) -> tuple[str, str, str]:
+        """Log an exported file to the parent run (``export/<fmt>/``), log ``model`` as an MLflow
+        model (Keras flavour, with a signature and an input example, linked to the parent run) and
+        register that model in the Model Registry under the study's name, so that
+        ``mlflow.pyfunc.load_model("models:/<study>/<version>")`` and ``mlflow models serve`` work.
+
+        Returns ``(version, model URI, URI of the exported file)``.
+        """
         assert self.parent_run_id is not None
         local_path = Path(local_path)
         artifact_path = f"export/{fmt}"
@@ -365,7 +379,8 @@ class StudyTracking:
             self.client.log_artifacts(self.parent_run_id, str(local_path), f"{artifact_path}/{local_path.name}")
         else:
             self.client.log_artifact(self.parent_run_id, str(local_path), artifact_path)
-        source = self._parent_artifact_uri(artifact_path, local_path.name)
+        exported = self._parent_artifact_uri(artifact_path, local_path.name)
+        logged = self._log_keras_model(model, example, tags=tags)
         try:
             self.client.create_registered_model(self.study_name, description=f"Best models of hpsearch study {self.study_name}")
         except MlflowException as e:
@@ -373,12 +388,50 @@ class StudyTracking:
                 raise
         version = self.client.create_model_version(
             self.study_name,
-            source=source,
+            # The logged model's own folder: a `models:/<id>` source would make the registry
+            # resolve the id against the process-wide tracking URI instead of this store.
+            source=logged.artifact_location,
             run_id=self.parent_run_id,
-            tags={k: str(v) for k, v in tags.items()},
+            tags={**{k: str(v) for k, v in tags.items()}, "exported_file": exported},
             description=description,
+            model_id=logged.model_id,
         )
-        return str(version.version), source
+        return str(version.version), f"models:/{self.study_name}/{version.version}", exported
+
+    def _log_keras_model(self, model: Any, example: Any, *, tags: Mapping[str, Any]) -> Any:
+        """Log ``model`` as an MLflow model of the Keras flavour (signature, input example) into
+        this study's experiment, as an output of the parent run; returns the ``LoggedModel``.
+
+        This is what ``mlflow.keras.log_model`` does, spelled out with this study's client:
+        ``log_model`` writes to the process-wide tracking URI, and in MLflow 3.17 it fails with an
+        input example (the Keras flavour writes the example before creating the model folder).
+        """
+        import tempfile
+
+        import mlflow.keras
+        import numpy as np
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+        from mlflow.models import Model, infer_signature
+
+        assert self.parent_run_id is not None
+        example = np.asarray(example, dtype=np.float32)
+        signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
+        logged = self.client.create_logged_model(
+            self.experiment_id, name=self.study_name, source_run_id=self.parent_run_id, tags={k: str(v) for k, v in tags.items()}
+        )
+        try:
+            with tempfile.TemporaryDirectory(prefix="hpsearch-mlflow-model-") as tmp:
+                meta = Model(
+                    artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=self.parent_run_id, model_id=logged.model_id
+                )
+                mlflow.keras.save_model(model, tmp, mlflow_model=meta, signature=signature, input_example=example)
+                self.client.log_model_artifacts(logged.model_id, tmp)
+        except BaseException:
+            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+            raise
+        self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        self.client.log_outputs(self.parent_run_id, [LoggedModelOutput(logged.model_id, step=0)])
+        return logged
 
     def log_parent_text(self, text: str, artifact_file: str) -> None:
         assert self.parent_run_id is not None

@@ -442,6 +442,13 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
         f"match Keras within {result.max_abs_diff:.1e}"
     )
     click.echo(f"Registered in the MLflow Model Registry as '{name}' version {result.model_version} ({result.notes[0]})")
+    from hpsearch._locations import redact, resolve_locations
+
+    store = shlex.quote(redact(resolve_locations(storage, tracking_uri).tracking_uri))
+    click.echo(
+        f"Load it with mlflow.pyfunc.load_model('{result.model_uri}'), or serve it:\n"
+        f"  MLFLOW_TRACKING_URI={store} mlflow models serve -m {result.model_uri} --env-manager local"
+    )
 
 
 def _become(cmd: list[str]) -> None:

@@ -54,3 +54,32 @@ def test_export_of_a_study_without_completed_trials(store: Path, tmp_path: Path)
     result = CliRunner().invoke(main, ["export", "empty"])
     assert result.exit_code == 1
     assert "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_the_registered_model_is_an_mlflow_model(finished_study: dict, tmp_path: Path) -> None:
+    """The registered version loads with MLflow's generic pyfunc loader and predicts like the
+    exported Keras file; its signature describes the image input."""
+    import mlflow
+
+    out = tmp_path / "best.keras"
+    result = CliRunner().invoke(main, args(finished_study, "--output", str(out)))
+    assert result.exit_code == 0, result.output
+    uri = result.output.split("mlflow.pyfunc.load_model('")[1].split("'")[0]
+    assert uri.startswith("models:/shop/") and f"mlflow models serve -m {uri} --env-manager local" in result.output
+
+    tracking = normalize_tracking_uri(finished_study["tracking"])
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking)
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+        x = np.random.default_rng(1).integers(0, 255, size=(3, 32, 32, 3)).astype("float32")
+        got = np.asarray(model.predict(x))
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert got.shape == (3, 10)
+    np.testing.assert_allclose(got, predict_exported(out, "keras", x), atol=1e-5)
+    inputs = model.metadata.get_input_schema().inputs[0]
+    assert inputs.shape == (-1, 32, 32, 3) and str(inputs.type) == "float32"
+    version = MlflowClient(tracking).get_model_version("shop", uri.rsplit("/", 1)[1])
+    study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
+    assert version.run_id == study.user_attrs["hpsearch.mlflow_parent_run_id"] and version.tags["exported_file"].endswith("best.keras")
