@@ -145,6 +145,7 @@ class ExportResult:
     checked_images: int
     model_version: str | None = None
     model_uri: str | None = None  #: ``models:/<study>/<version>``, loadable with ``mlflow.pyfunc.load_model``
+    data_note: str | None = None  #: set when the data was not where / what the study was trained on
     notes: list[str] = field(default_factory=list)
 
 

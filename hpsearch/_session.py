@@ -33,6 +33,7 @@ from hpsearch._locations import Locations, resolve_locations
 from hpsearch._storage import check_storage, open_storage, parse_storage_url
 from hpsearch._study import (
     ATTR_DATA,
+    ATTR_DATA_SOURCE,
     ATTR_PARENT_RUN,
     ATTR_TEST,
     Counts,
@@ -122,6 +123,64 @@ def _load_data(config: StudyConfig, data_dir: str | None) -> Dataset:
     if problem:
         raise UsageError(f"{dataset.name}: {problem}.")
     return dataset
+
+
+def describe_data_source(source: dict[str, Any]) -> str:
+    """``CIFAR-10 from files in /data (sha256:...)``, ``/data/mine.npz (sha256:...)``."""
+    if source.get("kind") == "npz":
+        return f"{source.get('path')} ({source.get('digest')})"
+    where = f"files in {source['path']}" if source.get("path") else "the Keras download cache"
+    return f"CIFAR-10 from {where} ({source.get('digest')})"
+
+
+def _record_data_source(study: optuna.Study, dataset: Dataset) -> None:
+    """Remember where the study's data came from. A later run that finds the same data elsewhere
+    updates the place (the data moved); data with other contents keeps the first record."""
+    new, old = dataset.source, study.user_attrs.get(ATTR_DATA_SOURCE)
+    if new is None or new == old:
+        return
+    if old is None or old.get("digest") == new.get("digest"):
+        study.set_user_attr(ATTR_DATA_SOURCE, new)
+
+
+def _recorded_data(study: optuna.Study, config: StudyConfig, data_dir: str | None, dataset: str | None) -> tuple[StudyConfig, str | None]:
+    """How to load the study's data again: ``--data-dir`` / ``--dataset`` when given, else the
+    source recorded with the study (one line if it is no longer there)."""
+    source = study.user_attrs.get(ATTR_DATA_SOURCE)
+    if data_dir or dataset or not source:
+        return (config.with_overrides(dataset=dataset) if dataset else config), data_dir
+    path = source.get("path")
+    if path and not Path(path).exists():
+        flag = "--dataset PATH.npz" if source.get("kind") == "npz" else "--data-dir DIR"
+        raise UsageError(
+            f"Study {config.name!r} was trained on {describe_data_source(source)}, which is no longer there; "
+            f"pass {flag} with its new location."
+        )
+    if source.get("kind") == "npz":
+        return config.with_overrides(dataset=path), None
+    return config, path
+
+
+def _data_note(study: optuna.Study, data: Dataset) -> str | None:
+    """One line if ``data`` is not where or what the study was trained on; refuse data of another
+    shape (the study's models could not even read it)."""
+    stored = study.user_attrs.get(ATTR_DATA)
+    if stored is not None and stored != data.fingerprint():
+        raise UsageError(
+            f"This data ({data.fingerprint()}) is not what study {study.study_name!r} was trained on ({stored}); "
+            "pass the study's data with --data-dir / --dataset."
+        )
+    source, new = study.user_attrs.get(ATTR_DATA_SOURCE), data.source
+    if not source or not new:
+        return None
+    if new.get("digest") != source.get("digest"):
+        return (
+            f"the data loaded ({describe_data_source(new)}) differs from what study {study.study_name!r} was trained on "
+            f"({describe_data_source(source)}); the test metrics are for the data loaded."
+        )
+    if new.get("path") != source.get("path"):
+        return f"study {study.study_name!r} was trained on {describe_data_source(source)}; the same data is now at {new.get('path') or 'the Keras download cache'}."
+    return None
 
 
 def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Study, *, fresh: bool) -> Any:
@@ -334,6 +393,7 @@ def run_study(
     _check_locations(locations)
 
     study, created = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
+    _record_data_source(study, dataset)
     if request.fresh:
         shutil.rmtree(locations.checkpoint_root / config.name, ignore_errors=True)
     tracking = _open_tracking(config, locations, study, fresh=request.fresh)
@@ -479,6 +539,10 @@ def report_study(name: str, storage: str | None, tracking_uri: str | None, outpu
         tracking = open_tracking_read_only(study, config, locations)
     except (RuntimeFailure, UsageError) as e:
         notes.append(f"Learning curves come from Optuna's per-epoch reports: MLflow is not available ({e})")
+    source = study.user_attrs.get(ATTR_DATA_SOURCE)
+    if source:
+        gone = source.get("path") and not Path(source["path"]).exists()
+        notes.append(f"Data: {describe_data_source(source)}" + (" - no longer there (export will need --data-dir / --dataset)" if gone else ""))
 
     def history(trial: FrozenTrial, metric: str) -> list[tuple[int, float]]:
         run_id = trial.user_attrs.get("mlflow_run_id")
@@ -507,11 +571,13 @@ def export_study(
 
     locations = resolve_locations(storage, tracking_uri)
     study, config = load_study(name, locations)
-    if dataset:
-        config = config.with_overrides(dataset=dataset)
+    config, data_dir = _recorded_data(study, config, data_dir, dataset)
     tracking = open_tracking_read_only(study, config, locations)
     data = _load_data(config, data_dir)
-    return export_best(study, tracking, data, fmt=fmt, output=output)
+    note = _data_note(study, data)
+    result = export_best(study, tracking, data, fmt=fmt, output=output)
+    result.data_note = note
+    return result
 
 
 def check_study(name: str, storage: str | None, tracking_uri: str | None) -> tuple[int, int, list[Any]]:

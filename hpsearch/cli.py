@@ -423,8 +423,8 @@ def report(name: str, output: str | None, storage: str | None, tracking_uri: str
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["keras", "saved_model", "onnx", "tflite"]), default="keras", show_default=True)
 @click.option("--output", "-o", metavar="PATH", help="Output file (folder for saved_model); default exported/NAME/trial-N.*")
-@click.option("--data-dir", metavar="DIR", help="Folder with the CIFAR-10 files (for the test-set evaluation).")
-@click.option("--dataset", metavar="PATH", help="This machine's path to the study's .npz dataset.")
+@click.option("--data-dir", metavar="DIR", help="Folder with the CIFAR-10 files (default: where the study's data came from).")
+@click.option("--dataset", metavar="PATH", help="Path to the study's .npz dataset (default: where the study's data came from).")
 @storage_options
 @_friendly
 def export(name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, storage: str | None, tracking_uri: str | None) -> None:
@@ -433,6 +433,8 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
     from hpsearch._session import export_study
 
     result = export_study(name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset)
+    if result.data_note:
+        click.echo(f"Note: {result.data_note}", err=True)
     m = result.test_metrics
     acc = f"accuracy {m['test_accuracy']:.4f}, " if "test_accuracy" in m else ""
     click.echo(f"Best trial {result.trial_number}: test {acc}loss {m['test_loss']:.4f}")
