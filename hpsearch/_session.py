@@ -47,7 +47,16 @@ from hpsearch._study import (
     target_trials,
 )
 
-__all__ = ["StudyRequest", "StudySummary", "WorkerRequest", "resolve_config", "run_study", "run_worker_process", "finalize_study"]
+__all__ = [
+    "StudyRequest",
+    "StudySummary",
+    "WorkerRequest",
+    "resolve_config",
+    "run_study",
+    "run_worker_process",
+    "finalize_study",
+    "gather_tensorboard_logs",
+]
 
 
 @dataclass(frozen=True)
@@ -554,6 +563,35 @@ def report_study(name: str, storage: str | None, tracking_uri: str | None, outpu
     path = write_report(text, output or f"{name}-report.html")
     uri = tracking.log_parent_artifact(path, "report") if tracking is not None else None
     return path, uri, notes
+
+
+def gather_tensorboard_logs(name: str, storage: str | None, tracking_uri: str | None, logdir: str | None) -> tuple[Path, int]:
+    """Download every trial run's ``tensorboard/`` artifacts into ``<logdir>/trial-NNNN/`` (default
+    ``<home>/tensorboard/<study>``), for ``tensorboard --logdir``. Returns ``(folder, trials)``."""
+    locations = resolve_locations(storage, tracking_uri)
+    study, config = load_study(name, locations)
+    tracking = open_tracking_read_only(study, config, locations)
+    folder = Path(logdir).expanduser().resolve() if logdir else locations.home / "tensorboard" / name
+    latest: dict[str, int] = {}  # a retried trial continues its run: name it after the last attempt
+    for trial in study.get_trials(deepcopy=False):
+        if trial.user_attrs.get("mlflow_run_id"):
+            latest[trial.user_attrs["mlflow_run_id"]] = trial.number
+    count = 0
+    for run_id, number in sorted(latest.items(), key=lambda item: item[1]):
+        target = folder / f"trial-{number:04d}"
+        staging = folder / ".download"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            downloaded = tracking.download(run_id, "tensorboard", staging)
+        except Exception:  # noqa: BLE001 - a trial that never trained has no logs
+            continue
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.move(str(downloaded), str(target))
+        count += 1
+    shutil.rmtree(folder / ".download", ignore_errors=True)
+    if not count:
+        raise RuntimeFailure(f"No trial of study {name!r} has TensorBoard logs in MLflow yet (they are stored when a trial ends).")
+    return folder, count
 
 
 def export_study(

@@ -247,6 +247,10 @@ class TrialRun:
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        """Log every file under ``folder`` (keeping sub-folders) under ``artifact_path``."""
+        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
+
     def finish(self, state: str, *, value: float | None = None, tags: Mapping[str, Any] | None = None) -> None:
         """Record the final Optuna state (COMPLETE / PRUNED / FAIL / KILLED) and end the run."""
         final = {TAG_STATE: state, **(tags or {})}

@@ -494,6 +494,36 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
     _become(cmd)
 
 
+@main.command(name="tensorboard")
+@click.argument("name")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=click.IntRange(1, 65535), default=6006, show_default=True)
+@click.option("--logdir", metavar="DIR", help="Where to gather the logs (default: $HPSEARCH_HOME/tensorboard/NAME).")
+@click.option("--serve/--no-serve", default=True, show_default=True, help="Start TensorBoard, or only gather the logs and print the command.")
+@storage_options
+@_friendly
+def tensorboard_(name: str, host: str, port: int, logdir: str | None, serve: bool, storage: str | None, tracking_uri: str | None) -> None:
+    """Open TensorBoard on every trial of study NAME (per-epoch scalars, gathered from MLflow)."""
+    import importlib.util
+
+    from hpsearch._errors import UsageError
+    from hpsearch._session import gather_tensorboard_logs
+
+    folder, count = gather_tensorboard_logs(name, storage, tracking_uri, logdir)
+    plain = shlex.join(["tensorboard", "--logdir", str(folder), "--host", host, "--port", str(port)])
+    click.echo(f"TensorBoard logs of {count} trial(s) of study {name} in {folder}")
+    if not serve:
+        click.echo(f"Open them with: {plain}")
+        return
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UsageError(f"TensorBoard is not installed: pip install 'hpsearch[tensorboard]', then run: {plain}")
+    if not _is_loopback(host):
+        click.echo(f"Warning: binding to {host}: anyone who can reach this machine on port {port} can read these logs.", err=True)
+    click.echo(f"TensorBoard on http://{'localhost' if _is_loopback(host) else host}:{port}  (Ctrl-C to stop)")
+    click.echo(f"Same as: {plain}", err=True)
+    _become([sys.executable, "-m", "tensorboard.main", "--logdir", str(folder), "--host", host, "--port", str(port)])
+
+
 # ----------------------------------------------------------------------------- distributed
 
 
