@@ -219,6 +219,7 @@ def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Stud
     if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
         study.set_user_attr(ATTR_PARENT_RUN, parent)
     tracking.log_parent_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "study.yaml")
+    tracking.set_runs_view(config.objective.metric, config.objective.direction, config.search_space.searched())
     return tracking
 
 

@@ -12,6 +12,7 @@ back-filled from the resume state, so the metric history has every epoch exactly
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
@@ -46,6 +47,7 @@ __all__ = [
     "RunSummary",
     "study_experiments",
     "ui_path",
+    "objective_column",
     "param_repr",
 ]
 
@@ -64,6 +66,14 @@ EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"
 
 # MLflow 3's UI opens experiments in its GenAI layout (traces, tokens) unless told otherwise.
 _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
+
+# MLflow 3.17's runs page restores a "shared view" (sort, filters and visible columns) from the
+# experiment tag `mlflow.sharedViewState.<key>` when the URL has `viewStateShareKey=<key>`.
+# hpsearch keeps one per study: sorted by the objective, so trial runs are listed flat instead of
+# folded under the study's parent run, with the objective, state and searched params as columns.
+_VIEW_KEY = "hpsearch"
+_VIEW_TAG = f"mlflow.sharedViewState.{_VIEW_KEY}"
+TAG_NOTE = "mlflow.note.content"  # the run's description (markdown), shown on its overview page
 
 _STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "KILLED": "KILLED"}
 
@@ -160,17 +170,26 @@ def _probe_server(uri: str) -> None:
         )
 
 
-def study_experiments(tracking_uri: str) -> list[tuple[str, str]]:
-    """``(study name, experiment id)`` of every hpsearch study in the tracking store."""
+def study_experiments(tracking_uri: str) -> list[tuple[str, str, bool]]:
+    """``(study name, experiment id, has hpsearch's runs view)`` of every hpsearch study in the
+    tracking store."""
     client = MlflowClient(tracking_uri=normalize_tracking_uri(tracking_uri))
     found = client.search_experiments(filter_string=f"tags.`{TAG_STUDY}` != ''", max_results=1000)
-    return [(e.name, e.experiment_id) for e in found]
+    return [(e.name, e.experiment_id, _VIEW_TAG in e.tags) for e in found]
 
 
-def ui_path(experiment_id: str, run_id: str | None = None) -> str:
-    """The MLflow UI route of an experiment (or run) in its model-training layout."""
-    route = f"#/experiments/{experiment_id}/runs" + (f"/{run_id}" if run_id else "")
-    return f"{route}?workflowType=machine_learning"
+def ui_path(experiment_id: str, run_id: str | None = None, *, view: bool = True) -> str:
+    """The MLflow UI route of an experiment (or run) in its model-training layout; an experiment's
+    route opens hpsearch's runs view (see :meth:`StudyTracking.set_runs_view`) when ``view``."""
+    if run_id:
+        return f"#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+    shared = f"viewStateShareKey={_VIEW_KEY}&" if view else ""
+    return f"#/experiments/{experiment_id}/runs?{shared}workflowType=machine_learning"
+
+
+def objective_column(metric: str) -> str:
+    """The metric every trial run gets at its end: the objective at its best epoch."""
+    return f"best_{metric}"
 
 
 def _now_ms() -> int:
@@ -197,11 +216,14 @@ class RunSummary:
 class TrialRun:
     """The MLflow run of one trial (possibly continued by a retry)."""
 
-    def __init__(self, client: MlflowClient, run_id: str, resumed: bool, tracking_uri: str | None = None) -> None:
+    def __init__(
+        self, client: MlflowClient, run_id: str, resumed: bool, tracking_uri: str | None = None, experiment_id: str | None = None
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.resumed = resumed
         self.tracking_uri = tracking_uri
+        self.experiment_id = experiment_id
 
     def delete_artifacts(self, artifact_path: str) -> None:
         """Delete a folder of this run's artifacts (the tracking server's store supports it)."""
@@ -256,8 +278,28 @@ class TrialRun:
         final = {TAG_STATE: state, **(tags or {})}
         if value is not None:
             final[TAG_VALUE] = repr(float(value))
+        if self.experiment_id is not None:
+            final[TAG_NOTE] = self._description(state, value)
         self.set_tags(final)
         self.client.set_terminated(self.run_id, _STATUS[state])
+
+    def _description(self, state: str, value: float | None) -> str:
+        """The run page's description: its outcome, links to its metric charts and artifacts (in
+        the model-training layout), and its learning-curve plot, right where a click on the run
+        in the runs table lands."""
+        base = f"#/experiments/{self.experiment_id}/runs/{self.run_id}"
+        lines = [
+            f"**{state}**" + (f", objective value {float(value):.6g}" if value is not None else ""),
+            f"[Learning curves (charts)]({base}/model-metrics?workflowType=machine_learning) · "
+            f"[Artifacts: plot, checkpoint, history.csv, TensorBoard logs]({base}/artifacts?workflowType=machine_learning)",
+        ]
+        try:
+            plotted = any(a.path == "plots/learning_curve.png" for a in self.client.list_artifacts(self.run_id, "plots"))
+        except MlflowException:
+            plotted = False
+        if plotted:
+            lines.append(f"![learning curve](get-artifact?path=plots%2Flearning_curve.png&run_uuid={self.run_id})")
+        return "\n\n".join(lines)
 
 
 class StudyTracking:
@@ -308,6 +350,25 @@ class StudyTracking:
         """Rename this study's experiment out of the way (``--fresh``); its runs stay browsable."""
         self.client.rename_experiment(self.experiment_id, f"{self.study_name} (replaced {suffix})")
         self.experiment_id = self._experiment()
+
+    def set_runs_view(self, metric: str, direction: str, params: Iterable[str]) -> None:
+        """The runs view :func:`ui_path` links to: every run listed flat, best ``metric`` first,
+        with the objective, state, epochs and ``params`` as columns, all runs on the charts."""
+        column = f"metrics.`{objective_column(metric)}`"
+        view = {
+            "searchFilter": "",
+            "orderByKey": column,
+            "orderByAsc": direction == "minimize",
+            "startTime": "ALL",
+            "lifecycleFilter": "Active",
+            "modelVersionFilter": "All Runs",
+            "datasetsFilter": [],
+            "selectedColumns": [column, f"tags.`{TAG_STATE}`", "tags.`hpsearch.epochs_trained`", *(f"params.`{p}`" for p in params)],
+            "runsHiddenMode": "SHOW_ALL",
+        }
+        text = json.dumps(view)
+        if self.client.get_experiment(self.experiment_id).tags.get(_VIEW_TAG) != text:
+            self.client.set_experiment_tag(self.experiment_id, _VIEW_TAG, text)
 
     def open_parent(self, existing_run_id: str | None, *, params: Mapping[str, Any], tags: Mapping[str, Any]) -> str:
         """Reuse the study's parent run if it exists here (setting it RUNNING), else create one."""
@@ -464,7 +525,9 @@ class StudyTracking:
                 if run.info.experiment_id == self.experiment_id:
                     self.client.update_run(continue_run_id, status="RUNNING")
                     attempts = int(run.data.tags.get(TAG_ATTEMPTS, "1")) + 1
-                    handle = TrialRun(self.client, continue_run_id, resumed=True, tracking_uri=self.tracking_uri)
+                    handle = TrialRun(
+                        self.client, continue_run_id, resumed=True, tracking_uri=self.tracking_uri, experiment_id=self.experiment_id
+                    )
                     handle.set_tags({**trial_tags, TAG_ATTEMPTS: attempts})
                     return handle
             except MlflowException:
@@ -474,7 +537,7 @@ class StudyTracking:
             run_name=f"trial-{number:04d}",
             tags={TAG_PARENT: self.parent_run_id, TAG_STUDY: self.study_name, TAG_ROLE: "trial", TAG_ATTEMPTS: "1"},
         )
-        handle = TrialRun(self.client, run.info.run_id, resumed=False, tracking_uri=self.tracking_uri)
+        handle = TrialRun(self.client, run.info.run_id, resumed=False, tracking_uri=self.tracking_uri, experiment_id=self.experiment_id)
         handle.client.log_batch(
             handle.run_id,
             params=[Param(k, param_repr(v)) for k, v in params.items()],
@@ -483,7 +546,7 @@ class StudyTracking:
         return handle
 
     def trial_run(self, run_id: str) -> TrialRun:
-        return TrialRun(self.client, run_id, resumed=True, tracking_uri=self.tracking_uri)
+        return TrialRun(self.client, run_id, resumed=True, tracking_uri=self.tracking_uri, experiment_id=self.experiment_id)
 
     def child_runs(self) -> Iterator[RunSummary]:
         """Every trial run under the parent run, in no particular order."""

@@ -280,7 +280,8 @@ class TrialRunner:
                 self._log_epoch_logs(run, outcome.checkpoints)
             if outcome.best_epoch is not None:
                 best_row = next(r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch)
-                run.log_metrics({f"best_{k}": best_row[k] for k in ("val_accuracy", "val_loss") if k in best_row})
+                keys = dict.fromkeys((self.config.objective.metric, "val_accuracy", "val_loss"))  # objective first: the UI's column
+                run.log_metrics({f"best_{k}": best_row[k] for k in keys if k in best_row})
         except Exception as e:  # noqa: BLE001 - artifacts are best effort; the result stands
             run.set_tags({"hpsearch.artifact_error": _reason(e)})
 

@@ -488,8 +488,8 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
         click.echo(f"Warning: binding to {host}: anyone who can reach this machine on port {port} can read and change your runs.", err=True)
     shown = "localhost" if _is_loopback(host) else host
     click.echo(f"MLflow UI for {redact(loc.tracking_uri)} on http://{shown}:{port}  (Ctrl-C to stop)")
-    for name, experiment_id in study_experiments(loc.tracking_uri):
-        click.echo(f"  study {name}: http://{shown}:{port}/{ui_path(experiment_id)}")
+    for name, experiment_id, view in study_experiments(loc.tracking_uri):
+        click.echo(f"  study {name}: http://{shown}:{port}/{ui_path(experiment_id, view=view)}")
     click.echo("Same as: " + shlex.join(["mlflow", *cmd[3:]]), err=True)
     _become(cmd)
 
