@@ -16,6 +16,7 @@ evaluate the best trial. Loading needs numpy only; :func:`make_pipelines` import
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import tarfile
@@ -65,6 +66,10 @@ class Dataset:
     num_classes: int
     input_scale: float  #: multiply stored pixels by this to get values in [0, 1]
     class_names: tuple[str, ...] | None = None
+    #: Where the data came from (recorded with the study, reused by ``export``): ``kind``
+    #: (``cifar10`` or ``npz``), ``path`` (the data directory or ``.npz`` file, absolute; ``None``
+    #: for the Keras download cache) and ``digest`` (of the arrays as loaded, before ``--subset``).
+    source: dict[str, Any] | None = None
 
     @property
     def input_shape(self) -> tuple[int, ...]:
@@ -271,6 +276,16 @@ def _check_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: n
     return x_train, y_train, x_test, y_test, num_classes
 
 
+def content_digest(*arrays: np.ndarray) -> str:
+    """A short digest of the arrays' dtypes, shapes and bytes (the same data gives the same digest,
+    wherever it was read from)."""
+    h = hashlib.sha256()
+    for a in arrays:
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(np.ascontiguousarray(a).data)
+    return "sha256:" + h.hexdigest()[:16]
+
+
 def _input_scale(*xs: np.ndarray) -> float:
     """1/255 for 0-255 pixel data, 1.0 for data already in [0, 1]."""
     for x in xs:
@@ -285,8 +300,10 @@ def load_dataset(data: DataConfig, *, seed: int, data_dir: str | Path | None = N
     if data.dataset.endswith(".npz"):
         label = Path(data.dataset).name
         x_train, y_train, x_test, y_test = load_npz(data.dataset)
+        source: dict[str, Any] = {"kind": "npz", "path": str(Path(data.dataset).expanduser().resolve())}
     elif data.dataset == "cifar10":
         label = "cifar10"
+        source = {"kind": "cifar10", "path": str(Path(data_dir).expanduser().resolve()) if data_dir is not None else None}
         if data_dir is not None:
             x_train, y_train, x_test, y_test, names = load_cifar10_dir(data_dir)
         else:
@@ -296,6 +313,7 @@ def load_dataset(data: DataConfig, *, seed: int, data_dir: str | Path | None = N
         raise UsageError(f"Unknown dataset {data.dataset!r}; use cifar10 or a path ending in .npz.")
 
     x_train, y_train, x_test, y_test, num_classes = _check_arrays(label, x_train, y_train, x_test, y_test)
+    source["digest"] = content_digest(x_train, y_train, x_test, y_test)
     if data.subset is not None:
         if data.subset > len(x_train):
             raise UsageError(
@@ -322,6 +340,7 @@ def load_dataset(data: DataConfig, *, seed: int, data_dir: str | Path | None = N
         num_classes=num_classes,
         input_scale=_input_scale(x_train, x_test),
         class_names=names,
+        source=source,
     )
 
 

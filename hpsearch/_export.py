@@ -144,6 +144,8 @@ class ExportResult:
     max_abs_diff: float
     checked_images: int
     model_version: str | None = None
+    model_uri: str | None = None  #: ``models:/<study>/<version>``, loadable with ``mlflow.pyfunc.load_model``
+    data_note: str | None = None  #: set when the data was not where / what the study was trained on
     notes: list[str] = field(default_factory=list)
 
 
@@ -179,7 +181,8 @@ def export_best(
     check_images: int = 64,
 ) -> ExportResult:
     """Export the best trial's best checkpoint: evaluate it on the test set, write ``fmt``, reload
-    it with that format's runtime, compare predictions, and register it in the Model Registry."""
+    it with that format's runtime, compare predictions, and register the model in the Model Registry
+    (as an MLflow model of the Keras flavour, the exported file attached)."""
     from optuna.trial import TrialState
 
     if fmt not in FORMATS:
@@ -202,8 +205,10 @@ def export_best(
     x = dataset.test.x[:check_images]
     diff = verify_export(model, out, fmt, x)
     result = ExportResult(trial_number=best.number, output=out, fmt=fmt, test_metrics=metrics, max_abs_diff=diff, checked_images=len(x))
-    version, source = tracking.register_model(
+    version, model_uri, source = tracking.register_model(
         out,
+        model=model,
+        example=x[:2],
         fmt=fmt,
         tags={"trial": best.number, "format": fmt, "objective_value": best.value, **metrics, "max_abs_diff": diff},
         description=(
@@ -212,5 +217,6 @@ def export_best(
         ),
     )
     result.model_version = version
+    result.model_uri = model_uri
     result.notes.append(source)
     return result

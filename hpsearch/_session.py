@@ -33,6 +33,7 @@ from hpsearch._locations import Locations, resolve_locations
 from hpsearch._storage import check_storage, open_storage, parse_storage_url
 from hpsearch._study import (
     ATTR_DATA,
+    ATTR_DATA_SOURCE,
     ATTR_PARENT_RUN,
     ATTR_TEST,
     Counts,
@@ -46,7 +47,16 @@ from hpsearch._study import (
     target_trials,
 )
 
-__all__ = ["StudyRequest", "StudySummary", "WorkerRequest", "resolve_config", "run_study", "run_worker_process", "finalize_study"]
+__all__ = [
+    "StudyRequest",
+    "StudySummary",
+    "WorkerRequest",
+    "resolve_config",
+    "run_study",
+    "run_worker_process",
+    "finalize_study",
+    "gather_tensorboard_logs",
+]
 
 
 @dataclass(frozen=True)
@@ -124,6 +134,64 @@ def _load_data(config: StudyConfig, data_dir: str | None) -> Dataset:
     return dataset
 
 
+def describe_data_source(source: dict[str, Any]) -> str:
+    """``CIFAR-10 from files in /data (sha256:...)``, ``/data/mine.npz (sha256:...)``."""
+    if source.get("kind") == "npz":
+        return f"{source.get('path')} ({source.get('digest')})"
+    where = f"files in {source['path']}" if source.get("path") else "the Keras download cache"
+    return f"CIFAR-10 from {where} ({source.get('digest')})"
+
+
+def _record_data_source(study: optuna.Study, dataset: Dataset) -> None:
+    """Remember where the study's data came from. A later run that finds the same data elsewhere
+    updates the place (the data moved); data with other contents keeps the first record."""
+    new, old = dataset.source, study.user_attrs.get(ATTR_DATA_SOURCE)
+    if new is None or new == old:
+        return
+    if old is None or old.get("digest") == new.get("digest"):
+        study.set_user_attr(ATTR_DATA_SOURCE, new)
+
+
+def _recorded_data(study: optuna.Study, config: StudyConfig, data_dir: str | None, dataset: str | None) -> tuple[StudyConfig, str | None]:
+    """How to load the study's data again: ``--data-dir`` / ``--dataset`` when given, else the
+    source recorded with the study (one line if it is no longer there)."""
+    source = study.user_attrs.get(ATTR_DATA_SOURCE)
+    if data_dir or dataset or not source:
+        return (config.with_overrides(dataset=dataset) if dataset else config), data_dir
+    path = source.get("path")
+    if path and not Path(path).exists():
+        flag = "--dataset PATH.npz" if source.get("kind") == "npz" else "--data-dir DIR"
+        raise UsageError(
+            f"Study {config.name!r} was trained on {describe_data_source(source)}, which is no longer there; "
+            f"pass {flag} with its new location."
+        )
+    if source.get("kind") == "npz":
+        return config.with_overrides(dataset=path), None
+    return config, path
+
+
+def _data_note(study: optuna.Study, data: Dataset) -> str | None:
+    """One line if ``data`` is not where or what the study was trained on; refuse data of another
+    shape (the study's models could not even read it)."""
+    stored = study.user_attrs.get(ATTR_DATA)
+    if stored is not None and stored != data.fingerprint():
+        raise UsageError(
+            f"This data ({data.fingerprint()}) is not what study {study.study_name!r} was trained on ({stored}); "
+            "pass the study's data with --data-dir / --dataset."
+        )
+    source, new = study.user_attrs.get(ATTR_DATA_SOURCE), data.source
+    if not source or not new:
+        return None
+    if new.get("digest") != source.get("digest"):
+        return (
+            f"the data loaded ({describe_data_source(new)}) differs from what study {study.study_name!r} was trained on "
+            f"({describe_data_source(source)}); the test metrics are for the data loaded."
+        )
+    if new.get("path") != source.get("path"):
+        return f"study {study.study_name!r} was trained on {describe_data_source(source)}; the same data is now at {new.get('path') or 'the Keras download cache'}."
+    return None
+
+
 def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Study, *, fresh: bool) -> Any:
     from hpsearch._tracking import StudyTracking
 
@@ -151,6 +219,7 @@ def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Stud
     if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
         study.set_user_attr(ATTR_PARENT_RUN, parent)
     tracking.log_parent_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "study.yaml")
+    tracking.set_runs_view(config.objective.metric, config.objective.direction, config.search_space.searched())
     return tracking
 
 
@@ -223,7 +292,10 @@ def finalize_study(
     parent = tracking.parent()
     best = _best_trial(study)
     test = None
-    if best is not None and best.user_attrs.get("mlflow_run_id"):
+    stored = study.user_attrs.get(ATTR_TEST) or {}
+    if best is not None and stored.get("trial") == best.number and best.number in parent.logged_steps("test_loss"):
+        test = stored  # the best trial has not changed since its test metrics were logged
+    elif best is not None and best.user_attrs.get("mlflow_run_id"):
         import keras
 
         from hpsearch._datasets import Pipelines
@@ -234,7 +306,7 @@ def finalize_study(
             metrics = evaluate(model, pipelines or Pipelines(dataset))
         del model
         keras.backend.clear_session(free_memory=True)
-        parent.log_metrics(metrics, step=counts.finished)
+        parent.log_metrics(metrics, step=best.number)  # once per change of the best trial, at its number
         test = {"trial": best.number, **metrics}
         study.set_user_attr(ATTR_TEST, test)
         parent.set_tags({"hpsearch.best_trial": best.number, "hpsearch.best_value": repr(best.value)})
@@ -331,6 +403,7 @@ def run_study(
     _check_locations(locations)
 
     study, created = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
+    _record_data_source(study, dataset)
     if request.fresh:
         shutil.rmtree(locations.checkpoint_root / config.name, ignore_errors=True)
     tracking = _open_tracking(config, locations, study, fresh=request.fresh)
@@ -476,6 +549,10 @@ def report_study(name: str, storage: str | None, tracking_uri: str | None, outpu
         tracking = open_tracking_read_only(study, config, locations)
     except (RuntimeFailure, UsageError) as e:
         notes.append(f"Learning curves come from Optuna's per-epoch reports: MLflow is not available ({e})")
+    source = study.user_attrs.get(ATTR_DATA_SOURCE)
+    if source:
+        gone = source.get("path") and not Path(source["path"]).exists()
+        notes.append(f"Data: {describe_data_source(source)}" + (" - no longer there (export will need --data-dir / --dataset)" if gone else ""))
 
     def history(trial: FrozenTrial, metric: str) -> list[tuple[int, float]]:
         run_id = trial.user_attrs.get("mlflow_run_id")
@@ -487,6 +564,35 @@ def report_study(name: str, storage: str | None, tracking_uri: str | None, outpu
     path = write_report(text, output or f"{name}-report.html")
     uri = tracking.log_parent_artifact(path, "report") if tracking is not None else None
     return path, uri, notes
+
+
+def gather_tensorboard_logs(name: str, storage: str | None, tracking_uri: str | None, logdir: str | None) -> tuple[Path, int]:
+    """Download every trial run's ``tensorboard/`` artifacts into ``<logdir>/trial-NNNN/`` (default
+    ``<home>/tensorboard/<study>``), for ``tensorboard --logdir``. Returns ``(folder, trials)``."""
+    locations = resolve_locations(storage, tracking_uri)
+    study, config = load_study(name, locations)
+    tracking = open_tracking_read_only(study, config, locations)
+    folder = Path(logdir).expanduser().resolve() if logdir else locations.home / "tensorboard" / name
+    latest: dict[str, int] = {}  # a retried trial continues its run: name it after the last attempt
+    for trial in study.get_trials(deepcopy=False):
+        if trial.user_attrs.get("mlflow_run_id"):
+            latest[trial.user_attrs["mlflow_run_id"]] = trial.number
+    count = 0
+    for run_id, number in sorted(latest.items(), key=lambda item: item[1]):
+        target = folder / f"trial-{number:04d}"
+        staging = folder / ".download"
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            downloaded = tracking.download(run_id, "tensorboard", staging)
+        except Exception:  # noqa: BLE001 - a trial that never trained has no logs
+            continue
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.move(str(downloaded), str(target))
+        count += 1
+    shutil.rmtree(folder / ".download", ignore_errors=True)
+    if not count:
+        raise RuntimeFailure(f"No trial of study {name!r} has TensorBoard logs in MLflow yet (they are stored when a trial ends).")
+    return folder, count
 
 
 def export_study(
@@ -504,11 +610,13 @@ def export_study(
 
     locations = resolve_locations(storage, tracking_uri)
     study, config = load_study(name, locations)
-    if dataset:
-        config = config.with_overrides(dataset=dataset)
+    config, data_dir = _recorded_data(study, config, data_dir, dataset)
     tracking = open_tracking_read_only(study, config, locations)
     data = _load_data(config, data_dir)
-    return export_best(study, tracking, data, fmt=fmt, output=output)
+    note = _data_note(study, data)
+    result = export_best(study, tracking, data, fmt=fmt, output=output)
+    result.data_note = note
+    return result
 
 
 def check_study(name: str, storage: str | None, tracking_uri: str | None) -> tuple[int, int, list[Any]]:

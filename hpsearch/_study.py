@@ -41,6 +41,7 @@ from hpsearch._workers import is_dead_here, worker_identity
 
 __all__ = [
     "ATTR_CONFIG",
+    "ATTR_DATA_SOURCE",
     "ATTR_PARENT_RUN",
     "ATTR_TEST",
     "ATTR_WORKER",
@@ -61,6 +62,7 @@ __all__ = [
 ATTR_CONFIG = "hpsearch.config"
 ATTR_IDENTITY = "hpsearch.identity"
 ATTR_DATA = "hpsearch.data"
+ATTR_DATA_SOURCE = "hpsearch.data_source"  #: where the data came from (see ``Dataset.source``)
 ATTR_TARGET = "hpsearch.target_trials"
 ATTR_PARENT_RUN = "hpsearch.mlflow_parent_run_id"
 ATTR_TEST = "hpsearch.test_metrics"

@@ -12,12 +12,11 @@ back-filled from the resume state, so the metric history has every epoch exactly
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import os
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,7 @@ __all__ = [
     "RunSummary",
     "study_experiments",
     "ui_path",
+    "objective_column",
     "param_repr",
 ]
 
@@ -66,6 +66,14 @@ EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"
 
 # MLflow 3's UI opens experiments in its GenAI layout (traces, tokens) unless told otherwise.
 _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
+
+# MLflow 3.17's runs page restores a "shared view" (sort, filters and visible columns) from the
+# experiment tag `mlflow.sharedViewState.<key>` when the URL has `viewStateShareKey=<key>`.
+# hpsearch keeps one per study: sorted by the objective, so trial runs are listed flat instead of
+# folded under the study's parent run, with the objective, state and searched params as columns.
+_VIEW_KEY = "hpsearch"
+_VIEW_TAG = f"mlflow.sharedViewState.{_VIEW_KEY}"
+TAG_NOTE = "mlflow.note.content"  # the run's description (markdown), shown on its overview page
 
 _STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "KILLED": "KILLED"}
 
@@ -109,15 +117,7 @@ def check_tracking_uri(uri: str) -> None:
             raise UsageError(f"--tracking-uri {shown}: folder {path.parent} does not exist; create it or fix the path.")
         return
     if scheme in ("http", "https"):
-        try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=10) as resp:  # noqa: S310
-                resp.read()
-        except (urllib.error.URLError, OSError, ValueError) as e:
-            reason = getattr(e, "reason", e)
-            raise RuntimeFailure(
-                f"MLflow tracking server {shown} does not answer ({reason}); start it (hpsearch server) "
-                "or fix --tracking-uri / MLFLOW_TRACKING_URI."
-            ) from None
+        _probe_server(uri)
         return
     if scheme in ("postgresql", "mysql", "mssql"):
         import sqlalchemy
@@ -135,17 +135,61 @@ def check_tracking_uri(uri: str) -> None:
     raise UsageError(f"--tracking-uri {shown}: unsupported scheme {parts.scheme!r}; use sqlite:///PATH, http://HOST:PORT or postgresql://...")
 
 
-def study_experiments(tracking_uri: str) -> list[tuple[str, str]]:
-    """``(study name, experiment id)`` of every hpsearch study in the tracking store."""
+def _probe_server(uri: str) -> None:
+    """GET ``/health`` the way MLflow's REST client connects: credentials from the URL's user
+    info (``http://user:password@host``) or ``MLFLOW_TRACKING_USERNAME`` / ``..._PASSWORD`` /
+    ``..._TOKEN``, MLflow's TLS settings, no retries. Messages never show the password."""
+    from mlflow.utils.credentials import get_default_host_creds
+    from mlflow.utils.rest_utils import http_request
+
+    shown = redact(uri)
+    password = urlsplit(uri).password
+
+    def hidden(text: str) -> str:
+        text = redact(text)
+        return text.replace(password, "***") if password else text
+
+    try:
+        response = http_request(
+            get_default_host_creds(uri.rstrip("/")), "/health", "GET", max_retries=0, timeout=10, raise_on_status=False
+        )
+    except Exception as e:  # noqa: BLE001 - connection refused, DNS, TLS, timeouts...
+        raise RuntimeFailure(
+            f"MLflow tracking server {shown} does not answer ({hidden(f'{type(e).__name__}: {e}')}); "
+            "start it (hpsearch server) or fix --tracking-uri / MLFLOW_TRACKING_URI."
+        ) from None
+    if response.status_code in (401, 403):
+        raise RuntimeFailure(
+            f"MLflow tracking server {shown} refused the credentials (HTTP {response.status_code}); check the user "
+            "and password in the URL or MLFLOW_TRACKING_USERNAME / MLFLOW_TRACKING_PASSWORD."
+        )
+    if response.status_code != 200:
+        raise RuntimeFailure(
+            f"{shown} answered /health with HTTP {response.status_code}, so it is not an MLflow tracking server; "
+            "fix --tracking-uri / MLFLOW_TRACKING_URI."
+        )
+
+
+def study_experiments(tracking_uri: str) -> list[tuple[str, str, bool]]:
+    """``(study name, experiment id, has hpsearch's runs view)`` of every hpsearch study in the
+    tracking store."""
     client = MlflowClient(tracking_uri=normalize_tracking_uri(tracking_uri))
     found = client.search_experiments(filter_string=f"tags.`{TAG_STUDY}` != ''", max_results=1000)
-    return [(e.name, e.experiment_id) for e in found]
+    return [(e.name, e.experiment_id, _VIEW_TAG in e.tags) for e in found]
 
 
-def ui_path(experiment_id: str, run_id: str | None = None) -> str:
-    """The MLflow UI route of an experiment (or run) in its model-training layout."""
-    route = f"#/experiments/{experiment_id}/runs" + (f"/{run_id}" if run_id else "")
-    return f"{route}?workflowType=machine_learning"
+def ui_path(experiment_id: str, run_id: str | None = None, *, view: bool = True) -> str:
+    """The MLflow UI route of an experiment (or run) in its model-training layout; an experiment's
+    route opens hpsearch's runs view (see :meth:`StudyTracking.set_runs_view`) when ``view``."""
+    if run_id:
+        return f"#/experiments/{experiment_id}/runs/{run_id}?workflowType=machine_learning"
+    shared = f"viewStateShareKey={_VIEW_KEY}&" if view else ""
+    return f"#/experiments/{experiment_id}/runs?{shared}workflowType=machine_learning"
+
+
+def objective_column(metric: str) -> str:
+    """The metric every trial run gets at its end: the objective at its best epoch."""
+    return f"best_{metric}"
 
 
 def _now_ms() -> int:
@@ -172,11 +216,14 @@ class RunSummary:
 class TrialRun:
     """The MLflow run of one trial (possibly continued by a retry)."""
 
-    def __init__(self, client: MlflowClient, run_id: str, resumed: bool, tracking_uri: str | None = None) -> None:
+    def __init__(
+        self, client: MlflowClient, run_id: str, resumed: bool, tracking_uri: str | None = None, experiment_id: str | None = None
+    ) -> None:
         self.client = client
         self.run_id = run_id
         self.resumed = resumed
         self.tracking_uri = tracking_uri
+        self.experiment_id = experiment_id
 
     def delete_artifacts(self, artifact_path: str) -> None:
         """Delete a folder of this run's artifacts (the tracking server's store supports it)."""
@@ -184,6 +231,10 @@ class TrialRun:
 
         uri = self.client.get_run(self.run_id).info.artifact_uri
         get_artifact_repository(uri, tracking_uri=self.tracking_uri).delete_artifacts(artifact_path)
+
+    def logged_steps(self, key: str) -> set[int]:
+        """The steps at which metric ``key`` of this run was logged."""
+        return {m.step for m in self.client.get_metric_history(self.run_id, key)}
 
     def logged_epochs(self, key: str = "loss") -> set[int]:
         return {m.step for m in self.client.get_metric_history(self.run_id, key)}
@@ -218,13 +269,37 @@ class TrialRun:
     def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def log_artifacts(self, folder: str | Path, artifact_path: str | None = None) -> None:
+        """Log every file under ``folder`` (keeping sub-folders) under ``artifact_path``."""
+        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
+
     def finish(self, state: str, *, value: float | None = None, tags: Mapping[str, Any] | None = None) -> None:
         """Record the final Optuna state (COMPLETE / PRUNED / FAIL / KILLED) and end the run."""
         final = {TAG_STATE: state, **(tags or {})}
         if value is not None:
             final[TAG_VALUE] = repr(float(value))
+        if self.experiment_id is not None:
+            final[TAG_NOTE] = self._description(state, value)
         self.set_tags(final)
         self.client.set_terminated(self.run_id, _STATUS[state])
+
+    def _description(self, state: str, value: float | None) -> str:
+        """The run page's description: its outcome, links to its metric charts and artifacts (in
+        the model-training layout), and its learning-curve plot, right where a click on the run
+        in the runs table lands."""
+        base = f"#/experiments/{self.experiment_id}/runs/{self.run_id}"
+        lines = [
+            f"**{state}**" + (f", objective value {float(value):.6g}" if value is not None else ""),
+            f"[Learning curves (charts)]({base}/model-metrics?workflowType=machine_learning) · "
+            f"[Artifacts: plot, checkpoint, history.csv, TensorBoard logs]({base}/artifacts?workflowType=machine_learning)",
+        ]
+        try:
+            plotted = any(a.path == "plots/learning_curve.png" for a in self.client.list_artifacts(self.run_id, "plots"))
+        except MlflowException:
+            plotted = False
+        if plotted:
+            lines.append(f"![learning curve](get-artifact?path=plots%2Flearning_curve.png&run_uuid={self.run_id})")
+        return "\n\n".join(lines)
 
 
 class StudyTracking:
@@ -276,6 +351,25 @@ class StudyTracking:
         self.client.rename_experiment(self.experiment_id, f"{self.study_name} (replaced {suffix})")
         self.experiment_id = self._experiment()
 
+    def set_runs_view(self, metric: str, direction: str, params: Iterable[str]) -> None:
+        """The runs view :func:`ui_path` links to: every run listed flat, best ``metric`` first,
+        with the objective, state, epochs and ``params`` as columns, all runs on the charts."""
+        column = f"metrics.`{objective_column(metric)}`"
+        view = {
+            "searchFilter": "",
+            "orderByKey": column,
+            "orderByAsc": direction == "minimize",
+            "startTime": "ALL",
+            "lifecycleFilter": "Active",
+            "modelVersionFilter": "All Runs",
+            "datasetsFilter": [],
+            "selectedColumns": [column, f"tags.`{TAG_STATE}`", "tags.`hpsearch.epochs_trained`", *(f"params.`{p}`" for p in params)],
+            "runsHiddenMode": "SHOW_ALL",
+        }
+        text = json.dumps(view)
+        if self.client.get_experiment(self.experiment_id).tags.get(_VIEW_TAG) != text:
+            self.client.set_experiment_tag(self.experiment_id, _VIEW_TAG, text)
+
     def open_parent(self, existing_run_id: str | None, *, params: Mapping[str, Any], tags: Mapping[str, Any]) -> str:
         """Reuse the study's parent run if it exists here (setting it RUNNING), else create one."""
         run_id = None
@@ -326,9 +420,23 @@ class StudyTracking:
         root = self.client.get_run(self.parent_run_id).info.artifact_uri
         return f"{root}/{artifact_path + '/' if artifact_path else ''}{name}"
 
-    def register_model(self, local_path: str | Path, *, fmt: str, tags: Mapping[str, Any], description: str) -> tuple[str, str]:
-        """Log an exported model to the parent run (``export/<fmt>/``) and register it in the
-        Model Registry under the study's name. Returns ``(version, artifact URI)``."""
+    def register_model(
+        self,
+        local_path: str | Path,
+        *,
+        model: Any,
+        example: Any,
+        fmt: str,
+        tags: Mapping[str, Any],
+        description: str,
+    ) -> tuple[str, str, str]:
+        """Log an exported file to the parent run (``export/<fmt>/``), log ``model`` as an MLflow
+        model (Keras flavour, with a signature and an input example, linked to the parent run) and
+        register that model in the Model Registry under the study's name, so that
+        ``mlflow.pyfunc.load_model("models:/<study>/<version>")`` and ``mlflow models serve`` work.
+
+        Returns ``(version, model URI, URI of the exported file)``.
+        """
         assert self.parent_run_id is not None
         local_path = Path(local_path)
         artifact_path = f"export/{fmt}"
@@ -336,7 +444,8 @@ class StudyTracking:
             self.client.log_artifacts(self.parent_run_id, str(local_path), f"{artifact_path}/{local_path.name}")
         else:
             self.client.log_artifact(self.parent_run_id, str(local_path), artifact_path)
-        source = self._parent_artifact_uri(artifact_path, local_path.name)
+        exported = self._parent_artifact_uri(artifact_path, local_path.name)
+        logged = self._log_keras_model(model, example, tags=tags)
         try:
             self.client.create_registered_model(self.study_name, description=f"Best models of hpsearch study {self.study_name}")
         except MlflowException as e:
@@ -344,12 +453,50 @@ class StudyTracking:
                 raise
         version = self.client.create_model_version(
             self.study_name,
-            source=source,
+            # The logged model's own folder: a `models:/<id>` source would make the registry
+            # resolve the id against the process-wide tracking URI instead of this store.
+            source=logged.artifact_location,
             run_id=self.parent_run_id,
-            tags={k: str(v) for k, v in tags.items()},
+            tags={**{k: str(v) for k, v in tags.items()}, "exported_file": exported},
             description=description,
+            model_id=logged.model_id,
         )
-        return str(version.version), source
+        return str(version.version), f"models:/{self.study_name}/{version.version}", exported
+
+    def _log_keras_model(self, model: Any, example: Any, *, tags: Mapping[str, Any]) -> Any:
+        """Log ``model`` as an MLflow model of the Keras flavour (signature, input example) into
+        this study's experiment, as an output of the parent run; returns the ``LoggedModel``.
+
+        This is what ``mlflow.keras.log_model`` does, spelled out with this study's client:
+        ``log_model`` writes to the process-wide tracking URI, and in MLflow 3.17 it fails with an
+        input example (the Keras flavour writes the example before creating the model folder).
+        """
+        import tempfile
+
+        import mlflow.keras
+        import numpy as np
+        from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+        from mlflow.models import Model, infer_signature
+
+        assert self.parent_run_id is not None
+        example = np.asarray(example, dtype=np.float32)
+        signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
+        logged = self.client.create_logged_model(
+            self.experiment_id, name=self.study_name, source_run_id=self.parent_run_id, tags={k: str(v) for k, v in tags.items()}
+        )
+        try:
+            with tempfile.TemporaryDirectory(prefix="hpsearch-mlflow-model-") as tmp:
+                meta = Model(
+                    artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=self.parent_run_id, model_id=logged.model_id
+                )
+                mlflow.keras.save_model(model, tmp, mlflow_model=meta, signature=signature, input_example=example)
+                self.client.log_model_artifacts(logged.model_id, tmp)
+        except BaseException:
+            self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+            raise
+        self.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+        self.client.log_outputs(self.parent_run_id, [LoggedModelOutput(logged.model_id, step=0)])
+        return logged
 
     def log_parent_text(self, text: str, artifact_file: str) -> None:
         assert self.parent_run_id is not None
@@ -378,7 +525,9 @@ class StudyTracking:
                 if run.info.experiment_id == self.experiment_id:
                     self.client.update_run(continue_run_id, status="RUNNING")
                     attempts = int(run.data.tags.get(TAG_ATTEMPTS, "1")) + 1
-                    handle = TrialRun(self.client, continue_run_id, resumed=True, tracking_uri=self.tracking_uri)
+                    handle = TrialRun(
+                        self.client, continue_run_id, resumed=True, tracking_uri=self.tracking_uri, experiment_id=self.experiment_id
+                    )
                     handle.set_tags({**trial_tags, TAG_ATTEMPTS: attempts})
                     return handle
             except MlflowException:
@@ -388,7 +537,7 @@ class StudyTracking:
             run_name=f"trial-{number:04d}",
             tags={TAG_PARENT: self.parent_run_id, TAG_STUDY: self.study_name, TAG_ROLE: "trial", TAG_ATTEMPTS: "1"},
         )
-        handle = TrialRun(self.client, run.info.run_id, resumed=False, tracking_uri=self.tracking_uri)
+        handle = TrialRun(self.client, run.info.run_id, resumed=False, tracking_uri=self.tracking_uri, experiment_id=self.experiment_id)
         handle.client.log_batch(
             handle.run_id,
             params=[Param(k, param_repr(v)) for k, v in params.items()],
@@ -397,7 +546,7 @@ class StudyTracking:
         return handle
 
     def trial_run(self, run_id: str) -> TrialRun:
-        return TrialRun(self.client, run_id, resumed=True, tracking_uri=self.tracking_uri)
+        return TrialRun(self.client, run_id, resumed=True, tracking_uri=self.tracking_uri, experiment_id=self.experiment_id)
 
     def child_runs(self) -> Iterator[RunSummary]:
         """Every trial run under the parent run, in no particular order."""

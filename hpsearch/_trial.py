@@ -43,6 +43,9 @@ EpochCallback = Callable[[int, int, Mapping[str, Any]], None]
 
 _MAX_REASON = 500
 
+#: Per-epoch logs kept in the trial's checkpoint folder, then stored as artifacts of its run.
+_CSV, _BOARD = "history.csv", "tensorboard"
+
 
 def _reason(error: BaseException) -> str:
     text = f"{type(error).__name__}: {error}".strip()
@@ -169,6 +172,8 @@ class TrialRunner:
         # checkpoints (it changes the optimizer, and both checkpoints of an epoch must agree),
         # metrics out of the process only after the resume checkpoint is on disk.
         callbacks: list[keras.callbacks.Callback] = [cb.EpochTimer(), cb.LearningRateLogger(), nan_guard, history]
+        done = resume.history if resume else None  # per-epoch logs restart from what the resume state has
+        callbacks += [cb.EpochCSVLogger(ckpt.directory / _CSV, done), cb.TensorBoardScalars(ckpt.directory / _BOARD, done)]
         if plan.plateau is not None:
             plateau = cb.ResumableReduceLROnPlateau(
                 monitor=monitor, mode=mode, factor=plan.plateau.factor, patience=plan.plateau.patience, verbose=0
@@ -271,11 +276,22 @@ class TrialRunner:
                     run.log_artifact(png, "plots")
             if outcome.checkpoints is not None and outcome.checkpoints.best_path.is_file():
                 run.log_artifact(outcome.checkpoints.best_path, "model")
+            if outcome.checkpoints is not None:
+                self._log_epoch_logs(run, outcome.checkpoints)
             if outcome.best_epoch is not None:
                 best_row = next(r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch)
-                run.log_metrics({f"best_{k}": best_row[k] for k in ("val_accuracy", "val_loss") if k in best_row})
+                keys = dict.fromkeys((self.config.objective.metric, "val_accuracy", "val_loss"))  # objective first: the UI's column
+                run.log_metrics({f"best_{k}": best_row[k] for k in keys if k in best_row})
         except Exception as e:  # noqa: BLE001 - artifacts are best effort; the result stands
             run.set_tags({"hpsearch.artifact_error": _reason(e)})
+
+    @staticmethod
+    def _log_epoch_logs(run: TrialRun, ckpt: TrialCheckpoints) -> None:
+        """``history/history.csv`` and ``tensorboard/{train,validation}/`` of the trial's run."""
+        if (ckpt.directory / _CSV).is_file():
+            run.log_artifact(ckpt.directory / _CSV, "history")
+        if (ckpt.directory / _BOARD).is_dir():
+            run.log_artifacts(ckpt.directory / _BOARD, _BOARD)
 
     # -- after Optuna has recorded the result --------------------------------------------------
 

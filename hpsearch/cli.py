@@ -423,8 +423,8 @@ def report(name: str, output: str | None, storage: str | None, tracking_uri: str
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["keras", "saved_model", "onnx", "tflite"]), default="keras", show_default=True)
 @click.option("--output", "-o", metavar="PATH", help="Output file (folder for saved_model); default exported/NAME/trial-N.*")
-@click.option("--data-dir", metavar="DIR", help="Folder with the CIFAR-10 files (for the test-set evaluation).")
-@click.option("--dataset", metavar="PATH", help="This machine's path to the study's .npz dataset.")
+@click.option("--data-dir", metavar="DIR", help="Folder with the CIFAR-10 files (default: where the study's data came from).")
+@click.option("--dataset", metavar="PATH", help="Path to the study's .npz dataset (default: where the study's data came from).")
 @storage_options
 @_friendly
 def export(name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, storage: str | None, tracking_uri: str | None) -> None:
@@ -433,6 +433,8 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
     from hpsearch._session import export_study
 
     result = export_study(name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset)
+    if result.data_note:
+        click.echo(f"Note: {result.data_note}", err=True)
     m = result.test_metrics
     acc = f"accuracy {m['test_accuracy']:.4f}, " if "test_accuracy" in m else ""
     click.echo(f"Best trial {result.trial_number}: test {acc}loss {m['test_loss']:.4f}")
@@ -442,6 +444,13 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
         f"match Keras within {result.max_abs_diff:.1e}"
     )
     click.echo(f"Registered in the MLflow Model Registry as '{name}' version {result.model_version} ({result.notes[0]})")
+    from hpsearch._locations import redact, resolve_locations
+
+    store = shlex.quote(redact(resolve_locations(storage, tracking_uri).tracking_uri))
+    click.echo(
+        f"Load it with mlflow.pyfunc.load_model('{result.model_uri}'), or serve it:\n"
+        f"  MLFLOW_TRACKING_URI={store} mlflow models serve -m {result.model_uri} --env-manager local"
+    )
 
 
 def _become(cmd: list[str]) -> None:
@@ -479,10 +488,40 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
         click.echo(f"Warning: binding to {host}: anyone who can reach this machine on port {port} can read and change your runs.", err=True)
     shown = "localhost" if _is_loopback(host) else host
     click.echo(f"MLflow UI for {redact(loc.tracking_uri)} on http://{shown}:{port}  (Ctrl-C to stop)")
-    for name, experiment_id in study_experiments(loc.tracking_uri):
-        click.echo(f"  study {name}: http://{shown}:{port}/{ui_path(experiment_id)}")
+    for name, experiment_id, view in study_experiments(loc.tracking_uri):
+        click.echo(f"  study {name}: http://{shown}:{port}/{ui_path(experiment_id, view=view)}")
     click.echo("Same as: " + shlex.join(["mlflow", *cmd[3:]]), err=True)
     _become(cmd)
+
+
+@main.command(name="tensorboard")
+@click.argument("name")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=click.IntRange(1, 65535), default=6006, show_default=True)
+@click.option("--logdir", metavar="DIR", help="Where to gather the logs (default: $HPSEARCH_HOME/tensorboard/NAME).")
+@click.option("--serve/--no-serve", default=True, show_default=True, help="Start TensorBoard, or only gather the logs and print the command.")
+@storage_options
+@_friendly
+def tensorboard_(name: str, host: str, port: int, logdir: str | None, serve: bool, storage: str | None, tracking_uri: str | None) -> None:
+    """Open TensorBoard on every trial of study NAME (per-epoch scalars, gathered from MLflow)."""
+    import importlib.util
+
+    from hpsearch._errors import UsageError
+    from hpsearch._session import gather_tensorboard_logs
+
+    folder, count = gather_tensorboard_logs(name, storage, tracking_uri, logdir)
+    plain = shlex.join(["tensorboard", "--logdir", str(folder), "--host", host, "--port", str(port)])
+    click.echo(f"TensorBoard logs of {count} trial(s) of study {name} in {folder}")
+    if not serve:
+        click.echo(f"Open them with: {plain}")
+        return
+    if importlib.util.find_spec("tensorboard") is None:
+        raise UsageError(f"TensorBoard is not installed: pip install 'hpsearch[tensorboard]', then run: {plain}")
+    if not _is_loopback(host):
+        click.echo(f"Warning: binding to {host}: anyone who can reach this machine on port {port} can read these logs.", err=True)
+    click.echo(f"TensorBoard on http://{'localhost' if _is_loopback(host) else host}:{port}  (Ctrl-C to stop)")
+    click.echo(f"Same as: {plain}", err=True)
+    _become([sys.executable, "-m", "tensorboard.main", "--logdir", str(folder), "--host", host, "--port", str(port)])
 
 
 # ----------------------------------------------------------------------------- distributed

@@ -141,3 +141,46 @@ def test_linked_resume_file_holds_the_rate_the_plateau_callback_just_set(tmp_pat
     assert float(model.optimizer.learning_rate) == pytest.approx(0.04)
     resumed = keras.saving.load_model(state.model_path)
     assert float(resumed.optimizer.learning_rate) == pytest.approx(0.04)
+
+
+def csv_rows(path) -> list[dict[str, str]]:
+    import csv
+
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def tensorboard_points(log_dir) -> dict[tuple[str, str], list[int]]:
+    """``{(split, tag): [steps]}`` from the event files under ``log_dir``."""
+    import tensorflow as tf
+
+    points: dict[tuple[str, str], list[int]] = {}
+    for events in sorted(log_dir.rglob("events.out.tfevents.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(events)):
+            for value in event.summary.value:
+                points.setdefault((events.parent.name, value.tag), []).append(event.step)
+    return points
+
+
+def test_csv_and_tensorboard_logs_have_one_row_per_epoch_across_a_resume(tmp_path) -> None:
+    """A kill after epoch 3 was written to the CSV and TensorBoard but before its resume
+    checkpoint: the retry resumes after epoch 2, and the logs still have each epoch once."""
+    model = tiny_model()
+    history = cb.HistoryRecorder()
+    csv_path, board = tmp_path / "history.csv", tmp_path / "tensorboard"
+    extra = [cb.EpochTimer(), cb.LearningRateLogger(), history]
+    fit(model, [*extra, cb.EpochCSVLogger(csv_path), cb.TensorBoardScalars(board)], epochs=3)
+    assert [r["epoch"] for r in csv_rows(csv_path)] == ["1", "2", "3"]
+
+    checkpointed = history.history[:2]  # the resume state had 2 epochs
+    resumed = cb.HistoryRecorder(checkpointed)
+    fit(model, [cb.EpochTimer(), cb.LearningRateLogger(), resumed, cb.EpochCSVLogger(csv_path, checkpointed), cb.TensorBoardScalars(board, checkpointed)], epochs=5, initial_epoch=2)
+    rows = csv_rows(csv_path)
+    assert [r["epoch"] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert list(rows[0]) == ["epoch", "accuracy", "epoch_seconds", "learning_rate", "loss", "val_accuracy", "val_loss"]
+    assert [float(r["val_loss"]) for r in rows] == pytest.approx([r["val_loss"] for r in resumed.history])
+
+    points = tensorboard_points(board)
+    assert points[("train", "epoch_loss")] == [1, 2, 3, 4, 5]
+    assert points[("validation", "epoch_accuracy")] == [1, 2, 3, 4, 5]
+    assert ("train", "epoch_learning_rate") in points and ("train", "epoch_epoch_seconds") in points

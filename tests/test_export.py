@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+import sqlite3
 from pathlib import Path
 
 import numpy as np
 import optuna
 import pytest
 from click.testing import CliRunner
+from conftest import write_cifar10
 from mlflow import MlflowClient
 
 from hpsearch._export import FORMATS, predict_exported
+from hpsearch._study import ATTR_DATA_SOURCE
 from hpsearch._tracking import normalize_tracking_uri
 from hpsearch.cli import main
 
@@ -54,3 +58,82 @@ def test_export_of_a_study_without_completed_trials(store: Path, tmp_path: Path)
     result = CliRunner().invoke(main, ["export", "empty"])
     assert result.exit_code == 1
     assert "Error:" in result.output and "Traceback" not in result.output
+
+
+def test_the_registered_model_is_an_mlflow_model(finished_study: dict, tmp_path: Path) -> None:
+    """The registered version loads with MLflow's generic pyfunc loader and predicts like the
+    exported Keras file; its signature describes the image input."""
+    import mlflow
+
+    out = tmp_path / "best.keras"
+    result = CliRunner().invoke(main, args(finished_study, "--output", str(out)))
+    assert result.exit_code == 0, result.output
+    uri = result.output.split("mlflow.pyfunc.load_model('")[1].split("'")[0]
+    assert uri.startswith("models:/shop/") and f"mlflow models serve -m {uri} --env-manager local" in result.output
+
+    tracking = normalize_tracking_uri(finished_study["tracking"])
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(tracking)
+    try:
+        model = mlflow.pyfunc.load_model(uri)
+        x = np.random.default_rng(1).integers(0, 255, size=(3, 32, 32, 3)).astype("float32")
+        got = np.asarray(model.predict(x))
+    finally:
+        mlflow.set_tracking_uri(previous)
+    assert got.shape == (3, 10)
+    np.testing.assert_allclose(got, predict_exported(out, "keras", x), atol=1e-5)
+    inputs = model.metadata.get_input_schema().inputs[0]
+    assert inputs.shape == (-1, 32, 32, 3) and str(inputs.type) == "float32"
+    version = MlflowClient(tracking).get_model_version("shop", uri.rsplit("/", 1)[1])
+    study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
+    assert version.run_id == study.user_attrs["hpsearch.mlflow_parent_run_id"] and version.tags["exported_file"].endswith("best.keras")
+
+
+def study_copy(finished_study: dict, tmp_path: Path, **source: object) -> str:
+    """A copy of the finished study's Optuna storage (same MLflow store), its recorded data source
+    changed by ``source``."""
+    with sqlite3.connect(finished_study["home"] / "optuna.db") as src, sqlite3.connect(tmp_path / "optuna.db") as dst:
+        src.backup(dst)  # (WAL mode: a file copy could miss recent writes)
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    study = optuna.load_study(study_name="shop", storage=storage)
+    study.set_user_attr(ATTR_DATA_SOURCE, {**study.user_attrs[ATTR_DATA_SOURCE], **source})
+    return storage
+
+
+def test_export_reuses_the_data_the_study_was_trained_on(finished_study: dict, tmp_path: Path) -> None:
+    study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
+    recorded = study.user_attrs[ATTR_DATA_SOURCE]
+    assert recorded["kind"] == "cifar10" and recorded["path"] == str(Path(finished_study["data_dir"]).resolve())
+    assert recorded["digest"].startswith("sha256:")
+
+    out = tmp_path / "best.keras"
+    base = ["export", "shop", "--storage", finished_study["storage"], "--tracking-uri", finished_study["tracking"], "--output", str(out)]
+    result = CliRunner().invoke(main, base)  # no --data-dir: Keras's download would fail offline
+    assert result.exit_code == 0, result.output
+    assert "Best trial" in result.output and "Note:" not in result.output and out.is_file()
+
+    # The data moved away: one line that says where it was and which flag to pass.
+    storage = study_copy(finished_study, tmp_path, path=str(tmp_path / "moved-away"))
+    base[3] = storage
+    result = CliRunner().invoke(main, base)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.output.count("\n") == 1 and f"{tmp_path / 'moved-away'} (sha256:" in result.output
+    assert "which is no longer there; pass --data-dir DIR with its new location." in result.output
+
+
+def test_export_says_when_the_data_changed_or_moved(finished_study: dict, tmp_path: Path, cifar_dir: Path) -> None:
+    other = write_cifar10(tmp_path / "other", seed=5)  # same shapes, other images
+    result = CliRunner().invoke(main, args(finished_study, "--output", str(tmp_path / "m.keras"))[:6] + ["--data-dir", str(other), "--output", str(tmp_path / "m.keras")])
+    assert result.exit_code == 0, result.output
+    assert "Note: the data loaded (CIFAR-10 from files in" in result.output and "differs from what study 'shop' was trained on" in result.output
+
+    from hpsearch._config import load_study_config
+    from hpsearch._datasets import load_dataset
+    from hpsearch._session import _data_note
+
+    moved = shutil.copytree(cifar_dir, tmp_path / "moved")
+    study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
+    config = load_study_config(str(finished_study["cwd"] / "shop.yaml"))
+    note = _data_note(study, load_dataset(config.data, seed=config.seed, data_dir=moved))
+    assert note is not None and note.endswith(f"the same data is now at {moved}.")
+    assert _data_note(study, load_dataset(config.data, seed=config.seed, data_dir=cifar_dir)) is None

@@ -28,6 +28,7 @@ def test_report_of_a_real_study(finished_study: dict, tmp_path: Path) -> None:
     for section in ("Optimization history", "Parameter importances", "Parallel coordinates", "Learning curves of the top trials", "Pruning", "Failed trials", "All trials"):
         assert f"<h2>{section}" in text, section
     assert "simulated: out of memory while allocating conv1a" in text  # the failed trial and its reason
+    assert f"Data: CIFAR-10 from files in {Path(finished_study['data_dir']).resolve()} (sha256:" in text  # where the data came from
     assert re.search(r"trial \d+ val_accuracy", text) and re.search(r"trial \d+ accuracy", text)  # MLflow curves, train + val
     assert not re.search(r"<(script|link)[^>]+(src|href)=[\"']https?://", text)  # nothing fetched: opens offline
     assert text.count("Plotly.newPlot") >= 4 and len(text) > 1_000_000  # plotly.js inlined once

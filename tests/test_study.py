@@ -93,6 +93,12 @@ def test_running_again_continues_to_the_new_total(store: Path, tmp_path: Path, c
     assert trials[0].params["learning_rate"] != trials[1].params["learning_rate"]
     assert second.parent_run_id == first.parent_run_id
     assert run_study(request(tmp_path, cifar_dir, trials=2)).counts.finished == 2  # budget met: nothing more
+    # The parent run has the test metrics once per best trial, at that trial's number: the third
+    # invocation changed nothing and logged nothing.
+    bests = {first.best.number, second.best.number}
+    history = mlflow_client().get_metric_history(first.parent_run_id, "test_loss")
+    assert sorted(m.step for m in history) == sorted(bests)
+    assert load().user_attrs["hpsearch.test_metrics"]["trial"] == second.best.number
 
 
 def test_sampler_seed_depends_on_rank_and_progress(tmp_path: Path) -> None:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import http.server
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -83,3 +87,71 @@ def test_bad_tracking_uris(tmp_path: Path) -> None:
     with pytest.raises(RuntimeFailure, match="does not answer") as err:
         check_tracking_uri("http://user:s3cret@127.0.0.1:9/")
     assert "s3cret" not in str(err.value)
+
+
+@pytest.fixture
+def server_with_password() -> Iterator[str]:
+    """A stand-in tracking server on 127.0.0.1 whose /health answers 200 only with HTTP Basic
+    credentials ``hp:s3cret`` (what a tracking server behind a password proxy does)."""
+    expected = "Basic " + base64.b64encode(b"hp:s3cret").decode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            ok = self.path == "/health" and self.headers.get("Authorization") == expected
+            self.send_response(200 if ok else 401)
+            self.end_headers()
+            self.wfile.write(b"OK" if ok else b"")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_tracking_uri_with_credentials_is_probed_as_mlflow_connects(server_with_password: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    check_tracking_uri(f"http://hp:s3cret@{server_with_password}")  # answers: no error
+
+    with pytest.raises(RuntimeFailure, match="refused the credentials") as err:
+        check_tracking_uri(f"http://hp:wrong-pw@{server_with_password}")
+    assert "wrong-pw" not in str(err.value) and "hp:***@" in str(err.value)
+
+
+def test_every_trial_keeps_its_epoch_logs_and_tensorboard_gathers_them(finished_study: dict, tmp_path: Path) -> None:
+    """Each trial that trained has ``history/history.csv`` (one row per epoch, 1-based) and its
+    TensorBoard scalars as artifacts; `hpsearch tensorboard` gathers them per trial."""
+    import csv
+
+    import optuna
+    from click.testing import CliRunner
+
+    from hpsearch.cli import main
+
+    client = MlflowClient(normalize_tracking_uri(finished_study["tracking"]))
+    study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
+    trained = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    for trial in trained:
+        run_id = trial.user_attrs["mlflow_run_id"]
+        path = client.download_artifacts(run_id, "history/history.csv", str(tmp_path))
+        with open(path, newline="") as fh:
+            rows = list(csv.DictReader(fh))
+        assert [int(r["epoch"]) for r in rows] == list(range(1, trial.user_attrs["epochs_trained"] + 1))
+        assert {a.path for a in client.list_artifacts(run_id, "tensorboard")} == {"tensorboard/train", "tensorboard/validation"}
+
+    logdir = tmp_path / "tb"
+    args = ["tensorboard", "shop", "--no-serve", "--logdir", str(logdir), "--storage", finished_study["storage"], "--tracking-uri", finished_study["tracking"]]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    assert f"TensorBoard logs of {len(trained)} trial(s) of study shop in {logdir}" in result.output
+    assert f"Open them with: tensorboard --logdir {logdir} --host 127.0.0.1 --port 6006" in result.output
+    for trial in trained:
+        for split in ("train", "validation"):
+            assert list((logdir / f"trial-{trial.number:04d}" / split).glob("events.out.tfevents.*")), (trial.number, split)

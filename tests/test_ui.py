@@ -1,4 +1,5 @@
-"""`hpsearch ui` in a real browser: the study's experiment and a trial's val_accuracy are on the page.
+"""`hpsearch ui` in a real browser: the link it prints shows every trial's objective value, and one click
+on a trial reaches its learning curve.
 
 Needs Chromium and chromedriver (Debian packages `chromium`, `chromium-driver`; `.ci/run` installs
 them). Screenshots are kept in ``$HPSEARCH_TEST_ARTIFACTS`` (CI) or the test's temp folder.
@@ -94,21 +95,40 @@ def test_the_study_is_browsable_in_the_mlflow_ui(finished_study: dict, tmp_path:
         log_text = (tmp_path / "ui.log").read_text()
         link = f"http://localhost:{port}/{ui_path(experiment.experiment_id)}"
         assert f"study shop: {link}" in log_text  # hpsearch ui prints a direct link per study
+        assert "viewStateShareKey=" in link and "workflowType=machine_learning" in link
         driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
 
         def body() -> str:
             return driver.find_element("tag name", "body").text
 
+        # The link opens the runs table: every trial run listed (not folded under the study's
+        # parent run), best first, with its objective value in a column.
+        trials = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
         driver.get(link.replace("localhost", "127.0.0.1"))
-        WebDriverWait(driver, 90).until(lambda d: "matching runs" in body())
-        assert "shop" in body() and "Model training" in body()  # the study's experiment, runs layout
+        WebDriverWait(driver, 90).until(lambda d: all(f"trial-{t.number:04d}" in body() for t in trials))
+        page = body()
+        assert "shop" in page and "Model training" in page and "best_val_accuracy" in page
+        for t in trials:
+            assert repr(t.value) in page, (t.number, t.value)  # the objective, as the table shows it
+        rows = {e.text: e.location["y"] for e in driver.find_elements("partial link text", "trial-")}
+        assert min(rows, key=rows.get) == f"trial-{trial.number:04d}"  # best first
         driver.save_screenshot(str(shots / "mlflow-ui-experiment.png"))
 
-        driver.get(f"http://127.0.0.1:{port}/{ui_path(experiment.experiment_id, run_id)}")
-        WebDriverWait(driver, 90).until(lambda d: "val_accuracy" in body())
-        page = body()
-        assert f"trial-{trial.number:04d}" in page and "hpsearch.state" in page
+        # One click on the best trial's run: its learning curve is on the page it opens, and its
+        # metric charts are one link away.
+        driver.find_element("link text", f"trial-{trial.number:04d}").click()
+        curve = "img[src*='learning_curve.png']"
+        WebDriverWait(driver, 90).until(
+            lambda d: d.find_elements("css selector", curve)
+            and d.execute_script("const i = document.querySelector(arguments[0]); return i.complete && i.naturalWidth > 0;", curve)
+        )
+        assert run_id in driver.current_url and "hpsearch.state" in body()
+        charts = driver.find_element("link text", "Learning curves (charts)").get_attribute("href")
+        assert charts.endswith(f"/runs/{run_id}/model-metrics?workflowType=machine_learning")
         driver.save_screenshot(str(shots / "mlflow-ui-trial-run.png"))
+        driver.get(charts)
+        WebDriverWait(driver, 90).until(lambda d: "val_accuracy" in body() and "Model metrics" in body())
+        driver.save_screenshot(str(shots / "mlflow-ui-trial-charts.png"))
     finally:
         if driver is not None:
             driver.quit()
