@@ -222,7 +222,7 @@ class StudyConfig:
     name: str
     search_space: SearchSpace
     description: str = ""
-    seed: int = 42
+    seed: int | None = None  #: ``None``: a new study draws a fresh seed and records it (see ``_study``)
     model: str = "cifar_cnn"
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
@@ -607,7 +607,7 @@ def _parse(raw: Any, name: str, source: str) -> StudyConfig:
     model = raw.get("model", "cifar_cnn")
     if not isinstance(model, str) or model not in _catalog.MODELS:
         raise _Problem("model", f"unknown model {model!r}{did_you_mean(str(model), _catalog.MODELS)}; expected one of {', '.join(_catalog.MODELS)}")
-    seed = _scalar(raw, "seed", Knob(int, 42, 0, 2**32 - 1), "")
+    seed = _scalar(raw, "seed", Knob(int, None, 0, 2**32 - 1), "", nullable=True)
 
     obj_raw = _mapping(raw.get("objective"), "objective")
     _check_keys(obj_raw, ("metric", "direction"), "objective")

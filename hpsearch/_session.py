@@ -39,10 +39,13 @@ from hpsearch._study import (
     NullReporter,
     Reporter,
     WorkerResult,
+    check_seed,
     count_trials,
+    fresh_seed,
     load_study,
     open_study,
     run_worker,
+    stored_seed,
     target_trials,
 )
 
@@ -101,6 +104,17 @@ def resolve_config(request: StudyRequest) -> StudyConfig:
     )
 
 
+def _settle_seed(config: StudyConfig, locations: Locations, request: StudyRequest) -> StudyConfig:
+    """The seed this session runs with: an existing study's own (the validation split its trials
+    were scored on), else --seed / the study file's ``seed:``, else a fresh one."""
+    recorded = None if request.fresh else stored_seed(config.name, locations)
+    if recorded is not None:
+        flag = f"--seed {request.seed}" if request.seed is not None else f"`seed:` in {config.source}"
+        check_seed(config.name, recorded, config, flag=flag)
+        return config.with_overrides(seed=recorded)
+    return config if config.seed is not None else config.with_overrides(seed=fresh_seed())
+
+
 def _check_locations(locations: Locations) -> None:
     """Fail fast, writing nothing, on a bad storage URL or an unreachable tracking store; then
     create the default store folder if it is used."""
@@ -137,6 +151,7 @@ def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Stud
         "subset": config.data.subset,
         "validation_fraction": config.data.validation_fraction,
         "model": config.model,
+        "seed": config.seed,
         "max_epochs": config.training.max_epochs,
         "early_stopping_patience": config.training.early_stopping_patience,
         "objective": f"{config.objective.direction} {config.objective.metric}",
@@ -327,10 +342,11 @@ def run_study(
         raise UsageError(f"--workers must be at least 1, got {request.workers}.")
     config = resolve_config(request)
     locations = resolve_locations(request.storage, request.tracking_uri)
+    config = _settle_seed(config, locations, request)
     dataset = _load_data(config, request.data_dir)
     _check_locations(locations)
 
-    study, created = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
+    study, config, created = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
     if request.fresh:
         shutil.rmtree(locations.checkpoint_root / config.name, ignore_errors=True)
     tracking = _open_tracking(config, locations, study, fresh=request.fresh)

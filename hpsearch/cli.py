@@ -254,7 +254,7 @@ def study(study: str, **options: Any) -> None:
         click.echo(
             f"Study {config.name}: target {config.budget.trials} finished trials, up to "
             f"{config.training.max_epochs} epochs each; {len(study_obj.trials)} trial(s) so far.\n"
-            f"  storage  {where['storage']}\n  tracking {where['tracking']}",
+            f"  storage  {where['storage']}\n  tracking {where['tracking']}\n  seed     {config.seed} (--seed {config.seed} reproduces this study)",
             err=True,
         )
 
