@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import re
+from decimal import Decimal
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -449,7 +450,34 @@ def _parse_range(raw: Mapping[str, Any], knob: Knob, where: str) -> Range:
         if bad or (knob.kind is int and not float(step).is_integer()):
             raise _Problem(_join(where, "step"), f"expected a positive {'integer' if knob.kind is int else 'number'}, got {step!r}")
         step = int(step) if knob.kind is int else float(step)
+        _check_step(low, high, step, where)
     return Range(low=low, high=high, log=log, step=step, integer=knob.kind is int)
+
+
+def _plain(value: Decimal) -> str:
+    """``Decimal("100")`` -> ``"100"``, ``Decimal("0.40")`` -> ``"0.4"`` (never ``1E+2``)."""
+    return format(value.normalize(), "f")
+
+
+def _check_step(low: float, high: float, step: float, where: str) -> None:
+    """Refuse a grid Optuna would silently change: it samples ``low, low + step, ...`` up to the
+    last point ``<= high`` (a step wider than the range leaves only ``low``). Decimal arithmetic,
+    as Optuna's own check, so ``0.1 .. 0.2 step 0.05`` is exact."""
+    d_low, d_high, d_step = (Decimal(str(v)) for v in (low, high, step))
+    span = d_high - d_low
+    if span and d_step > span:
+        raise _Problem(
+            where,
+            f"`step <= high - low` must hold, but got (step={step}, high - low={_plain(span)}); only low={low} "
+            "could ever be sampled. Use a smaller step, or a fixed value",
+        )
+    if span % d_step:
+        below = d_low + (span // d_step) * d_step
+        raise _Problem(
+            where,
+            f"`high - low` must be a multiple of `step`, but got ({low=}, {high=}, {step=}); Optuna would silently "
+            f"sample only up to {_plain(below)}. Use high: {_plain(below)} or high: {_plain(below + d_step)}",
+        )
 
 
 def _normalize_branch(name: Any, table: Mapping[str, Any], where: str) -> str:

@@ -65,6 +65,7 @@ BAD_YAML = {
     "batch_norm": "search_space:\n  batch_norm: [sometimes]\n",
     "empty": "search_space:\n  batch_size: []\n",
     "metric": "objective:\n  metric: val_f1\n",
+    "step": "search_space:\n  dropout: {low: 0.0, high: 0.5, step: 0.7}\n",
 }
 
 
@@ -99,6 +100,7 @@ CASES = [
     (S + ["batch_norm.yaml", *QUICK], 2, "unknown value 'sometimes'"),
     (S + ["empty.yaml", *QUICK], 2, "empty choice list"),
     (S + ["metric.yaml", *QUICK], 2, "the model does not produce 'val_f1'"),
+    (S + ["step.yaml", *QUICK], 2, "search_space.dropout: `step <= high - low` must hold"),
     (S + ["ok.yaml", "--data-dir", "no-such-dir", "--trials", "1"], 2, "--data-dir no-such-dir does not exist"),
     (S + ["ok.yaml", "--dataset", "missing.npz"], 2, "missing.npz does not exist"),
     (S + ["ok.yaml", "--data-dir", "corrupt"], 2, "is corrupt or not a tar.gz"),
