@@ -260,15 +260,31 @@ def _check_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: n
         raise UsageError(f"{name}: x_train images are {x_train.shape[1:]} but x_test images are {x_test.shape[1:]}; they must match.")
     if len(x_train) < 2 or len(x_test) < 1:
         raise UsageError(f"{name}: needs at least 2 training and 1 test image (has {len(x_train)} and {len(x_test)}).")
-    num_classes = int(y_train.max()) + 1
-    if num_classes < 2:
-        raise UsageError(f"{name}: y_train has a single class; a classifier needs at least two.")
+    classes = np.unique(y_train)
+    num_classes = int(classes[-1]) + 1
+    if len(classes) < 2:
+        raise UsageError(f"{name}: y_train has a single class ({int(classes[0])}); a classifier needs at least two.")
     if len(y_test) and int(y_test.max()) >= num_classes:
         raise UsageError(
             f"{name}: labels out of range: y_test has label {int(y_test.max())} but y_train only has "
             f"classes 0..{num_classes - 1}."
         )
+    if len(classes) != num_classes:  # a label without training images: an output the model can never learn
+        k = len(classes)
+        missing = np.setdiff1d(np.arange(num_classes), classes)
+        raise UsageError(
+            f"{name}: y_train has labels {_label_list(classes)}, but the labels of {k} classes must be 0..{k - 1} "
+            f"(no training image has label {_label_list(missing)}); renumber them 0..{k - 1}, the same way in y_test."
+        )
     return x_train, y_train, x_test, y_test, num_classes
+
+
+def _label_list(labels: np.ndarray) -> str:
+    """``1, 2, 3`` or, for many, ``1, 2, 3, ..., 99 (98 labels)``."""
+    values = [str(int(v)) for v in labels]
+    if len(values) <= 8:
+        return ", ".join(values)
+    return f"{', '.join(values[:3])}, ..., {values[-1]} ({len(values)} labels)"
 
 
 def _input_scale(*xs: np.ndarray) -> float:

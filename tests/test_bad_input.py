@@ -47,6 +47,7 @@ def workdir(store: Path, tmp_path: Path) -> Path:
     np.savez(tmp_path / "lengths.npz", x_train=x, y_train=np.zeros(19, int), x_test=x[:5], y_test=np.zeros(5, int))
     np.savez(tmp_path / "rank.npz", x_train=np.zeros((20, 3072), np.uint8), y_train=np.zeros(20, int), x_test=x[:5], y_test=np.zeros(5, int))
     np.savez(tmp_path / "labels.npz", x_train=x, y_train=np.arange(20) % 3, x_test=x[:5], y_test=np.full(5, 7))
+    np.savez(tmp_path / "shifted.npz", x_train=x, y_train=np.arange(20) % 5 + 1, x_test=x[:5], y_test=np.arange(5) % 5 + 1)
     for name, text in BAD_YAML.items():
         (tmp_path / f"{name}.yaml").write_text(textwrap.dedent(text))
     return tmp_path
@@ -108,6 +109,7 @@ CASES = [
     (S + ["ok.yaml", "--dataset", "lengths.npz"], 2, "y_train has 19 labels but there are 20 images"),
     (S + ["ok.yaml", "--dataset", "rank.npz"], 2, "x_train has shape (20, 3072)"),
     (S + ["ok.yaml", "--dataset", "labels.npz"], 2, "labels out of range: y_test has label 7"),
+    (S + ["ok.yaml", "--dataset", "shifted.npz"], 2, "y_train has labels 1, 2, 3, 4, 5, but the labels of 5 classes must be 0..4"),
     (S + ["ok.yaml", *QUICK, "--study-name", "a/b"], 2, "Invalid study name 'a/b'"),
     (S + ["ok.yaml", *QUICK, "--study-name", "a\\b"], 2, "Invalid study name"),
     (S + ["ok.yaml", *QUICK, "--study-name", ".."], 2, "Invalid study name '..'"),

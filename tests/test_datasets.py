@@ -82,7 +82,8 @@ def test_npz_grayscale_gets_a_channel(tmp_path: Path) -> None:
 
 
 def _npz(tmp_path: Path, **arrays: np.ndarray) -> str:
-    x, y = synthetic_images(30, 3)
+    x, _ = synthetic_images(30, 3)
+    y = np.arange(30) % 10  # every class in both splits
     base = {"x_train": x[:20], "y_train": y[:20], "x_test": x[20:], "y_test": y[20:]}
     base.update(arrays)
     path = tmp_path / "d.npz"
@@ -100,6 +101,9 @@ def _npz(tmp_path: Path, **arrays: np.ndarray) -> str:
         ({"y_train": np.eye(10)[np.arange(20) % 10]}, "not one-hot"),
         ({"x_test": np.zeros((10, 16, 16, 3), dtype=np.uint8)}, "x_test images are (16, 16, 3)"),
         ({"y_test": None}, "lacks y_test"),
+        ({"y_train": np.arange(20) % 5 + 1, "y_test": np.arange(10) % 5 + 1}, "y_train has labels 1, 2, 3, 4, 5, but the labels of 5 classes must be 0..4 (no training image has label 0); renumber them 0..4"),
+        ({"y_train": np.arange(20) % 3 * 2, "y_test": np.zeros(10, int)}, "y_train has labels 0, 2, 4, but the labels of 3 classes must be 0..2 (no training image has label 1, 3)"),
+        ({"y_train": np.full(20, 3)}, "y_train has a single class (3)"),
     ],
 )
 def test_bad_npz_contents(tmp_path: Path, change: dict, message: str) -> None:
