@@ -272,17 +272,32 @@ class StudyConfig:
             "timeout": ("budget", "timeout"),
             "max_epochs": ("training", "max_epochs"),
         }
+        flags: dict[str, str] = {}  # where a problem would be reported -> the flag that set the value
         for key, value in changes.items():
             if value is None:
                 continue
             if key in sections:
                 section, sub = sections[key]
                 raw[section][sub] = value
+                flags[f"{section}.{sub}"] = f"{_OVERRIDE_FLAGS[key]} {value}"
             elif key in ("dataset", "subset", "seed"):
                 raw[key] = value
+                flags[key] = f"{_OVERRIDE_FLAGS[key]} {value}"
             else:  # pragma: no cover - programming error
                 raise TypeError(f"unknown override {key!r}")
-        return parse_study_dict(raw, name=self.name, source=self.source)
+        return parse_study_dict(raw, name=self.name, source=self.source, flags=flags)
+
+
+#: The command-line flag behind each :meth:`StudyConfig.with_overrides` key: a bad value is
+#: blamed on the flag that carried it, not on the study file.
+_OVERRIDE_FLAGS = {
+    "trials": "--trials",
+    "timeout": "--timeout",
+    "max_epochs": "--epochs",
+    "dataset": "--dataset",
+    "subset": "--subset",
+    "seed": "--seed",
+}
 
 
 # ----------------------------------------------------------------------------- YAML reading
@@ -615,14 +630,11 @@ def _parse(raw: Any, name: str, source: str) -> StudyConfig:
         raise _Problem("description", f"expected text, got {_show(description)}")
 
     dataset = raw.get("dataset", "cifar10")
+    supported = f"supported: {', '.join(_catalog.DATASETS)}, or a path to an .npz file with x_train, y_train, x_test, y_test"
     if not isinstance(dataset, str) or not dataset.strip():
-        raise _Problem("dataset", f"expected 'cifar10' or a path to an .npz file, got {_show(dataset)}")
+        raise _Problem("dataset", f"expected a dataset name or path, got {_show(dataset)}; {supported}")
     if not dataset.endswith(".npz") and dataset.strip().lower() not in _catalog.DATASETS:
-        raise _Problem(
-            "dataset",
-            f"unknown dataset {dataset!r}{did_you_mean(dataset, _catalog.DATASETS)}; "
-            f"use one of {', '.join(_catalog.DATASETS)} or a path ending in .npz",
-        )
+        raise _Problem("dataset", f"unknown dataset {dataset!r}{did_you_mean(dataset, _catalog.DATASETS)}; {supported}")
     if not dataset.endswith(".npz"):
         dataset = dataset.strip().lower()
     data = DataConfig(
@@ -710,16 +722,22 @@ def _parse(raw: Any, name: str, source: str) -> StudyConfig:
     )
 
 
-def parse_study_dict(raw: Any, *, name: str, source: str = "<dict>") -> StudyConfig:
+def parse_study_dict(raw: Any, *, name: str, source: str = "<dict>", flags: Mapping[str, str] | None = None) -> StudyConfig:
     """Validate a study definition (the parsed YAML) into a :class:`StudyConfig`.
 
+    Args:
+        flags: key path -> the command-line flag (with its value) that set that key; a problem
+            there is reported as ``"--flag value: <problem>"``.
+
     Raises:
-        UsageError: with ``"<source>: <key.path>: <problem>"``.
+        UsageError: with ``"<source>: <key.path>: <problem>"`` or ``"--flag value: <problem>"``.
     """
     validate_study_name(name)
     try:
         return _parse(raw, name, source)
     except _Problem as p:
+        if flags and p.where in flags:
+            raise UsageError(f"{flags[p.where]}: {p.message}.") from None
         where = f"{p.where}: " if p.where else ""
         raise UsageError(f"{source}: {where}{p.message}.") from None
 

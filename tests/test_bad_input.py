@@ -104,6 +104,7 @@ CASES = [
     (S + ["step.yaml", *QUICK], 2, "search_space.dropout: `step <= high - low` must hold"),
     (S + ["ok.yaml", "--data-dir", "no-such-dir", "--trials", "1"], 2, "--data-dir no-such-dir does not exist"),
     (S + ["ok.yaml", "--dataset", "missing.npz"], 2, "missing.npz does not exist"),
+    (S + ["ok.yaml", "--dataset", "mnist"], 2, "Error: --dataset mnist: unknown dataset 'mnist'; supported: cifar10, or a path to an .npz file"),
     (S + ["ok.yaml", "--data-dir", "corrupt"], 2, "is corrupt or not a tar.gz"),
     (S + ["ok.yaml", "--dataset", "corrupt.npz"], 2, "corrupt or not an .npz"),
     (S + ["ok.yaml", "--dataset", "lengths.npz"], 2, "y_train has 19 labels but there are 20 images"),

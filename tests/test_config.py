@@ -168,10 +168,15 @@ def test_bad_study_names(name: str) -> None:
 def test_overrides_are_validated() -> None:
     config = load_study_config("cifar10")
     assert config.with_overrides(trials=3, max_epochs=2, subset=100, seed=7).training.max_epochs == 2
-    with pytest.raises(UsageError, match="budget.trials"):
+    with pytest.raises(UsageError, match="^--trials 0: expected an integer"):
         config.with_overrides(trials=0)
-    with pytest.raises(UsageError, match="unknown dataset"):
+    with pytest.raises(UsageError) as err:
         config.with_overrides(dataset="mnist")
+    message = str(err.value)  # blames the flag that carried the value, not the study file
+    assert message.startswith("--dataset mnist: unknown dataset 'mnist'; supported: cifar10, or a path to an .npz file")
+    assert config.source not in message
+    with pytest.raises(UsageError, match=r"^--epochs 0: expected an integer in \[1, inf\], got 0\.$"):
+        config.with_overrides(max_epochs=0)
     assert config.with_overrides(dataset="data/own.npz").data.dataset == "data/own.npz"
 
 
