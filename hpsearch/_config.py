@@ -343,8 +343,18 @@ def _read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise UsageError(f"{path}: cannot read the study file ({e.strerror}).") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"{path}: not a text file (byte 0x{e.object[e.start]:02x} at offset {e.start} is not UTF-8); "
+            "a study file is YAML text, see studies/cifar10.yaml."
+        ) from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.reader.ReaderError as e:  # a control character: binary data in a UTF-8 coat
+        raise UsageError(
+            f"{path}: not a text file (character #x{e.character:04x} at offset {e.position}); "
+            "a study file is YAML text, see studies/cifar10.yaml."
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -750,7 +760,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=@-]*$")
 def validate_study_name(name: str) -> str:
     """Check a study name is safe as an experiment name and a folder name; return it."""
     if not isinstance(name, str) or not name:
-        raise UsageError("The study name is empty; pass --study-name NAME.")
+        raise UsageError("The study name is empty; pass a name such as --study-name cifar10-wide (or omit --study-name to use the study file's name).")
     if "/" in name or "\\" in name or ".." in name:
         raise UsageError(
             f"Invalid study name {name!r}: '/', '\\' and '..' are not allowed (the name becomes a "
@@ -774,19 +784,31 @@ def builtin_studies() -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+def _not_a_file(name_or_path: str, path: Path) -> UsageError:
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.y*ml"))[:5]
+        hint = f" (it holds {', '.join(inside)})" if inside else ""
+        return UsageError(f"Study file {name_or_path!r} is a directory, not a YAML file{hint}; pass the path of a study file.")
+    if path.exists():
+        return UsageError(f"Study file {name_or_path!r} is not a regular file; pass the path of a YAML study file.")
+    return UsageError(f"Study file {name_or_path!r} does not exist; check the path.")
+
+
 def resolve_study_file(name_or_path: str) -> Path:
     """``NAME`` -> a path: as given, then ``studies/NAME.yaml``, then the built-in studies."""
     given = Path(name_or_path).expanduser()
     if given.is_file():
         return given
     if given.suffix in (".yaml", ".yml") or given.parent != Path("."):
-        raise UsageError(f"Study file {name_or_path!r} does not exist; check the path.")
+        raise _not_a_file(name_or_path, given)
     local = Path("studies") / f"{name_or_path}.yaml"
     if local.is_file():
         return local
     builtin = builtin_studies()
     if name_or_path in builtin:
         return builtin[name_or_path]
+    if given.is_dir():  # only now: a data folder named like a built-in study must not hide it
+        raise _not_a_file(name_or_path, given)
     known = sorted({*builtin, *(p.stem for p in Path("studies").glob("*.yaml"))})
     raise UsageError(
         f"No study named {name_or_path!r}{did_you_mean(name_or_path, known)}: looked for the file "
@@ -799,7 +821,7 @@ def load_study_config(name_or_path: str, *, study_name: str | None = None) -> St
     """Find, read and validate a study file. The study is named ``study_name`` or the file's stem."""
     path = resolve_study_file(name_or_path)
     raw = _read_yaml(path)
-    name = study_name or path.stem
+    name = path.stem if study_name is None else study_name  # an empty --study-name is an error, not "default"
     if not isinstance(raw, Mapping):
         raise UsageError(
             f"{path}: expected a mapping at the top level (dataset:, search_space:, ...), got {_show(raw)}."

@@ -235,6 +235,7 @@ def _check_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: n
             raise UsageError(f"{name}: {key} has shape {x.shape}; images must be (N, H, W) or (N, H, W, C).")
         if x.dtype.kind == "f" and not np.isfinite(x).all():
             raise UsageError(f"{name}: {key} contains NaN or infinite values; clean the images first.")
+        _check_pixel_range(name, key, x)
         return x
 
     def labels(y: np.ndarray, key: str, n: int) -> np.ndarray:
@@ -254,6 +255,11 @@ def _check_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: n
         return y
 
     x_train, x_test = images(x_train, "x_train"), images(x_test, "x_test")
+    if (x_train.dtype.kind == "f") != (x_test.dtype.kind == "f"):
+        raise UsageError(
+            f"{name}: x_train is {x_train.dtype} but x_test is {x_test.dtype}; store both as uint8 0-255 or both "
+            "as float 0-1 (one model rescales both the same way)."
+        )
     y_train = labels(y_train, "y_train", len(x_train))
     y_test = labels(y_test, "y_test", len(x_test))
     if x_train.shape[1:] != x_test.shape[1:]:
@@ -287,12 +293,26 @@ def _label_list(labels: np.ndarray) -> str:
     return f"{', '.join(values[:3])}, ..., {values[-1]} ({len(values)} labels)"
 
 
+def _check_pixel_range(name: str, key: str, x: np.ndarray) -> None:
+    """Integer pixels must be 0-255, float pixels 0-1: anything else would be rescaled wrongly."""
+    if not x.size or x.dtype == np.uint8:
+        return
+    low, high = x.min(), x.max()
+    if x.dtype.kind in "ui" and (low < 0 or high > 255):
+        raise UsageError(
+            f"{name}: {key} has integer pixels from {int(low)} to {int(high)}; integer images must be 0-255 "
+            "(uint8): rescale or clip them, or store floats in [0, 1]."
+        )
+    if x.dtype.kind == "f" and (low < 0 or high > 1):
+        raise UsageError(
+            f"{name}: {key} has float pixels from {float(low):.4g} to {float(high):.4g}; float images must be in "
+            "[0, 1]: divide 0-255 data by 255 (or store it as uint8), rescale anything else."
+        )
+
+
 def _input_scale(*xs: np.ndarray) -> float:
-    """1/255 for 0-255 pixel data, 1.0 for data already in [0, 1]."""
-    for x in xs:
-        if x.dtype.kind in "ui" or (x.size and float(x.max()) > 1.0):
-            return 1.0 / 255.0
-    return 1.0
+    """1/255 for integer pixels (0-255), 1.0 for float pixels (0-1); both checked by _check_arrays."""
+    return 1.0 / 255.0 if any(x.dtype.kind in "ui" for x in xs) else 1.0
 
 
 def load_dataset(data: DataConfig, *, seed: int, data_dir: str | Path | None = None) -> Dataset:

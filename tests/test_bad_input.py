@@ -50,6 +50,9 @@ def workdir(store: Path, tmp_path: Path) -> Path:
     np.savez(tmp_path / "shifted.npz", x_train=x, y_train=np.arange(20) % 5 + 1, x_test=x[:5], y_test=np.arange(5) % 5 + 1)
     for name, text in BAD_YAML.items():
         (tmp_path / f"{name}.yaml").write_text(textwrap.dedent(text))
+    (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "folder").mkdir()
+    np.savez(tmp_path / "bright.npz", x_train=np.full((20, 32, 32, 3), 2.0), y_train=np.arange(20) % 2, x_test=np.zeros((5, 32, 32, 3)), y_test=np.zeros(5, int))
     return tmp_path
 
 
@@ -114,6 +117,10 @@ CASES = [
     (S + ["ok.yaml", *QUICK, "--study-name", "a/b"], 2, "Invalid study name 'a/b'"),
     (S + ["ok.yaml", *QUICK, "--study-name", "a\\b"], 2, "Invalid study name"),
     (S + ["ok.yaml", *QUICK, "--study-name", ".."], 2, "Invalid study name '..'"),
+    (S + ["ok.yaml", *QUICK, "--study-name", ""], 2, "The study name is empty"),
+    (S + ["binary.yaml", *QUICK], 2, "binary.yaml: not a text file (byte 0x89 at offset 0 is not UTF-8)"),
+    (S + ["folder", *QUICK], 2, "Study file 'folder' is a directory, not a YAML file"),
+    (S + ["ok.yaml", "--dataset", "bright.npz"], 2, "x_train has float pixels from 2 to 2; float images must be in [0, 1]"),
     (S + ["ok.yaml", *QUICK, "--storage", "postgresql://hp:s3cret@127.0.0.1:9/hp"], 1, "does not answer"),
     (S + ["ok.yaml", *QUICK, "--storage", "sqlite://relative.db"], 2, "use three slashes"),
     (S + ["ok.yaml", *QUICK, "--tracking-uri", "http://u:s3cret@127.0.0.1:9"], 1, "MLflow tracking server http://u:***@127.0.0.1:9 does not answer"),

@@ -184,3 +184,31 @@ def test_study_name_defaults_to_file_stem(tmp_path: Path) -> None:
     path = write(tmp_path, "budget: {trials: 1}\n", "wide-net.yaml")
     assert load_study_config(str(path)).name == "wide-net"
     assert load_study_config(str(path), study_name="other").name == "other"
+
+
+def test_a_binary_file_or_a_folder_is_not_a_study_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "nul.yaml").write_bytes(b"budget:\n  trials: 3\x00\x01\n")
+    for path, message in (("model.yaml", "model.yaml: not a text file (byte 0x89 at offset 0 is not UTF-8)"), ("nul.yaml", "nul.yaml: not a text file (character #x0000")):
+        with pytest.raises(UsageError) as err:
+            load_study_config(path)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value) and err.value.exit_code == 2
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "wide.yaml").write_text("budget: {trials: 1}\n")
+    for given in ("mine", "mine/", str(tmp_path / "mine"), "mine.yaml"):
+        if given == "mine.yaml":
+            (tmp_path / "mine.yaml").mkdir()
+        with pytest.raises(UsageError, match=f"Study file '{given}' is a directory, not a YAML file"):
+            resolve_study_file(given)
+    with pytest.raises(UsageError, match=r"is a directory, not a YAML file \(it holds wide.yaml\)"):
+        resolve_study_file("mine")
+    (tmp_path / "cifar10").mkdir()  # a data folder named like a built-in study does not hide it
+    assert resolve_study_file("cifar10") == builtin_studies()["cifar10"]
+
+
+def test_an_empty_study_name_is_refused_not_replaced_by_the_file_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "budget: {trials: 1}\n", "wide-net.yaml")
+    with pytest.raises(UsageError, match="The study name is empty"):
+        load_study_config(str(path), study_name="")
