@@ -47,6 +47,7 @@ __all__ = [
     "resolve_study_file",
     "builtin_studies",
     "validate_study_name",
+    "check_schedules_act",
 ]
 
 
@@ -750,6 +751,30 @@ def parse_study_dict(raw: Any, *, name: str, source: str = "<dict>", flags: Mapp
             raise UsageError(f"{flags[p.where]}: {p.message}.") from None
         where = f"{p.where}: " if p.where else ""
         raise UsageError(f"{source}: {where}{p.message}.") from None
+
+
+def check_schedules_act(config: StudyConfig, *, epochs_from: str = "training.max_epochs") -> None:
+    """Refuse a ``step`` schedule whose drop can never happen within a trial's epochs.
+
+    Its horizon is a fixed number of epochs: ``every_epochs: 8`` with ``--epochs 3`` trains at a
+    constant rate while being recorded as a step schedule. (``multistep`` spreads its drops over
+    each trial's budget instead; the other schedules are continuous or span ``max_epochs``.)
+    Checked when a study is run from its file, not when a stored study is read back.
+
+    Raises:
+        UsageError: naming the knob, the epoch budget and the fix.
+    """
+    if "step" not in config.search_space.schedule.names:
+        return
+    spec = dict(config.search_space.schedule.branch("step").knobs)["every_epochs"]
+    largest = spec.value if isinstance(spec, Fixed) else max(spec.choices) if isinstance(spec, Choice) else spec.high
+    max_epochs = config.training.max_epochs
+    if largest >= max_epochs:
+        raise UsageError(
+            f"{config.source}: search_space.schedule.step.every_epochs: a drop every {largest} epochs never happens "
+            f"in a trial of at most {max_epochs} epochs ({epochs_from} {max_epochs}); keep every_epochs below "
+            f"{max_epochs}, or use the `multistep` schedule, whose drops are spread over each trial's epochs."
+        )
 
 
 # ----------------------------------------------------------------------------- finding study files

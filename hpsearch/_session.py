@@ -26,7 +26,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch._catalog import check_input_shape
-from hpsearch._config import StudyConfig, load_study_config
+from hpsearch._config import StudyConfig, check_schedules_act, load_study_config
 from hpsearch._datasets import Dataset, load_dataset
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations
@@ -94,7 +94,7 @@ class StudySummary:
 def resolve_config(request: StudyRequest) -> StudyConfig:
     """Study file + CLI overrides -> validated config (no I/O beyond reading the file)."""
     config = load_study_config(request.study, study_name=request.study_name)
-    return config.with_overrides(
+    config = config.with_overrides(
         trials=request.trials,
         timeout=request.timeout,
         max_epochs=request.epochs,
@@ -102,6 +102,8 @@ def resolve_config(request: StudyRequest) -> StudyConfig:
         dataset=request.dataset,
         seed=request.seed,
     )
+    check_schedules_act(config, epochs_from="training.max_epochs" if request.epochs is None else "--epochs")
+    return config
 
 
 def _settle_seed(config: StudyConfig, locations: Locations, request: StudyRequest) -> StudyConfig:

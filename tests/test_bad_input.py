@@ -70,6 +70,7 @@ BAD_YAML = {
     "empty": "search_space:\n  batch_size: []\n",
     "metric": "objective:\n  metric: val_f1\n",
     "step": "search_space:\n  dropout: {low: 0.0, high: 0.5, step: 0.7}\n",
+    "step_schedule": "search_space:\n  schedule:\n    step: {every_epochs: {low: 3, high: 8}}\n",
 }
 
 
@@ -105,6 +106,7 @@ CASES = [
     (S + ["empty.yaml", *QUICK], 2, "empty choice list"),
     (S + ["metric.yaml", *QUICK], 2, "the model does not produce 'val_f1'"),
     (S + ["step.yaml", *QUICK], 2, "search_space.dropout: `step <= high - low` must hold"),
+    (S + ["step_schedule.yaml", "--data-dir", "data", "--trials", "1", "--epochs", "3"], 2, "step_schedule.yaml: search_space.schedule.step.every_epochs: a drop every 8 epochs never happens in a trial of at most 3 epochs (--epochs 3)"),
     (S + ["ok.yaml", "--data-dir", "no-such-dir", "--trials", "1"], 2, "--data-dir no-such-dir does not exist"),
     (S + ["ok.yaml", "--dataset", "missing.npz"], 2, "missing.npz does not exist"),
     (S + ["ok.yaml", "--dataset", "mnist"], 2, "Error: --dataset mnist: unknown dataset 'mnist'; supported: cifar10, or a path to an .npz file"),

@@ -9,6 +9,7 @@ import pytest
 
 from hpsearch._config import (
     Choice,
+    check_schedules_act,
     Fixed,
     Range,
     builtin_studies,
@@ -34,7 +35,7 @@ def test_builtin_cifar10_is_shipped_and_valid() -> None:
     space = config.search_space
     assert space.optimizer.names == ("sgd", "adam", "rmsprop", "nadam", "adagrad", "adadelta")
     assert set(space.schedule.names) == {
-        "none", "exponential", "natural_exp", "inverse_time", "polynomial", "cosine", "step", "reduce_on_plateau",
+        "none", "exponential", "natural_exp", "inverse_time", "polynomial", "cosine", "multistep", "reduce_on_plateau",
     }
     assert space.regularizer.names == ("none", "l1", "l2", "l1_l2")
     assert isinstance(space.learning_rate, Range) and space.learning_rate.log
@@ -212,3 +213,21 @@ def test_an_empty_study_name_is_refused_not_replaced_by_the_file_name(tmp_path: 
     path = write(tmp_path, "budget: {trials: 1}\n", "wide-net.yaml")
     with pytest.raises(UsageError, match="The study name is empty"):
         load_study_config(str(path), study_name="")
+
+
+def test_a_step_schedule_that_cannot_act_within_the_epochs_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "training: {max_epochs: 20}\nsearch_space:\n  schedule:\n    step: {every_epochs: {low: 3, high: 8}}\n")
+    config = load_study_config(str(path))
+    check_schedules_act(config)  # 20 epochs: every drop happens
+    check_schedules_act(config.with_overrides(max_epochs=9))
+    with pytest.raises(UsageError) as err:
+        check_schedules_act(config.with_overrides(max_epochs=8), epochs_from="--epochs")
+    assert str(err.value) == (
+        f"{path}: search_space.schedule.step.every_epochs: a drop every 8 epochs never happens in a trial of at most 8 "
+        "epochs (--epochs 8); keep every_epochs below 8, or use the `multistep` schedule, whose drops are spread over "
+        "each trial's epochs."
+    )
+    fixed = load_study_config(str(write(tmp_path, "training: {max_epochs: 4}\nsearch_space:\n  schedule: [none, step]\n")))
+    with pytest.raises(UsageError, match="a drop every 5 epochs never happens in a trial of at most 4 epochs \\(training.max_epochs 4\\)"):
+        check_schedules_act(fixed)  # every_epochs omitted: its default, 5
+    check_schedules_act(load_study_config("cifar10").with_overrides(max_epochs=2))  # the flagship acts at any budget
