@@ -13,9 +13,9 @@ from __future__ import annotations
 import dataclasses
 import importlib.resources
 import re
-from decimal import Decimal
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Union
 

@@ -88,17 +88,19 @@ def align_choices(space: SearchSpace, recorded: Mapping[str, Sequence[Any]]) -> 
             return values
         return ordered
 
+    def aligned_spec(name: str, spec: ParamSpec) -> ParamSpec:
+        return Choice(aligned(name, spec.choices)) if isinstance(spec, Choice) else spec
+
     changes: dict[str, Any] = {}
     for role, spec in space.roles():
         if isinstance(spec, Conditional):
-            branches = tuple(
-                Branch(b.name, tuple((k, Choice(aligned(param_name(b.name, k), s.choices)) if isinstance(s, Choice) else s) for k, s in b.knobs))
+            branches = {
+                b.name: Branch(b.name, tuple((k, aligned_spec(param_name(b.name, k), s)) for k, s in b.knobs))
                 for b in spec.branches
-            )
-            names = aligned(role, tuple(b.name for b in branches))
-            changes[role] = Conditional(tuple(next(b for b in branches if b.name == n) for n in names))
-        elif isinstance(spec, Choice):
-            changes[role] = Choice(aligned(role, spec.choices))
+            }
+            changes[role] = Conditional(tuple(branches[name] for name in aligned(role, spec.names)))
+        else:
+            changes[role] = aligned_spec(role, spec)
     return dataclasses.replace(space, **changes), conflicts
 
 
