@@ -7,7 +7,9 @@ Conditional roles (optimizer, schedule, regularizer) have *branches*; each branc
 knobs, sampled only when that branch is chosen. Their Optuna parameter names are
 ``"<branch>.<knob>"`` (``"sgd.momentum"``, ``"cosine.alpha"``, ``"l1_l2.l2"``).
 
-Schedule knobs are expressed in *epochs*; ``_schedules`` converts them to optimizer steps.
+Schedule knobs are expressed in *epochs* or relative to the trial's epoch budget (``max_epochs``);
+``_schedules`` converts them to optimizer steps. ``step`` is the one schedule with a fixed horizon in
+epochs (a drop every N epochs); ``multistep`` is its budget-relative form.
 """
 
 from __future__ import annotations
@@ -136,10 +138,15 @@ SCHEDULES: dict[str, dict[str, Knob]] = {
     },
     # half cosine from lr to lr * alpha over max_epochs
     "cosine": {"alpha": Knob(float, 0.0, 0.0, 1.0, doc="final lr / initial lr")},
-    # lr * drop ** floor(epoch / every_epochs)
+    # lr * drop ** floor(epoch / every_epochs); acts only if every_epochs < max_epochs (checked)
     "step": {
         "drop": Knob(float, 0.5, 0.0, 1.0, low_open=True, doc="factor at each step"),
         "every_epochs": Knob(int, 5, 1, None, doc="epochs between drops"),
+    },
+    # lr * drop ** k after the k-th of `drops` points evenly spaced over the trial's max_epochs
+    "multistep": {
+        "drop": Knob(float, 0.2, 0.0, 1.0, low_open=True, high_open=True, doc="factor at each drop"),
+        "drops": Knob(int, 2, 1, None, doc="drops, evenly spaced over max_epochs"),
     },
     # constant lr, multiplied by factor after `patience` epochs without improvement
     "reduce_on_plateau": {

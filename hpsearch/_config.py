@@ -15,6 +15,7 @@ import importlib.resources
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Union
 
@@ -46,6 +47,7 @@ __all__ = [
     "resolve_study_file",
     "builtin_studies",
     "validate_study_name",
+    "check_schedules_act",
 ]
 
 
@@ -222,7 +224,7 @@ class StudyConfig:
     name: str
     search_space: SearchSpace
     description: str = ""
-    seed: int = 42
+    seed: int | None = None  #: ``None``: a new study draws a fresh seed and records it (see ``_study``)
     model: str = "cifar_cnn"
     data: DataConfig = field(default_factory=DataConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
@@ -271,17 +273,32 @@ class StudyConfig:
             "timeout": ("budget", "timeout"),
             "max_epochs": ("training", "max_epochs"),
         }
+        flags: dict[str, str] = {}  # where a problem would be reported -> the flag that set the value
         for key, value in changes.items():
             if value is None:
                 continue
             if key in sections:
                 section, sub = sections[key]
                 raw[section][sub] = value
+                flags[f"{section}.{sub}"] = f"{_OVERRIDE_FLAGS[key]} {value}"
             elif key in ("dataset", "subset", "seed"):
                 raw[key] = value
+                flags[key] = f"{_OVERRIDE_FLAGS[key]} {value}"
             else:  # pragma: no cover - programming error
                 raise TypeError(f"unknown override {key!r}")
-        return parse_study_dict(raw, name=self.name, source=self.source)
+        return parse_study_dict(raw, name=self.name, source=self.source, flags=flags)
+
+
+#: The command-line flag behind each :meth:`StudyConfig.with_overrides` key: a bad value is
+#: blamed on the flag that carried it, not on the study file.
+_OVERRIDE_FLAGS = {
+    "trials": "--trials",
+    "timeout": "--timeout",
+    "max_epochs": "--epochs",
+    "dataset": "--dataset",
+    "subset": "--subset",
+    "seed": "--seed",
+}
 
 
 # ----------------------------------------------------------------------------- YAML reading
@@ -327,8 +344,18 @@ def _read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except OSError as e:
         raise UsageError(f"{path}: cannot read the study file ({e.strerror}).") from None
+    except UnicodeDecodeError as e:
+        raise UsageError(
+            f"{path}: not a text file (byte 0x{e.object[e.start]:02x} at offset {e.start} is not UTF-8); "
+            "a study file is YAML text, see studies/cifar10.yaml."
+        ) from None
     try:
         return yaml.load(text, Loader=_Loader)  # noqa: S506 - _Loader is a SafeLoader
+    except yaml.reader.ReaderError as e:  # a control character: binary data in a UTF-8 coat
+        raise UsageError(
+            f"{path}: not a text file (character #x{e.character:04x} at offset {e.position}); "
+            "a study file is YAML text, see studies/cifar10.yaml."
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -449,7 +476,34 @@ def _parse_range(raw: Mapping[str, Any], knob: Knob, where: str) -> Range:
         if bad or (knob.kind is int and not float(step).is_integer()):
             raise _Problem(_join(where, "step"), f"expected a positive {'integer' if knob.kind is int else 'number'}, got {step!r}")
         step = int(step) if knob.kind is int else float(step)
+        _check_step(low, high, step, where)
     return Range(low=low, high=high, log=log, step=step, integer=knob.kind is int)
+
+
+def _plain(value: Decimal) -> str:
+    """``Decimal("100")`` -> ``"100"``, ``Decimal("0.40")`` -> ``"0.4"`` (never ``1E+2``)."""
+    return format(value.normalize(), "f")
+
+
+def _check_step(low: float, high: float, step: float, where: str) -> None:
+    """Refuse a grid Optuna would silently change: it samples ``low, low + step, ...`` up to the
+    last point ``<= high`` (a step wider than the range leaves only ``low``). Decimal arithmetic,
+    as Optuna's own check, so ``0.1 .. 0.2 step 0.05`` is exact."""
+    d_low, d_high, d_step = (Decimal(str(v)) for v in (low, high, step))
+    span = d_high - d_low
+    if span and d_step > span:
+        raise _Problem(
+            where,
+            f"`step <= high - low` must hold, but got (step={step}, high - low={_plain(span)}); only low={low} "
+            "could ever be sampled. Use a smaller step, or a fixed value",
+        )
+    if span % d_step:
+        below = d_low + (span // d_step) * d_step
+        raise _Problem(
+            where,
+            f"`high - low` must be a multiple of `step`, but got ({low=}, {high=}, {step=}); Optuna would silently "
+            f"sample only up to {_plain(below)}. Use high: {_plain(below)} or high: {_plain(below + d_step)}",
+        )
 
 
 def _normalize_branch(name: Any, table: Mapping[str, Any], where: str) -> str:
@@ -587,14 +641,11 @@ def _parse(raw: Any, name: str, source: str) -> StudyConfig:
         raise _Problem("description", f"expected text, got {_show(description)}")
 
     dataset = raw.get("dataset", "cifar10")
+    supported = f"supported: {', '.join(_catalog.DATASETS)}, or a path to an .npz file with x_train, y_train, x_test, y_test"
     if not isinstance(dataset, str) or not dataset.strip():
-        raise _Problem("dataset", f"expected 'cifar10' or a path to an .npz file, got {_show(dataset)}")
+        raise _Problem("dataset", f"expected a dataset name or path, got {_show(dataset)}; {supported}")
     if not dataset.endswith(".npz") and dataset.strip().lower() not in _catalog.DATASETS:
-        raise _Problem(
-            "dataset",
-            f"unknown dataset {dataset!r}{did_you_mean(dataset, _catalog.DATASETS)}; "
-            f"use one of {', '.join(_catalog.DATASETS)} or a path ending in .npz",
-        )
+        raise _Problem("dataset", f"unknown dataset {dataset!r}{did_you_mean(dataset, _catalog.DATASETS)}; {supported}")
     if not dataset.endswith(".npz"):
         dataset = dataset.strip().lower()
     data = DataConfig(
@@ -607,7 +658,7 @@ def _parse(raw: Any, name: str, source: str) -> StudyConfig:
     model = raw.get("model", "cifar_cnn")
     if not isinstance(model, str) or model not in _catalog.MODELS:
         raise _Problem("model", f"unknown model {model!r}{did_you_mean(str(model), _catalog.MODELS)}; expected one of {', '.join(_catalog.MODELS)}")
-    seed = _scalar(raw, "seed", Knob(int, 42, 0, 2**32 - 1), "")
+    seed = _scalar(raw, "seed", Knob(int, None, 0, 2**32 - 1), "", nullable=True)
 
     obj_raw = _mapping(raw.get("objective"), "objective")
     _check_keys(obj_raw, ("metric", "direction"), "objective")
@@ -682,18 +733,48 @@ def _parse(raw: Any, name: str, source: str) -> StudyConfig:
     )
 
 
-def parse_study_dict(raw: Any, *, name: str, source: str = "<dict>") -> StudyConfig:
+def parse_study_dict(raw: Any, *, name: str, source: str = "<dict>", flags: Mapping[str, str] | None = None) -> StudyConfig:
     """Validate a study definition (the parsed YAML) into a :class:`StudyConfig`.
 
+    Args:
+        flags: key path -> the command-line flag (with its value) that set that key; a problem
+            there is reported as ``"--flag value: <problem>"``.
+
     Raises:
-        UsageError: with ``"<source>: <key.path>: <problem>"``.
+        UsageError: with ``"<source>: <key.path>: <problem>"`` or ``"--flag value: <problem>"``.
     """
     validate_study_name(name)
     try:
         return _parse(raw, name, source)
     except _Problem as p:
+        if flags and p.where in flags:
+            raise UsageError(f"{flags[p.where]}: {p.message}.") from None
         where = f"{p.where}: " if p.where else ""
         raise UsageError(f"{source}: {where}{p.message}.") from None
+
+
+def check_schedules_act(config: StudyConfig, *, epochs_from: str = "training.max_epochs") -> None:
+    """Refuse a ``step`` schedule whose drop can never happen within a trial's epochs.
+
+    Its horizon is a fixed number of epochs: ``every_epochs: 8`` with ``--epochs 3`` trains at a
+    constant rate while being recorded as a step schedule. (``multistep`` spreads its drops over
+    each trial's budget instead; the other schedules are continuous or span ``max_epochs``.)
+    Checked when a study is run from its file, not when a stored study is read back.
+
+    Raises:
+        UsageError: naming the knob, the epoch budget and the fix.
+    """
+    if "step" not in config.search_space.schedule.names:
+        return
+    spec = dict(config.search_space.schedule.branch("step").knobs)["every_epochs"]
+    largest = spec.value if isinstance(spec, Fixed) else max(spec.choices) if isinstance(spec, Choice) else spec.high
+    max_epochs = config.training.max_epochs
+    if largest >= max_epochs:
+        raise UsageError(
+            f"{config.source}: search_space.schedule.step.every_epochs: a drop every {largest} epochs never happens "
+            f"in a trial of at most {max_epochs} epochs ({epochs_from} {max_epochs}); keep every_epochs below "
+            f"{max_epochs}, or use the `multistep` schedule, whose drops are spread over each trial's epochs."
+        )
 
 
 # ----------------------------------------------------------------------------- finding study files
@@ -704,7 +785,7 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=@-]*$")
 def validate_study_name(name: str) -> str:
     """Check a study name is safe as an experiment name and a folder name; return it."""
     if not isinstance(name, str) or not name:
-        raise UsageError("The study name is empty; pass --study-name NAME.")
+        raise UsageError("The study name is empty; pass a name such as --study-name cifar10-wide (or omit --study-name to use the study file's name).")
     if "/" in name or "\\" in name or ".." in name:
         raise UsageError(
             f"Invalid study name {name!r}: '/', '\\' and '..' are not allowed (the name becomes a "
@@ -728,19 +809,31 @@ def builtin_studies() -> dict[str, Path]:
     return dict(sorted(found.items()))
 
 
+def _not_a_file(name_or_path: str, path: Path) -> UsageError:
+    if path.is_dir():
+        inside = sorted(p.name for p in path.glob("*.y*ml"))[:5]
+        hint = f" (it holds {', '.join(inside)})" if inside else ""
+        return UsageError(f"Study file {name_or_path!r} is a directory, not a YAML file{hint}; pass the path of a study file.")
+    if path.exists():
+        return UsageError(f"Study file {name_or_path!r} is not a regular file; pass the path of a YAML study file.")
+    return UsageError(f"Study file {name_or_path!r} does not exist; check the path.")
+
+
 def resolve_study_file(name_or_path: str) -> Path:
     """``NAME`` -> a path: as given, then ``studies/NAME.yaml``, then the built-in studies."""
     given = Path(name_or_path).expanduser()
     if given.is_file():
         return given
     if given.suffix in (".yaml", ".yml") or given.parent != Path("."):
-        raise UsageError(f"Study file {name_or_path!r} does not exist; check the path.")
+        raise _not_a_file(name_or_path, given)
     local = Path("studies") / f"{name_or_path}.yaml"
     if local.is_file():
         return local
     builtin = builtin_studies()
     if name_or_path in builtin:
         return builtin[name_or_path]
+    if given.is_dir():  # only now: a data folder named like a built-in study must not hide it
+        raise _not_a_file(name_or_path, given)
     known = sorted({*builtin, *(p.stem for p in Path("studies").glob("*.yaml"))})
     raise UsageError(
         f"No study named {name_or_path!r}{did_you_mean(name_or_path, known)}: looked for the file "
@@ -753,7 +846,7 @@ def load_study_config(name_or_path: str, *, study_name: str | None = None) -> St
     """Find, read and validate a study file. The study is named ``study_name`` or the file's stem."""
     path = resolve_study_file(name_or_path)
     raw = _read_yaml(path)
-    name = study_name or path.stem
+    name = path.stem if study_name is None else study_name  # an empty --study-name is an error, not "default"
     if not isinstance(raw, Mapping):
         raise UsageError(
             f"{path}: expected a mapping at the top level (dataset:, search_space:, ...), got {_show(raw)}."

@@ -240,6 +240,7 @@ def _check_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: n
             raise UsageError(f"{name}: {key} has shape {x.shape}; images must be (N, H, W) or (N, H, W, C).")
         if x.dtype.kind == "f" and not np.isfinite(x).all():
             raise UsageError(f"{name}: {key} contains NaN or infinite values; clean the images first.")
+        _check_pixel_range(name, key, x)
         return x
 
     def labels(y: np.ndarray, key: str, n: int) -> np.ndarray:
@@ -259,19 +260,32 @@ def _check_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: n
         return y
 
     x_train, x_test = images(x_train, "x_train"), images(x_test, "x_test")
+    if (x_train.dtype.kind == "f") != (x_test.dtype.kind == "f"):
+        raise UsageError(
+            f"{name}: x_train is {x_train.dtype} but x_test is {x_test.dtype}; store both as uint8 0-255 or both "
+            "as float 0-1 (one model rescales both the same way)."
+        )
     y_train = labels(y_train, "y_train", len(x_train))
     y_test = labels(y_test, "y_test", len(x_test))
     if x_train.shape[1:] != x_test.shape[1:]:
         raise UsageError(f"{name}: x_train images are {x_train.shape[1:]} but x_test images are {x_test.shape[1:]}; they must match.")
     if len(x_train) < 2 or len(x_test) < 1:
         raise UsageError(f"{name}: needs at least 2 training and 1 test image (has {len(x_train)} and {len(x_test)}).")
-    num_classes = int(y_train.max()) + 1
-    if num_classes < 2:
-        raise UsageError(f"{name}: y_train has a single class; a classifier needs at least two.")
+    classes = np.unique(y_train)
+    num_classes = int(classes[-1]) + 1
+    if len(classes) < 2:
+        raise UsageError(f"{name}: y_train has a single class ({int(classes[0])}); a classifier needs at least two.")
     if len(y_test) and int(y_test.max()) >= num_classes:
         raise UsageError(
             f"{name}: labels out of range: y_test has label {int(y_test.max())} but y_train only has "
             f"classes 0..{num_classes - 1}."
+        )
+    if len(classes) != num_classes:  # a label without training images: an output the model can never learn
+        k = len(classes)
+        missing = np.setdiff1d(np.arange(num_classes), classes)
+        raise UsageError(
+            f"{name}: y_train has labels {_label_list(classes)}, but the labels of {k} classes must be 0..{k - 1} "
+            f"(no training image has label {_label_list(missing)}); renumber them 0..{k - 1}, the same way in y_test."
         )
     return x_train, y_train, x_test, y_test, num_classes
 
@@ -286,12 +300,34 @@ def content_digest(*arrays: np.ndarray) -> str:
     return "sha256:" + h.hexdigest()[:16]
 
 
+def _label_list(labels: np.ndarray) -> str:
+    """``1, 2, 3`` or, for many, ``1, 2, 3, ..., 99 (98 labels)``."""
+    values = [str(int(v)) for v in labels]
+    if len(values) <= 8:
+        return ", ".join(values)
+    return f"{', '.join(values[:3])}, ..., {values[-1]} ({len(values)} labels)"
+
+
+def _check_pixel_range(name: str, key: str, x: np.ndarray) -> None:
+    """Integer pixels must be 0-255, float pixels 0-1: anything else would be rescaled wrongly."""
+    if not x.size or x.dtype == np.uint8:
+        return
+    low, high = x.min(), x.max()
+    if x.dtype.kind in "ui" and (low < 0 or high > 255):
+        raise UsageError(
+            f"{name}: {key} has integer pixels from {int(low)} to {int(high)}; integer images must be 0-255 "
+            "(uint8): rescale or clip them, or store floats in [0, 1]."
+        )
+    if x.dtype.kind == "f" and (low < 0 or high > 1):
+        raise UsageError(
+            f"{name}: {key} has float pixels from {float(low):.4g} to {float(high):.4g}; float images must be in "
+            "[0, 1]: divide 0-255 data by 255 (or store it as uint8), rescale anything else."
+        )
+
+
 def _input_scale(*xs: np.ndarray) -> float:
-    """1/255 for 0-255 pixel data, 1.0 for data already in [0, 1]."""
-    for x in xs:
-        if x.dtype.kind in "ui" or (x.size and float(x.max()) > 1.0):
-            return 1.0 / 255.0
-    return 1.0
+    """1/255 for integer pixels (0-255), 1.0 for float pixels (0-1); both checked by _check_arrays."""
+    return 1.0 / 255.0 if any(x.dtype.kind in "ui" for x in xs) else 1.0
 
 
 def load_dataset(data: DataConfig, *, seed: int, data_dir: str | Path | None = None) -> Dataset:

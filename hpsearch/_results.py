@@ -14,6 +14,8 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch._study import seed_of
+
 __all__ = ["trials_frame", "studies_frame", "format_duration", "retried_as", "failure", "epochs_trained"]
 
 _STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2, TrialState.RUNNING: 3, TrialState.WAITING: 4}
@@ -113,6 +115,7 @@ def studies_frame(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
             {
                 "study": summary.study_name,
                 "direction": "maximize" if maximize else "minimize",
+                "seed": seed_of(summary.user_attrs),
                 "trials": len(trials),
                 "complete": int(states.get("COMPLETE", 0)),
                 "pruned": int(states.get("PRUNED", 0)),
@@ -123,7 +126,8 @@ def studies_frame(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
                 "last_activity": max(stamps).strftime("%Y-%m-%d %H:%M:%S") if stamps else "",
             }
         )
-    return pd.DataFrame(
+    frame = pd.DataFrame(
         rows,
-        columns=["study", "direction", "trials", "complete", "pruned", "fail", "running", "waiting", "best_value", "last_activity"],
+        columns=["study", "direction", "seed", "trials", "complete", "pruned", "fail", "running", "waiting", "best_value", "last_activity"],
     )
+    return frame.astype({"seed": "Int64"})  # an integer even where a study has none (not 1.235e+09)

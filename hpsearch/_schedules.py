@@ -1,7 +1,8 @@
 """Learning-rate schedules, from sampled params to what the optimizer and trainer need.
 
-Schedule knobs are in epochs (see :mod:`hpsearch._catalog`); Keras schedules count optimizer
-steps, so everything is converted with ``steps_per_epoch`` here. ``reduce_on_plateau`` is not a
+Schedule knobs are in epochs or fractions of the trial's epoch budget (see
+:mod:`hpsearch._catalog`); Keras schedules count optimizer steps, so everything is converted with
+``steps_per_epoch`` here. ``polynomial``, ``cosine`` and ``multistep`` span exactly ``max_epochs``. ``reduce_on_plateau`` is not a
 schedule object: Keras cannot change a learning rate that is a ``LearningRateSchedule``, so it is
 a constant rate plus a callback, described by :class:`Plateau`.
 """
@@ -90,6 +91,13 @@ def build_learning_rate(params: Mapping[str, Any], *, steps_per_epoch: int, max_
         if not drops:  # the first drop would come after the last epoch
             return LearningRatePlan(lr)
         boundaries = [k * every * steps_per_epoch for k in drops]
+        values = [lr * p("drop") ** k for k in range(len(boundaries) + 1)]
+        return LearningRatePlan(sched.PiecewiseConstantDecay(boundaries, values))
+    if name == "multistep":  # drop k of n at k/(n+1) of the budget: acts however short the trial
+        drops = int(p("drops"))
+        boundaries = sorted({int(total) * k // (drops + 1) for k in range(1, drops + 1)} - {0})
+        if not boundaries:  # fewer optimizer steps than drops (a toy run): no room for a drop
+            return LearningRatePlan(lr)
         values = [lr * p("drop") ** k for k in range(len(boundaries) + 1)]
         return LearningRatePlan(sched.PiecewiseConstantDecay(boundaries, values))
     if name == "reduce_on_plateau":

@@ -11,15 +11,17 @@ separately: ``sgd.momentum`` exists only in trials whose ``optimizer`` is ``sgd`
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpsearch._catalog import param_name
-from hpsearch._config import Choice, Conditional, Fixed, ParamSpec, Range, SearchSpace
+from hpsearch._config import Branch, Choice, Conditional, Fixed, ParamSpec, Range, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["sample", "describe"]
+__all__ = ["sample", "describe", "align_choices"]
 
 
 def _suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
@@ -51,6 +53,55 @@ def sample(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
         else:
             params[role] = _suggest(trial, role, spec)
     return params
+
+
+def _in_order(values: Sequence[Any], recorded: Sequence[Any]) -> tuple[Any, ...] | None:
+    """``values`` sorted into the order of ``recorded``; ``None`` unless they are the same set."""
+    if len(values) != len(recorded) or any(v not in recorded for v in values):
+        return None
+    return tuple(sorted(values, key=lambda v: list(recorded).index(v)))
+
+
+def align_choices(space: SearchSpace, recorded: Mapping[str, Sequence[Any]]) -> tuple[SearchSpace, list[str]]:
+    """Put every categorical parameter's choices in the order a study's trials recorded.
+
+    Optuna stores a categorical value as its index among the choices, and refuses a parameter
+    whose choices differ from those already recorded in the study ("dynamic value space"), so
+    every process of a study must list them in the same order. A process reads its choices from a
+    study file or from the configuration stored with the study; studies stored before hpsearch
+    kept that order had their branches sorted. ``recorded`` -- parameter name -> the choices its
+    trials were sampled from -- is the authority: choices that are the same set in another order
+    are reordered to match.
+
+    Returns:
+        The aligned space, and one description per parameter whose choices are not the recorded
+        set (left as they are; sampling them would fail).
+    """
+    conflicts: list[str] = []
+
+    def aligned(name: str, values: tuple[Any, ...]) -> tuple[Any, ...]:
+        if name not in recorded or len(values) < 2:
+            return values
+        ordered = _in_order(values, recorded[name])
+        if ordered is None:
+            conflicts.append(f"{name} (the study's trials used {list(recorded[name])}, now {list(values)})")
+            return values
+        return ordered
+
+    def aligned_spec(name: str, spec: ParamSpec) -> ParamSpec:
+        return Choice(aligned(name, spec.choices)) if isinstance(spec, Choice) else spec
+
+    changes: dict[str, Any] = {}
+    for role, spec in space.roles():
+        if isinstance(spec, Conditional):
+            branches = {
+                b.name: Branch(b.name, tuple((k, aligned_spec(param_name(b.name, k), s)) for k, s in b.knobs))
+                for b in spec.branches
+            }
+            changes[role] = Conditional(tuple(branches[name] for name in aligned(role, spec.names)))
+        else:
+            changes[role] = aligned_spec(role, spec)
+    return dataclasses.replace(space, **changes), conflicts
 
 
 def _describe_spec(spec: ParamSpec) -> str:

@@ -26,7 +26,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch._catalog import check_input_shape
-from hpsearch._config import StudyConfig, load_study_config
+from hpsearch._config import StudyConfig, check_schedules_act, load_study_config
 from hpsearch._datasets import Dataset, load_dataset
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations
@@ -40,10 +40,13 @@ from hpsearch._study import (
     NullReporter,
     Reporter,
     WorkerResult,
+    check_seed,
     count_trials,
+    fresh_seed,
     load_study,
     open_study,
     run_worker,
+    stored_seed,
     target_trials,
 )
 
@@ -101,7 +104,7 @@ class StudySummary:
 def resolve_config(request: StudyRequest) -> StudyConfig:
     """Study file + CLI overrides -> validated config (no I/O beyond reading the file)."""
     config = load_study_config(request.study, study_name=request.study_name)
-    return config.with_overrides(
+    config = config.with_overrides(
         trials=request.trials,
         timeout=request.timeout,
         max_epochs=request.epochs,
@@ -109,6 +112,19 @@ def resolve_config(request: StudyRequest) -> StudyConfig:
         dataset=request.dataset,
         seed=request.seed,
     )
+    check_schedules_act(config, epochs_from="training.max_epochs" if request.epochs is None else "--epochs")
+    return config
+
+
+def _settle_seed(config: StudyConfig, locations: Locations, request: StudyRequest) -> StudyConfig:
+    """The seed this session runs with: an existing study's own (the validation split its trials
+    were scored on), else --seed / the study file's ``seed:``, else a fresh one."""
+    recorded = None if request.fresh else stored_seed(config.name, locations)
+    if recorded is not None:
+        flag = f"--seed {request.seed}" if request.seed is not None else f"`seed:` in {config.source}"
+        check_seed(config.name, recorded, config, flag=flag)
+        return config.with_overrides(seed=recorded)
+    return config if config.seed is not None else config.with_overrides(seed=fresh_seed())
 
 
 def _check_locations(locations: Locations) -> None:
@@ -205,6 +221,7 @@ def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Stud
         "subset": config.data.subset,
         "validation_fraction": config.data.validation_fraction,
         "model": config.model,
+        "seed": config.seed,
         "max_epochs": config.training.max_epochs,
         "early_stopping_patience": config.training.early_stopping_patience,
         "objective": f"{config.objective.direction} {config.objective.metric}",
@@ -399,10 +416,11 @@ def run_study(
         raise UsageError(f"--workers must be at least 1, got {request.workers}.")
     config = resolve_config(request)
     locations = resolve_locations(request.storage, request.tracking_uri)
+    config = _settle_seed(config, locations, request)
     dataset = _load_data(config, request.data_dir)
     _check_locations(locations)
 
-    study, created = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
+    study, config, created = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
     _record_data_source(study, dataset)
     if request.fresh:
         shutil.rmtree(locations.checkpoint_root / config.name, ignore_errors=True)

@@ -16,9 +16,11 @@ The worker loop is Optuna's ask-and-tell, not ``study.optimize``, because hpsear
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import hashlib
 import json
+import secrets
 import threading
 import time
 import warnings
@@ -29,6 +31,7 @@ from typing import Any, Protocol
 
 import optuna
 import psutil
+from optuna.distributions import CategoricalDistribution
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
@@ -36,6 +39,7 @@ from hpsearch._config import StudyConfig, parse_study_dict
 from hpsearch._errors import RuntimeFailure, UsageError, did_you_mean
 from hpsearch._locations import Locations, redact
 from hpsearch._outcome import TrialOutcome
+from hpsearch._search_space import align_choices
 from hpsearch._storage import MAX_RETRY, budget_lock, open_storage, parse_storage_url
 from hpsearch._workers import is_dead_here, worker_identity
 
@@ -43,6 +47,7 @@ __all__ = [
     "ATTR_CONFIG",
     "ATTR_DATA_SOURCE",
     "ATTR_PARENT_RUN",
+    "ATTR_SEED",
     "ATTR_TEST",
     "ATTR_WORKER",
     "FINISHED",
@@ -52,6 +57,10 @@ __all__ = [
     "WorkerResult",
     "open_study",
     "load_study",
+    "seed_of",
+    "stored_seed",
+    "fresh_seed",
+    "check_seed",
     "count_trials",
     "first_attempt",
     "make_sampler",
@@ -61,6 +70,7 @@ __all__ = [
 
 ATTR_CONFIG = "hpsearch.config"
 ATTR_IDENTITY = "hpsearch.identity"
+ATTR_SEED = "hpsearch.seed"
 ATTR_DATA = "hpsearch.data"
 ATTR_DATA_SOURCE = "hpsearch.data_source"  #: where the data came from (see ``Dataset.source``)
 ATTR_TARGET = "hpsearch.target_trials"
@@ -171,7 +181,34 @@ def _diff(old: Any, new: Any, path: str = "") -> list[str]:
 
 
 def _canonical(value: Any) -> Any:
-    return json.loads(json.dumps(value, sort_keys=True))
+    """``value`` as the storage gives it back (JSON types), *in its own key order*: the order of
+    a study's branches and choices is part of its Optuna distributions (see ``align_choices``)."""
+    return json.loads(json.dumps(value))
+
+
+def _recorded_choices(study: optuna.Study) -> dict[str, tuple[Any, ...]]:
+    """Parameter name -> the choices its categorical distribution had in the study's trials."""
+    recorded: dict[str, tuple[Any, ...]] = {}
+    for trial in study.get_trials(deepcopy=False):
+        for name, dist in trial.distributions.items():
+            if isinstance(dist, CategoricalDistribution):
+                recorded.setdefault(name, dist.choices)
+    return recorded
+
+
+def _aligned(config: StudyConfig, study: optuna.Study) -> tuple[StudyConfig, list[str]]:
+    """``config`` with its choices in the order the study's trials recorded (see
+    :func:`~hpsearch._search_space.align_choices`), and the parameters that cannot be aligned."""
+    space, conflicts = align_choices(config.search_space, _recorded_choices(study))
+    return (config if space == config.search_space else dataclasses.replace(config, search_space=space)), conflicts
+
+
+def _conflict_message(name: str, conflicts: list[str]) -> str:
+    return (
+        f"Study {name!r} cannot be continued with these choices: {'; '.join(conflicts)}. Optuna refuses a "
+        "parameter whose choices change within a study. Re-run with --fresh to replace it, or --study-name NEW "
+        "to start another study."
+    )
 
 
 def _storage_for(config: StudyConfig, locations: Locations, *, create: bool = True) -> BaseStorage:
@@ -186,6 +223,48 @@ def _existing_names(storage: BaseStorage) -> list[str]:
     return [s.study_name for s in storage.get_all_studies()]
 
 
+def seed_of(user_attrs: Mapping[str, Any]) -> int | None:
+    """The seed a study was created with: recorded since hpsearch draws fresh seeds; before, it
+    was the stored configuration's ``seed`` (42 unless the study file said otherwise)."""
+    seed = user_attrs.get(ATTR_SEED)
+    if seed is None:
+        seed = (user_attrs.get(ATTR_CONFIG) or {}).get("seed")
+    return None if seed is None else int(seed)
+
+
+def stored_seed(name: str, locations: Locations) -> int | None:
+    """The seed of the existing study ``name``, or ``None`` when there is none. Reads only.
+
+    The seed splits the data, so a session needs it before it loads the data and opens (or
+    creates) the study. Storage problems are left for :func:`open_study` to report.
+    """
+    spec = parse_storage_url(locations.storage_url)
+    if spec.path is not None and not spec.path.is_file():
+        return None
+    try:
+        storage = open_storage(locations.storage_url, create=False)
+        if name not in _existing_names(storage):
+            return None
+        return seed_of(storage.get_study_user_attrs(storage.get_study_id_from_name(name)))
+    except Exception:  # noqa: BLE001 - unreachable or empty storage: no study to take a seed from
+        return None
+
+
+def fresh_seed() -> int:
+    """A new study's seed when neither the study file nor --seed fixes one."""
+    return secrets.randbelow(2**31)
+
+
+def check_seed(name: str, recorded: int, config: StudyConfig, *, flag: str = "--seed / the study file's `seed:`") -> None:
+    """A study keeps its seed: it fixed the validation split its trials were scored on."""
+    if config.seed is not None and config.seed != recorded:
+        raise UsageError(
+            f"Study {name!r} was created with seed {recorded}, and {flag} asks for {config.seed}: another seed "
+            f"would change its validation split. Drop it (or pass --seed {recorded}) to continue the study, or "
+            "--fresh / --study-name NEW to start over with the new seed."
+        )
+
+
 def open_study(
     config: StudyConfig,
     locations: Locations,
@@ -193,29 +272,35 @@ def open_study(
     data_fingerprint: Mapping[str, Any],
     fresh: bool = False,
     rank: int = 0,
-) -> tuple[optuna.Study, bool]:
-    """Create the study, or load it and check it is the same study. Returns ``(study, created)``.
+) -> tuple[optuna.Study, StudyConfig, bool]:
+    """Create the study, or load it and check it is the same study.
+
+    Returns:
+        ``(study, config, created)``: ``config`` is the one the study runs with -- its seed
+        settled (the study's own, or a fresh one for a new study without ``seed``) and its
+        choices in the order the study's trials recorded.
 
     Raises:
-        UsageError: the stored study has another search space / data / objective (unless
+        UsageError: the stored study has another search space / data / objective / seed (unless
             ``fresh``, which deletes it and starts over).
     """
     storage = _storage_for(config, locations)
     name = config.name
-    identity = _canonical(config.identity())
     exists = name in _existing_names(storage)
     if exists and fresh:
         optuna.delete_study(study_name=name, storage=storage)
         exists = False
     if exists:
-        n_existing = storage.get_n_trials(storage.get_study_id_from_name(name))
-        study = optuna.load_study(
-            study_name=name,
-            storage=storage,
-            sampler=make_sampler(config, rank=rank, n_existing=n_existing),
-            pruner=make_pruner(config),
-        )
+        study = optuna.load_study(study_name=name, storage=storage)
         # Check everything before writing anything.
+        recorded = seed_of(study.user_attrs)
+        if recorded is not None:
+            check_seed(name, recorded, config)
+            config = config.with_overrides(seed=recorded)
+        elif config.seed is None:
+            config = config.with_overrides(seed=fresh_seed())
+        config, conflicts = _aligned(config, study)
+        identity = _canonical(config.identity())
         stored = study.user_attrs.get(ATTR_IDENTITY)
         if stored is not None and stored != identity:
             changes = _diff(stored, identity)
@@ -224,13 +309,20 @@ def open_study(
                 f"Study {name!r} already exists with different settings: {shown}. Trials of the two "
                 "would not be comparable. Re-run with --fresh to replace it, or --study-name NEW to start another study."
             )
+        if conflicts:
+            raise UsageError(_conflict_message(name, conflicts))
         stored_data = study.user_attrs.get(ATTR_DATA)
         if stored_data is not None and stored_data != _canonical(data_fingerprint):
             raise UsageError(
                 f"Study {name!r} was created on different data ({stored_data}); this run loads "
                 f"{dict(data_fingerprint)}. Pass the same dataset, or --fresh / --study-name NEW."
             )
+        n_existing = storage.get_n_trials(storage.get_study_id_from_name(name))
+        study.sampler = make_sampler(config, rank=rank, n_existing=n_existing)
+        study.pruner = make_pruner(config)
     else:
+        if config.seed is None:
+            config = config.with_overrides(seed=fresh_seed())
         study = optuna.create_study(
             study_name=name,
             storage=storage,
@@ -238,18 +330,23 @@ def open_study(
             sampler=make_sampler(config, rank=rank),
             pruner=make_pruner(config),
         )
-        study.set_user_attr(ATTR_IDENTITY, identity)
+        study.set_user_attr(ATTR_IDENTITY, _canonical(config.identity()))
         study.set_user_attr(ATTR_DATA, _canonical(data_fingerprint))
+    study.set_user_attr(ATTR_SEED, config.seed)
     study.set_user_attr(ATTR_CONFIG, _canonical(config.to_dict()))
     study.set_user_attr(ATTR_TARGET, config.budget.trials)
-    return study, not exists
+    return study, config, not exists
 
 
 def load_study(name: str, locations: Locations, *, rank: int = 0, for_worker: bool = False) -> tuple[optuna.Study, StudyConfig]:
     """Load an existing study and the config it was created with.
 
+    A worker (``for_worker``) gets the config with its choices in the order the study's trials
+    recorded, so that it samples exactly the distributions every other process samples.
+
     Raises:
         RuntimeFailure: no such study (with the names that do exist).
+        UsageError: (worker) the study's stored choices do not match its trials.
     """
     spec = parse_storage_url(locations.storage_url)
     probe = open_storage(locations.storage_url, create=False)
@@ -258,20 +355,22 @@ def load_study(name: str, locations: Locations, *, rank: int = 0, for_worker: bo
         hint = did_you_mean(name, names)
         known = f" Studies in {redact(locations.storage_url)}: {', '.join(sorted(names))}." if names else f" {redact(locations.storage_url)} has no studies yet."
         raise RuntimeFailure(f"No study named {name!r}{hint}.{known}")
-    raw = optuna.load_study(study_name=name, storage=probe).user_attrs.get(ATTR_CONFIG)
+    attrs = optuna.load_study(study_name=name, storage=probe).user_attrs
+    raw = attrs.get(ATTR_CONFIG)
     if raw is None:
         raise RuntimeFailure(f"Study {name!r} was not created by hpsearch (it has no stored configuration).")
     config = parse_study_dict(raw, name=name, source=f"study {name!r} in storage")
+    if config.seed is None:
+        config = config.with_overrides(seed=seed_of(attrs))
     if not for_worker:
         return optuna.load_study(study_name=name, storage=probe), config
     storage = _storage_for(config, locations) if spec.supports_heartbeat else probe
-    n_existing = storage.get_n_trials(storage.get_study_id_from_name(name))
-    study = optuna.load_study(
-        study_name=name,
-        storage=storage,
-        sampler=make_sampler(config, rank=rank, n_existing=n_existing),
-        pruner=make_pruner(config),
-    )
+    study = optuna.load_study(study_name=name, storage=storage)
+    config, conflicts = _aligned(config, study)
+    if conflicts:
+        raise UsageError(_conflict_message(name, conflicts))
+    study.sampler = make_sampler(config, rank=rank, n_existing=storage.get_n_trials(storage.get_study_id_from_name(name)))
+    study.pruner = make_pruner(config)
     return study, config
 
 

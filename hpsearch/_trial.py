@@ -82,6 +82,8 @@ class TrialRunner:
         *,
         on_epoch: EpochCallback | None = None,
     ) -> None:
+        if config.seed is None:
+            raise ValueError("`config.seed` must be set (open_study / load_study settle it), but got (seed=None).")
         self.config = config
         self.pipelines = pipelines
         self.tracking = tracking

@@ -215,7 +215,7 @@ def _restart(deadline: float | None) -> None:
 @click.option("--data-dir", metavar="DIR", help="Folder with cifar-10-python.tar.gz or cifar-10-batches-py/ (no download).")
 @click.option("--dataset", metavar="PATH|NAME", help="cifar10, or an .npz with x_train, y_train, x_test, y_test.")
 @storage_options
-@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), help="Seed for the split, sampler and weights.")
+@click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), help="Seed for the split, sampler and weights (default: the study file's, else a fresh one; a resumed study keeps its own).")
 @click.option("--study-name", metavar="NAME", help="Name of the study (default: the study file's name).")
 @click.option("--fresh", is_flag=True, help="Replace an existing study of this name (its MLflow runs are kept, renamed).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes on this machine.")
@@ -254,7 +254,7 @@ def study(study: str, **options: Any) -> None:
         click.echo(
             f"Study {config.name}: target {config.budget.trials} finished trials, up to "
             f"{config.training.max_epochs} epochs each; {len(study_obj.trials)} trial(s) so far.\n"
-            f"  storage  {where['storage']}\n  tracking {where['tracking']}",
+            f"  storage  {where['storage']}\n  tracking {where['tracking']}\n  seed     {config.seed} (--seed {config.seed} reproduces this study)",
             err=True,
         )
 

@@ -83,9 +83,10 @@ def main() -> None:
         tmp_path = Path(tmp)
         study_file = tmp_path / "bench.yaml"
         config = load_study_config("cifar10").to_dict()
+        config["seed"] = 42  # the same draws every run
         config["heartbeat"] = {"interval": 5, "grace_period": 15}
         config["sampler"] = {"name": args.sampler} if args.sampler == "random" else config["sampler"]
-        study_file.write_text(yaml.safe_dump(config))
+        study_file.write_text(yaml.safe_dump(config, sort_keys=False))  # the flagship's order
         storages = [("sqlite (WAL)", f"sqlite:///{tmp}/optuna.db"), ("journal file", f"journal:///{tmp}/optuna.log")]
         if args.postgres:
             storages.append(("postgresql", args.postgres))

@@ -47,8 +47,12 @@ def workdir(store: Path, tmp_path: Path) -> Path:
     np.savez(tmp_path / "lengths.npz", x_train=x, y_train=np.zeros(19, int), x_test=x[:5], y_test=np.zeros(5, int))
     np.savez(tmp_path / "rank.npz", x_train=np.zeros((20, 3072), np.uint8), y_train=np.zeros(20, int), x_test=x[:5], y_test=np.zeros(5, int))
     np.savez(tmp_path / "labels.npz", x_train=x, y_train=np.arange(20) % 3, x_test=x[:5], y_test=np.full(5, 7))
+    np.savez(tmp_path / "shifted.npz", x_train=x, y_train=np.arange(20) % 5 + 1, x_test=x[:5], y_test=np.arange(5) % 5 + 1)
     for name, text in BAD_YAML.items():
         (tmp_path / f"{name}.yaml").write_text(textwrap.dedent(text))
+    (tmp_path / "binary.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "folder").mkdir()
+    np.savez(tmp_path / "bright.npz", x_train=np.full((20, 32, 32, 3), 2.0), y_train=np.arange(20) % 2, x_test=np.zeros((5, 32, 32, 3)), y_test=np.zeros(5, int))
     return tmp_path
 
 
@@ -65,6 +69,8 @@ BAD_YAML = {
     "batch_norm": "search_space:\n  batch_norm: [sometimes]\n",
     "empty": "search_space:\n  batch_size: []\n",
     "metric": "objective:\n  metric: val_f1\n",
+    "step": "search_space:\n  dropout: {low: 0.0, high: 0.5, step: 0.7}\n",
+    "step_schedule": "search_space:\n  schedule:\n    step: {every_epochs: {low: 3, high: 8}}\n",
 }
 
 
@@ -99,16 +105,24 @@ CASES = [
     (S + ["batch_norm.yaml", *QUICK], 2, "unknown value 'sometimes'"),
     (S + ["empty.yaml", *QUICK], 2, "empty choice list"),
     (S + ["metric.yaml", *QUICK], 2, "the model does not produce 'val_f1'"),
+    (S + ["step.yaml", *QUICK], 2, "search_space.dropout: `step <= high - low` must hold"),
+    (S + ["step_schedule.yaml", "--data-dir", "data", "--trials", "1", "--epochs", "3"], 2, "step_schedule.yaml: search_space.schedule.step.every_epochs: a drop every 8 epochs never happens in a trial of at most 3 epochs (--epochs 3)"),
     (S + ["ok.yaml", "--data-dir", "no-such-dir", "--trials", "1"], 2, "--data-dir no-such-dir does not exist"),
     (S + ["ok.yaml", "--dataset", "missing.npz"], 2, "missing.npz does not exist"),
+    (S + ["ok.yaml", "--dataset", "mnist"], 2, "Error: --dataset mnist: unknown dataset 'mnist'; supported: cifar10, or a path to an .npz file"),
     (S + ["ok.yaml", "--data-dir", "corrupt"], 2, "is corrupt or not a tar.gz"),
     (S + ["ok.yaml", "--dataset", "corrupt.npz"], 2, "corrupt or not an .npz"),
     (S + ["ok.yaml", "--dataset", "lengths.npz"], 2, "y_train has 19 labels but there are 20 images"),
     (S + ["ok.yaml", "--dataset", "rank.npz"], 2, "x_train has shape (20, 3072)"),
     (S + ["ok.yaml", "--dataset", "labels.npz"], 2, "labels out of range: y_test has label 7"),
+    (S + ["ok.yaml", "--dataset", "shifted.npz"], 2, "y_train has labels 1, 2, 3, 4, 5, but the labels of 5 classes must be 0..4"),
     (S + ["ok.yaml", *QUICK, "--study-name", "a/b"], 2, "Invalid study name 'a/b'"),
     (S + ["ok.yaml", *QUICK, "--study-name", "a\\b"], 2, "Invalid study name"),
     (S + ["ok.yaml", *QUICK, "--study-name", ".."], 2, "Invalid study name '..'"),
+    (S + ["ok.yaml", *QUICK, "--study-name", ""], 2, "The study name is empty"),
+    (S + ["binary.yaml", *QUICK], 2, "binary.yaml: not a text file (byte 0x89 at offset 0 is not UTF-8)"),
+    (S + ["folder", *QUICK], 2, "Study file 'folder' is a directory, not a YAML file"),
+    (S + ["ok.yaml", "--dataset", "bright.npz"], 2, "x_train has float pixels from 2 to 2; float images must be in [0, 1]"),
     (S + ["ok.yaml", *QUICK, "--storage", "postgresql://hp:s3cret@127.0.0.1:9/hp"], 1, "does not answer"),
     (S + ["ok.yaml", *QUICK, "--storage", "sqlite://relative.db"], 2, "use three slashes"),
     (S + ["ok.yaml", *QUICK, "--tracking-uri", "http://u:s3cret@127.0.0.1:9"], 1, "MLflow tracking server http://u:***@127.0.0.1:9 does not answer"),

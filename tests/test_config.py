@@ -9,6 +9,7 @@ import pytest
 
 from hpsearch._config import (
     Choice,
+    check_schedules_act,
     Fixed,
     Range,
     builtin_studies,
@@ -34,7 +35,7 @@ def test_builtin_cifar10_is_shipped_and_valid() -> None:
     space = config.search_space
     assert space.optimizer.names == ("sgd", "adam", "rmsprop", "nadam", "adagrad", "adadelta")
     assert set(space.schedule.names) == {
-        "none", "exponential", "natural_exp", "inverse_time", "polynomial", "cosine", "step", "reduce_on_plateau",
+        "none", "exponential", "natural_exp", "inverse_time", "polynomial", "cosine", "multistep", "reduce_on_plateau",
     }
     assert space.regularizer.names == ("none", "l1", "l2", "l1_l2")
     assert isinstance(space.learning_rate, Range) and space.learning_rate.log
@@ -113,6 +114,10 @@ BAD_FILES = [
     ("search_space:\n  batch_size: {low: 16, high: 64.5}\n", "search_space.batch_size.high: expected an integer"),
     ("search_space:\n  initializer: {low: 1, high: 2}\n", "a low/high range needs a numeric parameter"),
     ("search_space:\n  dropout: {low: 0.1, high: 0.2, step: 0.05, log: true}\n", "`step` and `log: true` cannot be combined"),
+    ("search_space:\n  dropout: {low: 0.0, high: 0.5, step: 0.7}\n", "search_space.dropout: `step <= high - low` must hold, but got (step=0.7, high - low=0.5)"),
+    ("search_space:\n  dropout: {low: 0.0, high: 0.5, step: 0.2}\n", "search_space.dropout: `high - low` must be a multiple of `step`, but got (low=0.0, high=0.5, step=0.2); Optuna would silently sample only up to 0.4. Use high: 0.4 or high: 0.6"),
+    ("search_space:\n  batch_size: {low: 16, high: 100, step: 16}\n", "search_space.batch_size: `high - low` must be a multiple of `step`"),
+    ("search_space:\n  optimizer:\n    sgd: {momentum: {low: 0.8, high: 0.9, step: 0.5}}\n", "search_space.optimizer.sgd.momentum: `step <= high - low` must hold"),
     ("objective:\n  metric: val_acc\n", "the model does not produce 'val_acc' (did you mean 'val_accuracy'?)"),
     ("objective:\n  metric: val_loss\n  direction: maximize\n", "maximize val_loss would select the worst models"),
     ("dataset: imagenet\n", "unknown dataset 'imagenet'"),
@@ -164,10 +169,15 @@ def test_bad_study_names(name: str) -> None:
 def test_overrides_are_validated() -> None:
     config = load_study_config("cifar10")
     assert config.with_overrides(trials=3, max_epochs=2, subset=100, seed=7).training.max_epochs == 2
-    with pytest.raises(UsageError, match="budget.trials"):
+    with pytest.raises(UsageError, match="^--trials 0: expected an integer"):
         config.with_overrides(trials=0)
-    with pytest.raises(UsageError, match="unknown dataset"):
+    with pytest.raises(UsageError) as err:
         config.with_overrides(dataset="mnist")
+    message = str(err.value)  # blames the flag that carried the value, not the study file
+    assert message.startswith("--dataset mnist: unknown dataset 'mnist'; supported: cifar10, or a path to an .npz file")
+    assert config.source not in message
+    with pytest.raises(UsageError, match=r"^--epochs 0: expected an integer in \[1, inf\], got 0\.$"):
+        config.with_overrides(max_epochs=0)
     assert config.with_overrides(dataset="data/own.npz").data.dataset == "data/own.npz"
 
 
@@ -175,3 +185,49 @@ def test_study_name_defaults_to_file_stem(tmp_path: Path) -> None:
     path = write(tmp_path, "budget: {trials: 1}\n", "wide-net.yaml")
     assert load_study_config(str(path)).name == "wide-net"
     assert load_study_config(str(path), study_name="other").name == "other"
+
+
+def test_a_binary_file_or_a_folder_is_not_a_study_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "model.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "nul.yaml").write_bytes(b"budget:\n  trials: 3\x00\x01\n")
+    for path, message in (("model.yaml", "model.yaml: not a text file (byte 0x89 at offset 0 is not UTF-8)"), ("nul.yaml", "nul.yaml: not a text file (character #x0000")):
+        with pytest.raises(UsageError) as err:
+            load_study_config(path)
+        assert str(err.value).startswith(message) and "\n" not in str(err.value) and err.value.exit_code == 2
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "wide.yaml").write_text("budget: {trials: 1}\n")
+    for given in ("mine", "mine/", str(tmp_path / "mine"), "mine.yaml"):
+        if given == "mine.yaml":
+            (tmp_path / "mine.yaml").mkdir()
+        with pytest.raises(UsageError, match=f"Study file '{given}' is a directory, not a YAML file"):
+            resolve_study_file(given)
+    with pytest.raises(UsageError, match=r"is a directory, not a YAML file \(it holds wide.yaml\)"):
+        resolve_study_file("mine")
+    (tmp_path / "cifar10").mkdir()  # a data folder named like a built-in study does not hide it
+    assert resolve_study_file("cifar10") == builtin_studies()["cifar10"]
+
+
+def test_an_empty_study_name_is_refused_not_replaced_by_the_file_name(tmp_path: Path) -> None:
+    path = write(tmp_path, "budget: {trials: 1}\n", "wide-net.yaml")
+    with pytest.raises(UsageError, match="The study name is empty"):
+        load_study_config(str(path), study_name="")
+
+
+def test_a_step_schedule_that_cannot_act_within_the_epochs_is_refused(tmp_path: Path) -> None:
+    path = write(tmp_path, "training: {max_epochs: 20}\nsearch_space:\n  schedule:\n    step: {every_epochs: {low: 3, high: 8}}\n")
+    config = load_study_config(str(path))
+    check_schedules_act(config)  # 20 epochs: every drop happens
+    check_schedules_act(config.with_overrides(max_epochs=9))
+    with pytest.raises(UsageError) as err:
+        check_schedules_act(config.with_overrides(max_epochs=8), epochs_from="--epochs")
+    assert str(err.value) == (
+        f"{path}: search_space.schedule.step.every_epochs: a drop every 8 epochs never happens in a trial of at most 8 "
+        "epochs (--epochs 8); keep every_epochs below 8, or use the `multistep` schedule, whose drops are spread over "
+        "each trial's epochs."
+    )
+    fixed = load_study_config(str(write(tmp_path, "training: {max_epochs: 4}\nsearch_space:\n  schedule: [none, step]\n")))
+    with pytest.raises(UsageError, match="a drop every 5 epochs never happens in a trial of at most 4 epochs \\(training.max_epochs 4\\)"):
+        check_schedules_act(fixed)  # every_epochs omitted: its default, 5
+    check_schedules_act(load_study_config("cifar10").with_overrides(max_epochs=2))  # the flagship acts at any budget

@@ -82,7 +82,8 @@ def test_npz_grayscale_gets_a_channel(tmp_path: Path) -> None:
 
 
 def _npz(tmp_path: Path, **arrays: np.ndarray) -> str:
-    x, y = synthetic_images(30, 3)
+    x, _ = synthetic_images(30, 3)
+    y = np.arange(30) % 10  # every class in both splits
     base = {"x_train": x[:20], "y_train": y[:20], "x_test": x[20:], "y_test": y[20:]}
     base.update(arrays)
     path = tmp_path / "d.npz"
@@ -100,6 +101,14 @@ def _npz(tmp_path: Path, **arrays: np.ndarray) -> str:
         ({"y_train": np.eye(10)[np.arange(20) % 10]}, "not one-hot"),
         ({"x_test": np.zeros((10, 16, 16, 3), dtype=np.uint8)}, "x_test images are (16, 16, 3)"),
         ({"y_test": None}, "lacks y_test"),
+        ({"y_train": np.arange(20) % 5 + 1, "y_test": np.arange(10) % 5 + 1}, "y_train has labels 1, 2, 3, 4, 5, but the labels of 5 classes must be 0..4 (no training image has label 0); renumber them 0..4"),
+        ({"y_train": np.arange(20) % 3 * 2, "y_test": np.zeros(10, int)}, "y_train has labels 0, 2, 4, but the labels of 3 classes must be 0..2 (no training image has label 1, 3)"),
+        ({"y_train": np.full(20, 3)}, "y_train has a single class (3)"),
+        ({"x_train": np.full((20, 32, 32, 3), 1.5, np.float32)}, "x_train has float pixels from 1.5 to 1.5; float images must be in [0, 1]"),
+        ({"x_test": np.linspace(-0.5, 0.5, 10 * 32 * 32 * 3).reshape(10, 32, 32, 3)}, "x_test has float pixels from -0.5 to 0.5"),
+        ({"x_train": np.full((20, 32, 32, 3), -3, np.int16)}, "x_train has integer pixels from -3 to -3; integer images must be 0-255"),
+        ({"x_test": np.full((10, 32, 32, 3), 300, np.int32)}, "x_test has integer pixels from 300 to 300"),
+        ({"x_test": np.zeros((10, 32, 32, 3), np.float32)}, "x_train is uint8 but x_test is float32; store both as uint8 0-255 or both as float 0-1"),
     ],
 )
 def test_bad_npz_contents(tmp_path: Path, change: dict, message: str) -> None:
@@ -155,3 +164,11 @@ def test_tar_members_outside_the_folder_are_found(tmp_path: Path) -> None:
             info.size = len(blob)
             tar.addfile(info, io.BytesIO(blob))
     assert load_cifar10_dir(tmp_path)[0].shape == (50, 32, 32, 3)
+
+
+def test_pixels_in_range_keep_their_scale(tmp_path: Path) -> None:
+    x, _ = synthetic_images(30, 3)
+    as_float = load_dataset(DataConfig(dataset=_npz(tmp_path, x_train=x[:20] / 255.0, x_test=x[20:] / 255.0)), seed=0)
+    assert as_float.input_scale == 1.0
+    as_int = load_dataset(DataConfig(dataset=_npz(tmp_path, x_train=x[:20].astype(np.int64), x_test=x[20:].astype(np.int64))), seed=0)
+    assert as_int.input_scale == pytest.approx(1 / 255)

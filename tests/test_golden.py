@@ -39,7 +39,7 @@ CNN_LAYERS = {
 CIFAR10_PARAMS = (
     "optimizer sgd.momentum sgd.nesterov rmsprop.rho learning_rate schedule exponential.decay_rate "
     "natural_exp.decay_rate inverse_time.decay_rate polynomial.end_fraction polynomial.power cosine.alpha "
-    "step.drop step.every_epochs reduce_on_plateau.factor reduce_on_plateau.patience regularizer l1.l1 "
+    "multistep.drop multistep.drops reduce_on_plateau.factor reduce_on_plateau.patience regularizer l1.l1 "
     "l2.l2 l1_l2.l1 l1_l2.l2 initializer batch_norm dropout batch_size"
 ).split()
 

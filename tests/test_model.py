@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from hpsearch._catalog import BATCH_NORM_MODES, CONDITIONAL_ROLES, INITIALIZERS, OPTIMIZERS, REGULARIZERS, SCHEDULES
+from hpsearch._config import Choice, Fixed, load_study_config
 from hpsearch._errors import UsageError
 from hpsearch._model import build_model, check_input_shape
 from hpsearch._schedules import NaturalExpDecay, Plateau, build_learning_rate
@@ -94,6 +95,10 @@ def test_schedules_follow_their_formulas() -> None:
     assert [round(_lr(plan, e * spe + 1), 6) for e in range(epochs)] == [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, 0.025]
     plan = build_learning_rate(params(schedule="step", **{"step.every_epochs": 20}), steps_per_epoch=spe, max_epochs=epochs)
     assert plan.learning_rate == pytest.approx(1e-3)  # no drop before the last epoch: constant
+    plan = build_learning_rate(params(schedule="multistep", learning_rate=0.1, **{"multistep.drop": 0.1, "multistep.drops": 2}), steps_per_epoch=spe, max_epochs=3)
+    assert [round(_lr(plan, s), 7) for s in (0, 10, 11, 20, 21, 29)] == [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]  # at 1/3 and 2/3
+    plan = build_learning_rate(params(schedule="multistep", learning_rate=0.1, **{"multistep.drop": 0.5, "multistep.drops": 3}), steps_per_epoch=spe, max_epochs=1)
+    assert [round(_lr(plan, s), 7) for s in (1, 3, 6, 9)] == [0.1, 0.05, 0.025, 0.0125]  # inside a single epoch
     plan = build_learning_rate(params(schedule="reduce_on_plateau", **{"reduce_on_plateau.factor": 0.2, "reduce_on_plateau.patience": 1}), steps_per_epoch=spe, max_epochs=epochs)
     assert plan.plateau == Plateau(0.2, 1) and plan.learning_rate == pytest.approx(1e-3)
 
@@ -108,3 +113,21 @@ def test_natural_exp_schedule_survives_a_keras_file(tmp_path) -> None:
     assert isinstance(schedule, NaturalExpDecay)
     assert int(loaded.optimizer.iterations) == 1
     assert float(loaded.optimizer.learning_rate) == pytest.approx(float(model.optimizer.learning_rate))
+
+
+@pytest.mark.parametrize("epochs", [2, 3])
+def test_every_schedule_of_the_flagship_acts_within_a_short_trial(epochs: int) -> None:
+    """`hpsearch study cifar10 --epochs 3`: a schedule whose horizon outlasts the trial would train at a
+    constant rate while being recorded as a schedule. Each knob at its lowest and at its highest value."""
+    space = load_study_config("cifar10").search_space
+    spe = 5
+    for branch in space.schedule.branches:
+        if branch.name in ("none", "reduce_on_plateau"):  # constant by definition / reacts to stalls
+            continue
+        for corner in (min, max):
+            knobs = {}
+            for knob, spec in branch.knobs:
+                values = [spec.value] if isinstance(spec, Fixed) else list(spec.choices) if isinstance(spec, Choice) else [spec.low, spec.high]
+                knobs[f"{branch.name}.{knob}"] = corner(values)
+            plan = build_learning_rate(params(schedule=branch.name, learning_rate=0.1, **knobs), steps_per_epoch=spe, max_epochs=epochs)
+            assert _lr(plan, epochs * spe - 1) < 0.1 * (1 - 1e-6), (branch.name, knobs)

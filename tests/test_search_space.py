@@ -36,7 +36,7 @@ def test_every_sample_is_complete_and_conditional(space) -> None:
         assert set(trial.params) <= set(params)
         study.tell(trial, 0.0)
     assert seen["optimizer"] == set(OPTIMIZERS)
-    assert seen["schedule"] == set(SCHEDULES)
+    assert seen["schedule"] == set(space.schedule.names) == set(SCHEDULES) - {"step"}  # the flagship uses multistep
     assert seen["regularizer"] == set(REGULARIZERS)
 
 
@@ -72,3 +72,28 @@ def test_describe_lists_conditions(space) -> None:
     assert rows["sgd.momentum"][1] == "optimizer == 'sgd'"
     assert rows["learning_rate"][0].startswith("float in [0.0001, 0.1] log")
     assert rows["optimizer"][1] == ""
+
+
+def test_align_choices_follows_the_recorded_order_and_reports_other_sets(tmp_path: Path) -> None:
+    from hpsearch._search_space import align_choices
+
+    path = tmp_path / "s.yaml"
+    path.write_text(textwrap.dedent("""
+        search_space:
+          optimizer: {sgd: {nesterov: [true, false]}, adam: {}, rmsprop: {}}
+          batch_size: [32, 64]
+          initializer: [he_normal, he_uniform]
+    """))
+    space = load_study_config(str(path)).search_space
+    recorded = {
+        "optimizer": ("adam", "rmsprop", "sgd"),  # sorted, as studies stored before the fix sampled it
+        "sgd.nesterov": (False, True),
+        "batch_size": (32, 64),
+        "initializer": ("he_normal", "glorot_uniform"),  # another set: cannot be aligned
+    }
+    aligned, conflicts = align_choices(space, recorded)
+    assert aligned.optimizer.names == ("adam", "rmsprop", "sgd")
+    assert dict(aligned.optimizer.branch("sgd").knobs)["nesterov"].choices == (False, True)
+    assert aligned.batch_size == space.batch_size and aligned.initializer == space.initializer
+    assert conflicts == ["initializer (the study's trials used ['he_normal', 'glorot_uniform'], now ['he_normal', 'he_uniform'])"]
+    assert align_choices(space, {}) == (space, [])  # nothing recorded yet: the file's order

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import optuna
 import pytest
-from conftest import write_study
+import yaml
+from conftest import QUICK_STUDY, write_study
 from mlflow import MlflowClient
 
 from hpsearch._errors import RuntimeFailure, UsageError
@@ -174,7 +175,7 @@ import os  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 
-from hpsearch._config import load_study_config  # noqa: E402
+from hpsearch._config import load_study_config, parse_study_dict  # noqa: E402
 from hpsearch._search_space import sample  # noqa: E402
 from hpsearch._storage import open_storage  # noqa: E402
 from hpsearch._study import ATTR_WORKER, count_trials, load_study, open_study, run_worker  # noqa: E402
@@ -242,7 +243,7 @@ def test_a_silent_worker_on_another_machine_has_its_trial_retried(kind: str, tmp
         str(write_study(tmp_path / "h.yaml", budget={"trials": 2}, heartbeat={"interval": 1, "grace_period": 2})), study_name=name
     )
     locations = resolve_locations(_url(kind, tmp_path), "sqlite:////unused/mlflow.db")
-    study, _ = open_study(config, locations, data_fingerprint={})
+    study, _, _ = open_study(config, locations, data_fingerprint={})
     lost = study.ask()
     params = sample(lost, config.search_space)
     lost.set_user_attr(ATTR_WORKER, {"host": "machine-b", "pidns": 1, "pid": 4242, "started": 0.0})
@@ -297,3 +298,128 @@ def test_a_worker_killed_on_another_machine_is_detected_by_its_missing_heartbeat
     retry = [t for t in trials if t.system_attrs.get("failed_trial") == running[0].number]
     assert len(retry) == 1 and retry[0].state == COMPLETE and retry[0].params == running[0].params
     assert retry[0].user_attrs[ATTR_WORKER]["host"] != "machine-a"
+
+
+# ----------------------------------------------------------------------------- the same distributions in every process
+
+
+def _distributions_by_param(study: optuna.Study) -> dict[str, set[str]]:
+    seen: dict[str, set[str]] = {}
+    for t in study.get_trials(deepcopy=False):
+        for name, dist in t.distributions.items():
+            seen.setdefault(name, set()).add(optuna.distributions.distribution_to_json(dist))
+    return seen
+
+
+@pytest.mark.parametrize("kind", _backends("sqlite", "journal", "postgresql"))
+def test_a_worker_samples_the_distributions_of_the_process_that_created_the_study(kind: str, tmp_path: Path) -> None:
+    name = f"order-{uuid.uuid4().hex[:8]}"
+    declared = load_study_config("cifar10", study_name=name)  # optimizer: sgd, adam, ... (not sorted)
+    assert list(declared.search_space.optimizer.names) != sorted(declared.search_space.optimizer.names)
+    locations = resolve_locations(_url(kind, tmp_path), "sqlite:////unused/mlflow.db")
+    study, config, _ = open_study(declared, locations, data_fingerprint={})
+    run_worker(study, config, TrivialRunner(config), locations, target=1)  # `hpsearch study cifar10 --trials 1`
+
+    stored = optuna.load_study(study_name=name, storage=open_storage(locations.storage_url)).user_attrs["hpsearch.config"]
+    assert list(stored["search_space"]["optimizer"]) == list(declared.search_space.optimizer.names)  # declared order
+    worker_study, worker_config = load_study(name, locations, for_worker=True)
+    assert worker_config.search_space == declared.search_space  # same branches, same choices, same order
+    assert worker_config.seed == config.seed
+    run_worker(worker_study, worker_config, TrivialRunner(worker_config), locations, target=4)  # `hpsearch worker`
+
+    trials = optuna.load_study(study_name=name, storage=open_storage(locations.storage_url)).trials
+    assert [t.state for t in trials] == [COMPLETE] * 4
+    assert all(len(dists) == 1 for dists in _distributions_by_param(worker_study).values())
+
+
+def _store_as_before_the_fix(study: optuna.Study) -> None:
+    """What hpsearch wrote before choices kept their order: sorted keys, seed only in the config."""
+    for attr in ("hpsearch.config", "hpsearch.identity"):
+        study.set_user_attr(attr, _json.loads(_json.dumps(study.user_attrs[attr], sort_keys=True)))
+    study.set_user_attr("hpsearch.config", {**study.user_attrs["hpsearch.config"], "seed": 42})
+    study._storage.set_study_user_attr(study._study_id, "hpsearch.seed", None)
+
+
+@pytest.mark.parametrize("first", ["study", "worker"])
+def test_a_study_stored_with_sorted_choices_is_continued_by_workers_and_by_its_file(first: str, tmp_path: Path) -> None:
+    """Studies stored before the fix listed branches sorted. Whoever sampled first -- the `study`
+    process (file order) or a worker (sorted order) -- fixed the order in the trials; every later
+    process, `study` or `worker`, must follow the trials."""
+    name = f"old-{uuid.uuid4().hex[:8]}"
+    declared = load_study_config("cifar10", study_name=name)
+    locations = resolve_locations(_url("sqlite", tmp_path), "sqlite:////unused/mlflow.db")
+    study, config, _ = open_study(declared, locations, data_fingerprint={})
+    _store_as_before_the_fix(study)
+    if first == "study":
+        run_worker(study, config, TrivialRunner(config), locations, target=1)
+    else:
+        sorted_study = optuna.load_study(study_name=name, storage=study._storage)
+        sorted_config = parse_study_dict(sorted_study.user_attrs["hpsearch.config"], name=name)  # as a pre-fix worker read it
+        run_worker(sorted_study, sorted_config, TrivialRunner(sorted_config), locations, target=1)
+    recorded = optuna.load_study(study_name=name, storage=study._storage).trials[0].distributions["optimizer"].choices
+
+    worker_study, worker_config = load_study(name, locations, for_worker=True)
+    assert worker_config.search_space.optimizer.names == recorded and worker_config.seed == 42
+    run_worker(worker_study, worker_config, TrivialRunner(worker_config), locations, target=2)
+    again, again_config, created = open_study(declared, locations, data_fingerprint={})  # `hpsearch study cifar10` again
+    assert not created and again_config.search_space.optimizer.names == recorded and again_config.seed == 42
+    run_worker(again, again_config, TrivialRunner(again_config), locations, target=3)
+
+    trials = optuna.load_study(study_name=name, storage=study._storage).trials
+    assert [t.state for t in trials] == [COMPLETE] * 3
+    assert all(len(dists) == 1 for dists in _distributions_by_param(again).values())
+    assert list(again.user_attrs["hpsearch.config"]["search_space"]["optimizer"]) == list(recorded)
+
+
+# ----------------------------------------------------------------------------- seeds
+
+
+def test_two_studies_of_one_file_sample_different_first_trials_unless_seeded(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"  # like studies/cifar10.yaml: no `seed:`
+    path.write_text(yaml.safe_dump({k: v for k, v in QUICK_STUDY.items() if k != "seed"}, sort_keys=False))
+    locations = resolve_locations(f"sqlite:///{tmp_path}/optuna.db", "sqlite:////unused/mlflow.db")
+
+    def first_draw(name: str, seed: int | None = None) -> tuple[int, dict]:
+        config = load_study_config(str(path), study_name=name).with_overrides(seed=seed)
+        study, config, _ = open_study(config, locations, data_fingerprint={})
+        assert study.user_attrs["hpsearch.seed"] == config.seed  # recorded with the study
+        return config.seed, sample(study.ask(), config.search_space)
+
+    (seed_a, a), (seed_b, b) = first_draw("a"), first_draw("b")
+    assert seed_a != seed_b and a != b
+    assert first_draw("c", seed=7) == first_draw("d", seed=7)  # --seed reproduces
+
+
+def test_a_resumed_study_and_its_workers_keep_the_seed_it_was_created_with(
+    store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hpsearch._session
+    from click.testing import CliRunner
+
+    from hpsearch.cli import main
+
+    split_seeds: list[int] = []
+    real_load = hpsearch._session.load_dataset
+
+    def load_dataset(data, *, seed, data_dir=None):
+        split_seeds.append(seed)
+        return real_load(data, seed=seed, data_dir=data_dir)
+
+    monkeypatch.setattr(hpsearch._session, "load_dataset", load_dataset)
+    sections = {"seed": None, "training": {"max_epochs": 1, "early_stopping_patience": 3}}
+    first = run_study(request(tmp_path, cifar_dir, trials=1, sections=sections))
+    seed = first.config.seed
+    assert load().user_attrs["hpsearch.seed"] == seed
+    assert mlflow_client().get_run(first.parent_run_id).data.params["seed"] == str(seed)
+
+    again = run_study(request(tmp_path, cifar_dir, trials=2, sections=sections))
+    assert again.config.seed == seed and split_seeds == [seed, seed]  # the same validation split
+    _, worker_config = load_study("quick", resolve_locations(), for_worker=True)
+    assert worker_config.seed == seed
+    before = load().user_attrs
+    with pytest.raises(UsageError, match=f"created with seed {seed}, and --seed {seed + 1} asks for {seed + 1}"):
+        run_study(request(tmp_path, cifar_dir, trials=3, seed=seed + 1, sections=sections))
+    assert load().user_attrs == before and len(load().trials) == 2
+
+    listed = CliRunner().invoke(main, ["list"])
+    assert listed.exit_code == 0 and str(seed) in listed.output.splitlines()[1], listed.output

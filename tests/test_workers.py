@@ -245,6 +245,37 @@ def test_local_workers_share_the_default_sqlite_store(tmp_path: Path, cifar_dir:
     assert checked.returncode == 0 and "consistent. 6 finished trials, 6 trial runs" in checked.stdout
 
 
+@pytest.mark.slow
+def test_a_study_started_in_one_process_is_continued_by_workers(tmp_path: Path, cifar_dir: Path) -> None:
+    """`study --trials 1`, then `study --workers 2`, then `worker`: every process must sample the
+    distributions the first one recorded (branches and choices in the study file's order, which
+    is not sorted here), or every new trial fails with "dynamic value space"."""
+    space = {
+        "optimizer": {"sgd": {"momentum": 0.9}, "adam": {}},
+        "schedule": ["none", "cosine"],
+        "learning_rate": {"low": 1.0e-3, "high": 1.0e-2, "log": True},
+        "batch_size": [64, 32],
+        "dropout": 0.1,
+    }
+    write_study(tmp_path / "joined.yaml", search_space=space, training={"max_epochs": 1, "early_stopping_patience": 3})
+    data = ["--data-dir", str(cifar_dir)]
+    first = start(["study", "joined.yaml", "--trials", "1", *data], tmp_path, tmp_path / "first.log")
+    assert first.wait(300) == 0, (tmp_path / "first.log").read_text()[-3000:]
+    many = start(["study", "joined.yaml", "--trials", "3", "--workers", "2", *data], tmp_path, tmp_path / "many.log")
+    assert many.wait(400) == 0, (tmp_path / "many.log").read_text()[-3000:]
+    # Another machine's `hpsearch study joined.yaml --trials 4` raises the target; this worker joins.
+    storage = f"sqlite:///{tmp_path}/mlruns/optuna.db"
+    optuna.load_study(study_name="joined", storage=storage).set_user_attr("hpsearch.target_trials", 4)
+    joiner = start(["worker", "joined", *data], tmp_path, tmp_path / "worker.log")
+    assert joiner.wait(300) == 0, (tmp_path / "worker.log").read_text()[-3000:]
+
+    study = check_consistency(tmp_path, "joined", 4)
+    assert all(t.state in FINISHED for t in study.trials), [(t.number, t.state, t.user_attrs.get("fail_reason")) for t in study.trials]
+    assert len({t.user_attrs["hpsearch.worker"]["pid"] for t in study.trials}) >= 3  # first process, the workers, the joiner
+    checked = run_check(tmp_path, "joined")
+    assert checked.returncode == 0 and "consistent. 4 finished trials, 4 trial runs" in checked.stdout, checked.stdout + checked.stderr
+
+
 POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
 REQUIRE = os.environ.get("HPSEARCH_REQUIRE_SERVICES") == "1"
 
