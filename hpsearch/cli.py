@@ -27,7 +27,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: worker replace itself with a fresh copy to return memory. Never under click's CliRunner.
 _OWNS_PROCESS = False
 
-_EPILOG = "Docs: README.md. Every command takes --storage / --tracking-uri (or HPSEARCH_STORAGE / MLFLOW_TRACKING_URI)."
+_EPILOG = (
+    "\b\nEnvironment:\n"
+    "  HPSEARCH_HOME        folder of the local stores, checkpoints and artifacts (default ./mlruns)\n"
+    "  HPSEARCH_STORAGE     Optuna storage URL (same as --storage)\n"
+    "  MLFLOW_TRACKING_URI  MLflow tracking URI (same as --tracking-uri)\n"
+    "  HPSEARCH_VERBOSE=1   show third-party warnings and log lines on the terminal\n\n"
+    "Docs: README.md. Every command that reads a study takes --storage / --tracking-uri."
+)
 
 
 def _friendly(func: F) -> F:
@@ -88,14 +95,14 @@ def storage_options(func: F) -> F:
         envvar="MLFLOW_TRACKING_URI",
         default=None,
         metavar="URI",
-        help="MLflow tracking URI [env MLFLOW_TRACKING_URI; default sqlite:///./mlruns/mlflow.db].",
+        help="MLflow tracking URI [env MLFLOW_TRACKING_URI; default sqlite:///$HPSEARCH_HOME/mlflow.db, HPSEARCH_HOME=./mlruns].",
     )(func)
     func = click.option(
         "--storage",
         envvar="HPSEARCH_STORAGE",
         default=None,
         metavar="URL",
-        help="Optuna storage URL [env HPSEARCH_STORAGE; default sqlite:///./mlruns/optuna.db].",
+        help="Optuna storage URL [env HPSEARCH_STORAGE; default sqlite:///$HPSEARCH_HOME/optuna.db, HPSEARCH_HOME=./mlruns].",
     )(func)
     return func
 

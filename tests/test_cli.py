@@ -31,6 +31,14 @@ def test_help_is_fast_and_imports_no_tensorflow() -> None:
     assert float(out[0]) < 1.0
 
 
+def test_help_names_the_environment_variables() -> None:
+    text = CliRunner().invoke(main, ["--help"]).output
+    for name in ("HPSEARCH_HOME", "HPSEARCH_STORAGE", "MLFLOW_TRACKING_URI", "HPSEARCH_VERBOSE"):
+        assert name in text, name
+    assert "default ./mlruns" in text
+    assert "HPSEARCH_HOME" in CliRunner().invoke(main, ["show", "--help"]).output  # where the default store is
+
+
 def test_list_and_show_need_an_existing_store(store: Path) -> None:
     result = CliRunner().invoke(main, ["list"])
     assert result.exit_code == 1 and "No study storage at" in result.output
