@@ -6,15 +6,23 @@ then failed, running and waiting ones.
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
+import json
+import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["trials_frame", "studies_frame", "format_duration", "retried_as", "failure", "epochs_trained"]
+__all__ = ["TrialTable", "trial_table", "trials_frame", "to_json", "to_csv", "studies_frame", "format_duration", "retried_as", "failure", "epochs_trained"]
+
+#: The columns every trial has, before its params.
+TRIAL_COLUMNS = ("number", "state", "value", "duration_s", "epochs", "resumed_from_epoch", "mlflow_run_id", "fail_reason")
 
 _STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2, TrialState.RUNNING: 3, TrialState.WAITING: 4}
 
@@ -69,20 +77,29 @@ def _sort_key(t: FrozenTrial, maximize: bool) -> tuple:
     return (_STATE_ORDER.get(t.state, 9), score, t.number)
 
 
-def trials_frame(study: optuna.Study, *, top: int | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class TrialTable:
+    """One row per trial, best first, holding the values exactly as stored (``int`` stays ``int``,
+    floats keep every digit, a param a trial did not sample is ``None``)."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+def trial_table(study: optuna.Study, *, top: int | None = None) -> TrialTable:
     """One row per trial: number, state, value, duration, epochs, MLflow run, reason, params."""
     trials = study.get_trials(deepcopy=False)
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     retries = retried_as(trials)
     rows: list[dict[str, Any]] = []
     param_names: list[str] = []
-    for t in sorted(trials, key=lambda t: _sort_key(t, maximize)):
+    for t in sorted(trials, key=lambda t: _sort_key(t, maximize))[:top]:
         row = {
             "number": t.number,
             "state": t.state.name,
             "value": t.value,
             "duration_s": _duration(t),
-            "epochs": t.user_attrs.get("epochs_trained"),
+            "epochs": epochs_trained(t),
             "resumed_from_epoch": t.user_attrs.get("resumed_from_epoch"),
             "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
             "fail_reason": failure(t, retries),
@@ -92,11 +109,35 @@ def trials_frame(study: optuna.Study, *, top: int | None = None) -> pd.DataFrame
                 param_names.append(name)
             row[name] = value
         rows.append(row)
-    columns = ["number", "state", "value", "duration_s", "epochs", "resumed_from_epoch", "mlflow_run_id", "fail_reason", *param_names]
-    frame = pd.DataFrame(rows, columns=columns)
-    if top is not None:
-        frame = frame.head(top)
-    return frame.reset_index(drop=True)
+    columns = [*TRIAL_COLUMNS, *param_names]
+    return TrialTable(columns, [{c: row.get(c) for c in columns} for row in rows])
+
+
+def trials_frame(study: optuna.Study, *, top: int | None = None) -> pd.DataFrame:
+    """:func:`trial_table` as a pandas frame (for display; pandas turns an int column with gaps
+    into floats, so machine formats use :func:`to_json` / :func:`to_csv` instead)."""
+    table = trial_table(study, top=top)
+    return pd.DataFrame(table.rows, columns=table.columns)
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def to_json(table: TrialTable) -> str:
+    """The rows as a JSON array: full float precision, integers as integers, gaps as ``null``."""
+    rows = [{c: _finite(row[c]) for c in table.columns} for row in table.rows]
+    return json.dumps(rows, indent=1, allow_nan=False)
+
+
+def to_csv(table: TrialTable) -> str:
+    """The rows as CSV: floats in their shortest exact form, integers as integers, gaps empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["" if row[c] is None else repr(row[c]) if isinstance(row[c], float) else row[c] for c in table.columns])
+    return out.getvalue()
 
 
 def studies_frame(storage: optuna.storages.BaseStorage) -> pd.DataFrame:

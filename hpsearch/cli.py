@@ -370,16 +370,18 @@ def list_(storage: str | None, tracking_uri: str | None) -> None:
 @_friendly
 def show(name: str, top: int | None, fmt: str, storage: str | None, tracking_uri: str | None) -> None:
     """One row per trial of study NAME, best first (state, value, duration, epochs, run id, params)."""
-    from hpsearch._results import trials_frame
+    from hpsearch._results import to_csv, to_json, trial_table, trials_frame
     from hpsearch._session import open_read_only
 
     study_obj, _, _ = open_read_only(name, storage)
-    frame = trials_frame(study_obj, top=top)
     if fmt == "csv":
-        click.echo(frame.to_csv(index=False), nl=False)
-    elif fmt == "json":
-        click.echo(frame.to_json(orient="records", indent=1))
-    elif frame.empty:
+        click.echo(to_csv(trial_table(study_obj, top=top)), nl=False)
+        return
+    if fmt == "json":
+        click.echo(to_json(trial_table(study_obj, top=top)))
+        return
+    frame = trials_frame(study_obj, top=top)
+    if frame.empty:
         click.echo(f"Study {name} has no trials yet.")
     else:
         click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
