@@ -21,7 +21,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import __version__
 from hpsearch._config import StudyConfig
-from hpsearch._results import epochs_trained, failure, format_duration, retried_as, trials_frame
+from hpsearch._results import epochs_trained, failure, format_duration, retried_as, trial_table
 
 __all__ = ["build_report", "pruning_statistics"]
 
@@ -207,11 +207,9 @@ def build_report(
     parts.append("<h2>Failed trials</h2>")
     parts.append(_table(failed, ["trial", "reason", "params"]))
 
-    frame = trials_frame(study)
-    rows = []
-    for row in frame.to_dict("records"):
-        rows.append({**row, "duration": format_duration(row.get("duration_s"))})
-    columns = ["number", "state", "value", "epochs", "duration", *[c for c in config.search_space.searched() if c in frame.columns]]
+    table = trial_table(study)
+    rows = [{**row, "duration": format_duration(row["duration_s"])} for row in table.rows]
+    columns = ["number", "state", "value", "epochs", "duration", *[c for c in config.search_space.searched() if c in table.columns]]
     parts.append("<h2>All trials</h2>")
     parts.append(_table(rows, columns))
 

@@ -11,7 +11,8 @@ from mlflow import MlflowClient
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from hpsearch._report import pruning_statistics
+from hpsearch._config import parse_study_dict
+from hpsearch._report import build_report, pruning_statistics
 from hpsearch._tracking import normalize_tracking_uri
 from hpsearch.cli import main
 
@@ -66,3 +67,24 @@ def test_pruning_statistics() -> None:
     assert stats["epochs_trained"] == 10 + 7 + 3 + 4
     assert stats["epochs_without_pruning"] == 10 + 7 + 10 + 10
     assert stats["epochs_saved"] == 13 and stats["pruned_at"] == [3, 4]
+
+
+def test_failed_and_interrupted_trials_show_the_epochs_they_trained() -> None:
+    study = optuna.create_study(direction="maximize")
+    dist = {"learning_rate": FloatDistribution(1e-4, 1e-1, log=True)}
+    study.add_trial(create_trial(value=0.5, params={"learning_rate": 0.01}, distributions=dist, user_attrs={"epochs_trained": 4}))
+    study.add_trial(
+        create_trial(
+            state=TrialState.FAIL,
+            params={"learning_rate": 0.02},
+            distributions=dist,
+            user_attrs={"fail_reason": "interrupted (Ctrl-C)"},  # no epochs_trained: it was stopped mid-fit
+            intermediate_values={0: 0.1, 1: 0.2, 2: 0.3},
+        )
+    )
+    config = parse_study_dict({"search_space": {"learning_rate": {"low": 1e-4, "high": 0.1, "log": True}}}, name="s")
+    text = build_report(study, config)
+    all_trials = text.split("<h2>All trials</h2>")[1].split("<h2>")[0]
+    failed_row = next(row for row in all_trials.split("<tr>") if ">FAIL<" in row)
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", failed_row)[:4] == ["1", "FAIL", "", "3"]  # number, state, value, epochs
+    assert "nan" not in all_trials and "None" not in all_trials
