@@ -1,7 +1,8 @@
 """Results as tables (pandas): one row per trial, one row per study. No TensorFlow, no MLflow.
 
 Rows are ordered best first: completed trials by value, then pruned trials by their last value,
-then failed, running and waiting ones.
+then failed, running and waiting ones. On the terminal, :func:`render_table` fits a table to the
+terminal's width by leaving out its least important columns (``wide`` keeps them all).
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import datetime
 import io
 import json
 import math
-from collections.abc import Iterable
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +21,21 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-__all__ = ["TrialTable", "trial_table", "trials_frame", "to_json", "to_csv", "studies_frame", "format_duration", "retried_as", "failure", "epochs_trained"]
+__all__ = [
+    "TrialTable",
+    "trial_table",
+    "trials_frame",
+    "to_json",
+    "to_csv",
+    "render_table",
+    "render_trials",
+    "terminal_width",
+    "studies_frame",
+    "format_duration",
+    "retried_as",
+    "failure",
+    "epochs_trained",
+]
 
 #: The columns every trial has, before its params.
 TRIAL_COLUMNS = ("number", "state", "value", "duration_s", "epochs", "resumed_from_epoch", "mlflow_run_id", "fail_reason")
@@ -168,3 +184,110 @@ def studies_frame(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
         rows,
         columns=["study", "direction", "trials", "complete", "pruned", "fail", "running", "waiting", "best_value", "last_activity"],
     )
+
+
+# ----------------------------------------------------------------------------- terminal tables
+
+#: Blank columns between two table columns.
+_GAP = 2
+#: Longest cell shown for these columns unless ``wide`` (longer ones end in "...").
+_CLIP = {"reason": 48, "mlflow run": 32}
+
+
+def terminal_width() -> int:
+    """Columns of the terminal (``COLUMNS`` wins; 100 when the output is not a terminal)."""
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _fit(widths: Mapping[str, int], priority: Sequence[str], keep: int, width: int) -> list[str]:
+    """The first ``keep`` columns of ``priority``, then each further one that still fits ``width``."""
+    chosen: list[str] = []
+    used = -_GAP
+    for i, name in enumerate(priority):
+        if i < keep or used + _GAP + widths[name] <= width:
+            chosen.append(name)
+            used += _GAP + widths[name]
+    return chosen
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def render_table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    priority: Sequence[str] | None = None,
+    keep: int = 1,
+    width: int | None = None,
+    wide: bool = False,
+) -> tuple[str, list[str]]:
+    """``rows`` as an aligned text table no wider than ``width`` (default: the terminal's).
+
+    Columns are shown in ``columns`` order; when they do not all fit, the last ones of
+    ``priority`` (default: ``columns``) are left out, never the first ``keep``; long reasons and
+    run ids are cut short. ``wide`` shows every column in full, however wide. Numbers are right
+    aligned and floats rounded to 4 significant digits (the machine formats carry every digit).
+
+    Returns:
+        ``(text, hidden)``: the table and the names of the columns left out.
+    """
+    cells = {c: [_cell(row.get(c)) for row in rows] for c in columns}
+    if not wide:
+        cells = {c: [_clip(v, max(_CLIP[c], len(c))) for v in values] if c in _CLIP else values for c, values in cells.items()}
+    widths = {c: max([len(c), *map(len, cells[c])]) for c in columns}
+    order = list(priority or columns)
+    chosen = set(order if wide else _fit(widths, order, keep, width or terminal_width()))
+    shown = [c for c in columns if c in chosen]
+    right = {c for c in shown if all(_is_number(row.get(c)) or row.get(c) is None for row in rows)}
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(widths[c]) if c in right else v.ljust(widths[c]) for c, v in zip(shown, values)]
+        return (" " * _GAP).join(parts).rstrip()
+
+    lines = [line(shown), "-" * len(line(["x" * widths[c] for c in shown]))]
+    lines += [line([cells[c][i] for c in shown]) for i in range(len(rows))]
+    return "\n".join(lines), [c for c in order if c not in chosen]
+
+
+def render_trials(
+    table: TrialTable, *, metric: str = "value", width: int | None = None, wide: bool = False
+) -> tuple[str, list[str]]:
+    """A trial table for the terminal: trial, state, ``metric``, epochs and duration always; then
+    the params (top-level roles before conditional ones), the failure reason, the epoch a retry
+    resumed from and the MLflow run id, as far as the width allows."""
+    params = [c for c in table.columns if c not in TRIAL_COLUMNS]
+    rows = [
+        {
+            "trial": row["number"],
+            "state": row["state"],
+            metric: row["value"],
+            "epochs": row["epochs"],
+            "duration": format_duration(row["duration_s"]),
+            **{p: row[p] for p in params},
+            "reason": row["fail_reason"],
+            "resumed": row["resumed_from_epoch"] or None,
+            "mlflow run": row["mlflow_run_id"],
+        }
+        for row in table.rows
+    ]
+    first = ["trial", "state", metric, "epochs", "duration"]
+    extra = [c for c in ("reason", "resumed", "mlflow run") if any(row[c] is not None for row in rows)]
+    columns = [*first, *params, *extra]
+    roles = [p for p in params if "." not in p]
+    reason = [c for c in extra if c == "reason"]
+    priority = [*first, *roles, *reason, *[p for p in params if "." in p], *[c for c in extra if c != "reason"]]
+    return render_table(rows, columns, priority=priority, keep=len(first), width=width, wide=wide)

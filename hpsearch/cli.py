@@ -123,16 +123,23 @@ def main() -> None:
 # ----------------------------------------------------------------------------- study
 
 
-def _summary_table(summary: Any) -> str:
-    from hpsearch._results import format_duration, trials_frame
+def _hidden_note(hidden: list[str], how: str) -> str:
+    """``(+N columns: a, b, c, ...; <how>)`` for columns left out to fit the terminal."""
+    if not hidden:
+        return ""
+    names = ", ".join(hidden[:4]) + (", ..." if len(hidden) > 4 else "")
+    return f"(+{len(hidden)} column{'s' if len(hidden) > 1 else ''} not shown to fit the terminal: {names}; {how})"
 
-    frame = trials_frame(summary.study, top=10)
-    if frame.empty:
+
+def _summary_table(summary: Any) -> str:
+    from hpsearch._results import render_trials, trial_table
+
+    table = trial_table(summary.study, top=10)
+    if not table.rows:
         return "(no trials)"
-    searched = [c for c in summary.config.search_space.searched() if c in frame.columns]
-    frame = frame.assign(duration=frame["duration_s"].map(format_duration))
-    cols = ["number", "state", "value", "epochs", "duration", *searched]
-    return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+    text, hidden = render_trials(table, metric=summary.config.objective.metric)
+    note = _hidden_note(hidden, f"hpsearch show {summary.config.name} --wide shows all")
+    return text + (f"\n{note}" if note else "")
 
 
 def _print_summary(summary: Any) -> None:
@@ -346,12 +353,16 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
 # ----------------------------------------------------------------------------- inspection
 
 
+_WIDE = click.option("--wide", is_flag=True, help="Every column, however wide (default: fit the terminal).")
+
+
 @main.command(name="list")
+@_WIDE
 @storage_options
 @_friendly
-def list_(storage: str | None, tracking_uri: str | None) -> None:
+def list_(wide: bool, storage: str | None, tracking_uri: str | None) -> None:
     """Every study in the storage: trials by state, best value, last activity."""
-    from hpsearch._results import studies_frame
+    from hpsearch._results import render_table, studies_frame
     from hpsearch._session import storage_read_only
 
     store, _ = storage_read_only(storage)
@@ -359,32 +370,43 @@ def list_(storage: str | None, tracking_uri: str | None) -> None:
     if frame.empty:
         click.echo("No studies yet. Start one with: hpsearch study cifar10")
         return
-    click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+    columns = list(frame.columns)
+    priority = ["study", "best_value", "trials", "complete", "pruned", "fail", "running", "waiting", "last_activity", "direction"]
+    text, hidden = render_table(frame.to_dict("records"), columns, priority=priority, wide=wide)
+    click.echo(text)
+    if hidden:
+        click.echo(_hidden_note(hidden, "--wide shows all"), err=True)
 
 
 @main.command()
 @click.argument("name")
 @click.option("--top", type=click.IntRange(min=1), help="Only the K best trials.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@_WIDE
 @storage_options
 @_friendly
-def show(name: str, top: int | None, fmt: str, storage: str | None, tracking_uri: str | None) -> None:
-    """One row per trial of study NAME, best first (state, value, duration, epochs, run id, params)."""
-    from hpsearch._results import to_csv, to_json, trial_table, trials_frame
+def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, tracking_uri: str | None) -> None:
+    """One row per trial of study NAME, best first (state, value, duration, epochs, run id, params).
+
+    The table fits the terminal, leaving out the least important columns (--wide shows all) and
+    rounding floats; csv and json carry every column, every digit and the stored types.
+    """
+    from hpsearch._results import render_trials, to_csv, to_json, trial_table
     from hpsearch._session import open_read_only
 
-    study_obj, _, _ = open_read_only(name, storage)
+    study_obj, config, _ = open_read_only(name, storage)
+    table = trial_table(study_obj, top=top)
     if fmt == "csv":
-        click.echo(to_csv(trial_table(study_obj, top=top)), nl=False)
-        return
-    if fmt == "json":
-        click.echo(to_json(trial_table(study_obj, top=top)))
-        return
-    frame = trials_frame(study_obj, top=top)
-    if frame.empty:
+        click.echo(to_csv(table), nl=False)
+    elif fmt == "json":
+        click.echo(to_json(table))
+    elif not table.rows:
         click.echo(f"Study {name} has no trials yet.")
     else:
-        click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+        text, hidden = render_trials(table, metric=config.objective.metric, wide=wide)
+        click.echo(text)
+        if hidden:
+            click.echo(_hidden_note(hidden, "--wide shows all, --format csv has every digit"), err=True)
 
 
 @main.command()

@@ -100,8 +100,44 @@ def test_the_table_shows_the_epochs_a_failed_trial_trained(tmp_path: Path) -> No
     mixed_study(storage)
     shown = CliRunner().invoke(main, ["show", "mixed", "--storage", storage])
     assert shown.exit_code == 0, shown.output
-    failed = next(line for line in shown.output.splitlines() if "FAIL" in line)
-    assert " 3 " in failed
+    failed = next(line for line in shown.stdout.splitlines() if "FAIL" in line)
+    assert " 3 " in failed and "nan" not in shown.stdout and "None" not in shown.stdout
+
+
+def wide_study(storage: str, n_params: int = 14) -> None:
+    study = optuna.create_study(study_name="wide", storage=storage, direction="maximize")
+    study.set_user_attr("hpsearch.config", {})
+    names = [f"branch{i}.a_long_parameter_name" for i in range(n_params)]
+    dists = {name: FloatDistribution(0, 1) for name in names}
+    for k in range(3):
+        study.add_trial(
+            create_trial(
+                value=0.1 * k,
+                params={"optimizer": "sgd", **{name: 0.123456 + k for name in names}},
+                distributions={"optimizer": CategoricalDistribution(["adam", "sgd"]), **{n: FloatDistribution(0, 3) for n in dists}},
+                user_attrs={"epochs_trained": 2, "mlflow_run_id": f"{k:032x}"},
+            )
+        )
+
+
+def test_tables_fit_the_terminal_and_wide_shows_every_column(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    wide_study(storage)
+    for args in (["show", "wide"], ["list"]):
+        result = CliRunner().invoke(main, [*args, "--storage", storage], env={"COLUMNS": "80"})
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert max(map(len, lines)) <= 80, result.stdout
+    shown = CliRunner().invoke(main, ["show", "wide", "--storage", storage], env={"COLUMNS": "80"})
+    header = shown.stdout.splitlines()[0].split()
+    assert header[:6] == ["trial", "state", "val_accuracy", "epochs", "duration", "optimizer"]  # the top-level param first
+    assert "columns not shown to fit the terminal" in shown.stderr and "--wide shows all" in shown.stderr
+
+    wide = CliRunner().invoke(main, ["show", "wide", "--wide", "--storage", storage], env={"COLUMNS": "80"})
+    assert wide.exit_code == 0, wide.output
+    header = wide.stdout.splitlines()[0]
+    assert {f"branch{i}.a_long_parameter_name" for i in range(14)} <= set(header.split()) and "mlflow run" in header
+    assert max(map(len, wide.stdout.splitlines())) > 300 and wide.stderr == ""
 
 
 def test_study_rows_count_states() -> None:
