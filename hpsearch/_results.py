@@ -264,11 +264,11 @@ def render_table(
 
 
 def render_trials(
-    table: TrialTable, *, metric: str = "value", width: int | None = None, wide: bool = False
+    table: TrialTable, *, metric: str = "value", width: int | None = None, wide: bool = False, run_ids: bool = True
 ) -> tuple[str, list[str]]:
     """A trial table for the terminal: trial, state, ``metric``, epochs and duration always; then
     the params (top-level roles before conditional ones), the failure reason, the epoch a retry
-    resumed from and the MLflow run id, as far as the width allows."""
+    resumed from and (``run_ids``) the MLflow run id, as far as the width allows."""
     params = [c for c in table.columns if c not in TRIAL_COLUMNS]
     rows = [
         {
@@ -280,7 +280,7 @@ def render_trials(
             **{p: row[p] for p in params},
             "reason": row["fail_reason"],
             "resumed": row["resumed_from_epoch"] or None,
-            "mlflow run": row["mlflow_run_id"],
+            "mlflow run": row["mlflow_run_id"] if run_ids else None,
         }
         for row in table.rows
     ]

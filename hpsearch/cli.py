@@ -137,7 +137,7 @@ def _summary_table(summary: Any) -> str:
     table = trial_table(summary.study, top=10)
     if not table.rows:
         return "(no trials)"
-    text, hidden = render_trials(table, metric=summary.config.objective.metric)
+    text, hidden = render_trials(table, metric=summary.config.objective.metric, run_ids=False)
     note = _hidden_note(hidden, f"hpsearch show {summary.config.name} --wide shows all")
     return text + (f"\n{note}" if note else "")
 
@@ -184,15 +184,61 @@ def _location_flags(locations: Any) -> str:
     return flags
 
 
-def _resume_hint() -> str:
-    """The command that was run, passwords redacted (then say where to put them instead)."""
+def _without_option(args: list[str], option: str) -> list[str]:
+    """``args`` without ``option VALUE`` / ``option=VALUE``."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            out.append(arg)
+    return out
+
+
+def _resume_hint(trials: int | None = None) -> str:
+    """The command that was run, passwords redacted (then say where to put them instead), with
+    ``--trials`` set to ``trials`` when given."""
     from hpsearch._locations import redact
 
-    args = [redact(a) for a in sys.argv[1:]]
+    original = sys.argv[1:]
+    if trials is not None:
+        original = [*_without_option(original, "--trials"), "--trials", str(trials)]
+    args = [redact(a) for a in original]
     hint = shlex.join(["hpsearch", *args])
-    if args != sys.argv[1:]:
+    if args != original:
         hint += "\n  (password hidden: put the URL in HPSEARCH_STORAGE / MLFLOW_TRACKING_URI rather than on the command line)"
     return hint
+
+
+def _so_far(counts: Any) -> str:
+    """``finished so far: 4 (3 complete, 1 pruned); also 2 failed, 1 queued to resume``."""
+    if not (counts.finished or counts.failed or counts.running or counts.waiting):
+        return "no trials yet"
+    text = f"finished so far: {counts.finished} ({counts.complete} complete, {counts.pruned} pruned)"
+    others = [
+        f"{n} {label}"
+        for n, label in ((counts.failed, "failed"), (counts.waiting, "queued to resume"), (counts.running, "running"))
+        if n
+    ]
+    return text + (f"; also {', '.join(others)}" if others else "")
+
+
+def _nothing_to_run(config: Any, study_obj: Any, counts: Any) -> tuple[str, str]:
+    """What to say when a study already has its finished trials: that, its best, how to add more."""
+    metric = config.objective.metric
+    try:
+        best = study_obj.best_trial
+        shown = f" Best: trial {best.number}, {metric} = {best.value:.4f}."
+    except ValueError:
+        shown = ""
+    more = max(10, counts.finished // 2)
+    return (
+        f"Study {config.name} already has {counts.finished} finished trials (target {config.budget.trials}): nothing to run.{shown}",
+        f"To run {more} more trials, raise the total with --trials:\n  {_resume_hint(trials=counts.finished + more)}",
+    )
 
 
 def _deadline(timeout: float | None) -> float | None:
@@ -255,22 +301,32 @@ def study(study: str, **options: Any) -> None:
         study=study, gpus=tuple(gpus) if gpus else None, deadline=_deadline(options["timeout"]), recycle=_OWNS_PROCESS, **options
     )
     reporters: list[Any] = []
+    nothing_to_run: list[tuple[str, str]] = []
 
     def reporter(config: Any, target: int, finished: int) -> Any:
-        r = TerminalReporter(total=target, finished=finished, metric=config.objective.metric, max_epochs=config.training.max_epochs)
+        r = TerminalReporter(
+            total=target, finished=finished, metric=config.objective.metric, max_epochs=config.training.max_epochs, bar=not nothing_to_run
+        )
         reporters.append(r)
         return r
 
     def ready(config: Any, locations: Any, study_obj: Any, tracking: Any) -> None:
+        from hpsearch._study import count_trials
+
+        counts = count_trials(study_obj)
+        if counts.finished >= config.budget.trials and not counts.waiting:
+            nothing_to_run.append(_nothing_to_run(config, study_obj, counts))
         if os.environ.get("HPSEARCH_RESTARTS"):
             return  # a restarted worker: the header is already on screen
         where = locations.describe()
         click.echo(
             f"Study {config.name}: target {config.budget.trials} finished trials, up to "
-            f"{config.training.max_epochs} epochs each; {len(study_obj.trials)} trial(s) so far.\n"
+            f"{config.training.max_epochs} epochs each; {_so_far(counts)}.\n"
             f"  storage  {where['storage']}\n  tracking {where['tracking']}",
             err=True,
         )
+        if nothing_to_run:
+            click.echo(nothing_to_run[0][0])
 
     try:
         summary = run_study(request, reporter_factory=reporter, on_ready=ready)
@@ -289,6 +345,8 @@ def study(study: str, **options: Any) -> None:
     if summary.stop_reason == "recycle":
         _restart(summary.deadline)
     _print_summary(summary)
+    if nothing_to_run:
+        click.echo("\n" + nothing_to_run[0][1])
     if summary.stop_reason == "workers stopped":
         click.echo(
             "Error: the worker processes stopped before the budget was met (see their messages above); "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 from conftest import hpsearch_cli, write_study
+from optuna.trial import TrialState, create_trial
 from mlflow import MlflowClient
 
 from hpsearch.cli import main
@@ -142,3 +144,32 @@ def test_workers_that_die_make_the_study_command_fail_with_a_resume_hint(tmp_pat
     assert "hpsearch study team.yaml --data-dir" in proc.stderr and "Traceback" not in proc.stderr
     study = optuna.load_study(study_name="team", storage=f"sqlite:///{tmp_path}/mlruns/optuna.db")
     assert study.trials == []  # nothing ran, nothing was half-recorded
+
+
+def test_rerunning_a_finished_study_says_so_and_counts_each_state(store: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_study(store.parent / "done.yaml", budget={"trials": 1}, training={"max_epochs": 1, "early_stopping_patience": 3})
+    args = ["study", "done.yaml", "--data-dir", str(cifar_dir), "--subset", "100"]
+    monkeypatch.setattr(sys, "argv", ["hpsearch", *args])
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        first = CliRunner().invoke(main, args)
+        assert first.exit_code == 0, first.output
+        assert "done: target 1 finished trials, up to 1 epochs each; no trials yet." in first.stderr
+        assert "nothing to run" not in first.output
+        study = optuna.load_study(study_name="done", storage=f"sqlite:///{store}/optuna.db")
+        study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "simulated"}))
+        best = study.best_trial
+
+        again = CliRunner().invoke(main, args)
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    assert again.exit_code == 0, again.output
+    # each state counted on its own: the failed trial is not "so far" towards the target
+    assert "finished so far: 1 (1 complete, 0 pruned); also 1 failed." in again.stderr
+    assert (
+        f"Study done already has 1 finished trials (target 1): nothing to run. Best: trial {best.number}, "
+        f"val_accuracy = {best.value:.4f}." in again.stdout
+    )
+    assert "To run 10 more trials, raise the total with --trials:\n  hpsearch study done.yaml --data-dir" in again.stdout
+    assert again.stdout.rstrip().endswith("--subset 100 --trials 11")
+    assert len(optuna.load_study(study_name="done", storage=f"sqlite:///{store}/optuna.db").trials) == 2  # nothing ran
