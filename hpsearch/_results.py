@@ -35,6 +35,7 @@ __all__ = [
     "retried_as",
     "failure",
     "epochs_trained",
+    "interrupted_since",
 ]
 
 #: The columns every trial has, before its params.
@@ -82,6 +83,23 @@ def failure(t: FrozenTrial, retries: dict[int, int]) -> str | None:
 def epochs_trained(t: FrozenTrial) -> int:
     """Epochs trial ``t`` trained (its per-epoch reports when it stopped before recording it)."""
     return int(t.user_attrs.get("epochs_trained") or len(t.intermediate_values))
+
+
+def interrupted_since(study: optuna.Study, since: datetime.datetime) -> list[tuple[FrozenTrial, FrozenTrial | None]]:
+    """Trials of ``study`` stopped by Ctrl-C / SIGTERM since ``since`` (Optuna's local time), each
+    with the attempt queued to resume it (``None`` if none was queued)."""
+    trials = study.get_trials(deepcopy=False)
+    retries = retried_as(trials)
+    by_number = {t.number: t for t in trials}
+    stopped = [
+        t
+        for t in trials
+        if t.state == TrialState.FAIL
+        and str(t.user_attrs.get("fail_reason") or "").startswith("interrupted")
+        and t.datetime_complete is not None
+        and t.datetime_complete >= since
+    ]
+    return [(t, by_number.get(retries[t.number]) if t.number in retries else None) for t in stopped]
 
 
 def _sort_key(t: FrozenTrial, maximize: bool) -> tuple:

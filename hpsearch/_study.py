@@ -479,7 +479,7 @@ def run_worker(
             outcome = runner.run(trial, first_number=first)
         except KeyboardInterrupt as stop:
             heartbeat.stop()
-            reason = f"interrupted ({stop or 'Ctrl-C'})"
+            reason = f"interrupted ({str(stop).removeprefix('signal ') or 'Ctrl-C'})"
             try:
                 trial.set_user_attr("fail_reason", reason)
                 failed = study.tell(trial, state=TrialState.FAIL)

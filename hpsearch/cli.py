@@ -9,6 +9,7 @@ Errors meant for the user (:class:`~hpsearch._errors.HPSearchError`) print one l
 
 from __future__ import annotations
 
+import datetime
 import functools
 import os
 import shlex
@@ -241,6 +242,62 @@ def _nothing_to_run(config: Any, study_obj: Any, counts: Any) -> tuple[str, str]
     )
 
 
+def _signal_name(stop: BaseException) -> str:
+    """``Ctrl-C`` for a plain KeyboardInterrupt, ``SIGTERM`` for hpsearch's ``Terminated``."""
+    return str(stop).removeprefix("signal ") or "Ctrl-C"
+
+
+def _epochs_saved(trial: Any, config: Any, locations: Any) -> int:
+    """Epochs an interrupted ``trial`` completed: its resume state's count (what the retry continues
+    from; saved just before the epoch is reported to Optuna), else the epochs it reported."""
+    import warnings
+
+    from hpsearch._checkpoints import TrialCheckpoints
+    from hpsearch._study import first_attempt
+
+    reported = len(trial.intermediate_values)
+    if locations is None:
+        return reported
+    folder = locations.checkpoint_root / config.name / f"trial-{first_attempt(trial):05d}"  # TrialRunner.checkpoints_for
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        state = TrialCheckpoints(folder).load()
+    return max(reported, state.epochs_done if state is not None else 0)
+
+
+def _stopped_message(stop: BaseException, study_obj: Any, config: Any, locations: Any, since: datetime.datetime) -> str:
+    """What an interrupt stopped (the study, each trial and its epoch), what became of it, and the
+    command that resumes."""
+    from hpsearch._results import interrupted_since
+    from hpsearch._study import count_trials, target_trials
+
+    what = _signal_name(stop)
+    resume = f"Resume with:\n  {_resume_hint()}"
+    if study_obj is None or config is None:
+        return f"Stopped by {what} before the first trial started.\n{resume}"
+    name, max_epochs = config.name, config.training.max_epochs
+    try:
+        stopped = interrupted_since(study_obj, since)
+        counts = count_trials(study_obj)
+    except Exception:  # noqa: BLE001 - the storage went away too: say what we know
+        return f"Stopped by {what}: study {name}. Its running trial is retried with the same params when the study runs again.\n{resume}"
+    lines = []
+    for trial, retry in stopped:
+        done = _epochs_saved(trial, config, locations)
+        where = f"in epoch {done + 1}/{max_epochs}" if done < max_epochs else f"after its last epoch ({max_epochs})"
+        lines.append(f"Stopped by {what}: study {name}, trial {trial.number} {where}; {done} epoch{'s' if done != 1 else ''} done and saved.")
+        queued = (
+            f"queued as trial {retry.number} to continue from its last saved epoch with the same params"
+            if retry is not None
+            else "retried with the same params when the study runs again"
+        )
+        lines.append(f"  Trial {trial.number} is marked FAIL (interrupted) and {queued}; its MLflow run is KILLED.")
+    if not stopped:
+        lines.append(f"Stopped by {what}: study {name}, no trial was running.")
+    lines.append(f"Study {name}: {_so_far(counts)} (target {target_trials(study_obj, config)}).")
+    return "\n".join([*lines, resume])
+
+
 def _deadline(timeout: float | None) -> float | None:
     """Absolute deadline: inherited across restarts (HPSEARCH_DEADLINE), else now + timeout."""
     inherited = os.environ.get("HPSEARCH_DEADLINE")
@@ -302,6 +359,8 @@ def study(study: str, **options: Any) -> None:
     )
     reporters: list[Any] = []
     nothing_to_run: list[tuple[str, str]] = []
+    opened: dict[str, Any] = {}
+    started = datetime.datetime.now()
 
     def reporter(config: Any, target: int, finished: int) -> Any:
         r = TerminalReporter(
@@ -313,6 +372,7 @@ def study(study: str, **options: Any) -> None:
     def ready(config: Any, locations: Any, study_obj: Any, tracking: Any) -> None:
         from hpsearch._study import count_trials
 
+        opened.update(study=study_obj, config=config, locations=locations)
         counts = count_trials(study_obj)
         if counts.finished >= config.budget.trials and not counts.waiting:
             nothing_to_run.append(_nothing_to_run(config, study_obj, counts))
@@ -333,11 +393,7 @@ def study(study: str, **options: Any) -> None:
     except KeyboardInterrupt as stop:
         for r in reporters:
             r.close()
-        click.echo(
-            f"\nStopped ({stop or 'Ctrl-C'}). The running trial was marked FAIL (interrupted) and queued to resume "
-            f"from its last completed epoch; its MLflow run is KILLED.\nResume with:\n  {_resume_hint()}",
-            err=True,
-        )
+        click.echo("\n" + _stopped_message(stop, opened.get("study"), opened.get("config"), opened.get("locations"), started), err=True)
         sys.exit(130)
     finally:
         for r in reporters:
@@ -394,10 +450,22 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
 
     deadline = _deadline(options.pop("timeout"))
     request = WorkerRequest(study_name=name, finalize=not no_finalize, deadline=deadline, recycle=_OWNS_PROCESS, **options)
+    started = datetime.datetime.now()
     try:
         result = run_worker_process(request, reporter_factory=None if quiet else reporter)
-    except KeyboardInterrupt:
-        click.echo(f"\nWorker {options['rank']} stopped; its trial was queued to resume.", err=True)
+    except KeyboardInterrupt as stop:
+        if quiet:  # started by `hpsearch study --workers`, which reports for all its workers
+            click.echo(f"\nWorker {options['rank']} stopped by {_signal_name(stop)}; its trial was queued to resume.", err=True)
+            sys.exit(130)
+        for r in reporters:
+            r.close()
+        from hpsearch._session import open_read_only
+
+        try:
+            study_obj, config, locations = open_read_only(name, options["storage"])
+        except Exception:  # noqa: BLE001 - stopped before the study could be read
+            study_obj = config = locations = None
+        click.echo(f"\nWorker {options['rank']}: " + _stopped_message(stop, study_obj, config, locations, started), err=True)
         sys.exit(130)
     finally:
         for r in reporters:
