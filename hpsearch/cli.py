@@ -613,6 +613,34 @@ def _is_loopback(host: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one line, before anything starts, when ``host:port`` cannot be listened on (the
+    MLflow server would otherwise fail in its worker processes and still exit 0).
+
+    Binds the way the server does (``SO_REUSEADDR``), so a port in TIME_WAIT is not a false alarm.
+    """
+    import errno
+    import socket
+
+    from hpsearch._errors import RuntimeFailure, UsageError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise UsageError(f"--host {host}: not an address of this machine ({e.strerror}); use 127.0.0.1 or 0.0.0.0.") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise RuntimeFailure(
+                    f"Port {port} on {host} is already in use (another MLflow UI or server?); stop that one, "
+                    f"or pick another port with --port, e.g. --port {port + 1 if port < 65535 else 5000}."
+                ) from None
+            raise RuntimeFailure(f"Cannot listen on {host}:{port} ({e.strerror}); pick another --host or --port.") from None
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind (0.0.0.0 exposes it to your network).")
 @click.option("--port", type=click.IntRange(1, 65535), default=5000, show_default=True)
@@ -630,6 +658,7 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
         return
     if loc.tracking_is_default and not (loc.home / "mlflow.db").is_file():
         raise RuntimeFailure(f"No MLflow store at {loc.home / 'mlflow.db'} yet; run `hpsearch study NAME` first (or pass --tracking-uri).")
+    _check_port_free(host, port)
     uri = normalize_tracking_uri(loc.tracking_uri)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--default-artifact-root", loc.artifact_root, "--host", host, "--port", str(port)]
     if not _is_loopback(host):
@@ -680,6 +709,7 @@ def server(host: str, port: int, backend_store_uri: str | None, artifacts_destin
     if backend_store_uri is None:
         loc.home.mkdir(parents=True, exist_ok=True)
     check_tracking_uri(backend)
+    _check_port_free(host, port)
     artifacts = artifacts_destination or str(loc.home / "artifacts")
     cmd = [
         sys.executable, "-m", "mlflow", "server",
