@@ -21,7 +21,6 @@ import hashlib
 import json
 import threading
 import time
-import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,11 +67,6 @@ ATTR_WORKER = "hpsearch.worker"
 
 #: States that count towards ``--trials``.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-# hpsearch runs its own heartbeat thread around ask/tell (see _Heartbeat); Optuna warns that
-# heartbeats are meant for Study.optimize, which is exactly what we replace.
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 #: Trials without an owner (killed between ask and the first heartbeat) are orphans after this.
 _ORPHAN_AFTER = datetime.timedelta(minutes=30)

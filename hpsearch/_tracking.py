@@ -12,7 +12,6 @@ back-filled from the resume state, so the metric history has every epoch exactly
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import time
@@ -68,11 +67,6 @@ EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate"
 _KIND_TAG, _KIND = "mlflow.experimentKind", "custom_model_development"
 
 _STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "KILLED": "KILLED"}
-
-for _name in ("mlflow", "alembic", "mlflow.store.db.utils"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
-# Artifact downloads are small and frequent (best checkpoints); their progress bars are noise.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def normalize_tracking_uri(uri: str) -> str:

@@ -9,13 +9,17 @@ Errors meant for the user (:class:`~hpsearch._errors.HPSearchError`) print one l
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
+import logging
 import os
 import shlex
 import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -38,13 +42,135 @@ _EPILOG = (
 )
 
 
+#: Third-party warnings and log lines go here, not to the terminal (``HPSEARCH_VERBOSE=1`` keeps
+#: them on the terminal): ``<HPSEARCH_HOME>/hpsearch.log``, created when the first one comes.
+LOG_NAME = "hpsearch.log"
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: Warnings of the MLflow server that ``ui`` / ``server`` run (a ``PYTHONWARNINGS`` value).
+_SERVER_WARNINGS = "ignore::DeprecationWarning,ignore::FutureWarning,ignore:starlette."
+
+
+def _verbose() -> bool:
+    return bool(os.environ.get("HPSEARCH_VERBOSE"))
+
+
+def _log_path() -> Path:
+    from hpsearch._locations import default_home
+
+    return default_home() / LOG_NAME
+
+
+class _LogFile(logging.FileHandler):
+    """Appends to the log file, creating it (and its folder) only when a record arrives."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, mode="a", encoding="utf-8", delay=True)
+        self.setFormatter(logging.Formatter("%(asctime)s pid %(process)d %(levelname)s %(name)s: %(message)s"))
+
+    def _open(self) -> Any:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+def _third_party_log() -> logging.Logger:
+    """The logger whose records go to the log file only (never the terminal)."""
+    logger = logging.getLogger("hpsearch.third_party")
+    for old in logger.handlers:
+        old.close()
+    logger.handlers = [_LogFile(_log_path())]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return logger
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` of the CLI: hpsearch's own warnings are one line on stderr, other
+    libraries' warnings (PED-ANOVA, Keras, Optuna's experimental features) go to the log file."""
+    if category.__module__ == "builtins" and os.path.abspath(filename).startswith(_PACKAGE_DIR):
+        click.echo(f"Warning: {message}", err=True)
+        return
+    text = warnings.formatwarning(message, category, filename, lineno, line).rstrip()
+    logging.getLogger("hpsearch.third_party").warning(text)
+
+
+def _route_noise() -> None:
+    """Keep third-party noise out of the terminal; the CLI's entry point does this for every
+    command before it runs (importing hpsearch changes nothing). ``HPSEARCH_VERBOSE=1`` skips it.
+
+    * Python warnings of other libraries -> the log file (:func:`_show_warning`);
+    * MLflow logs only warnings and draws no download progress bars; TensorFlow's C++ logging
+      shows only errors (environment variables, read when those libraries are imported);
+    * Optuna's warning that heartbeats are meant for ``Study.optimize`` is dropped: hpsearch runs
+      its own heartbeat around ask/tell on purpose.
+    """
+    if _verbose():
+        return
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _third_party_log()
+    warnings.showwarning = _show_warning
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+
+def _quiet_optuna() -> None:
+    """Optuna's own log lines ("Trial 3 finished ...", "A new study created ...") go to the log
+    file at WARNING and above; hpsearch prints its own line per trial."""
+    if _verbose():
+        return
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.disable_default_handler()
+    optuna.logging.get_logger("optuna").handlers = list(logging.getLogger("hpsearch.third_party").handlers)
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """Point file descriptor 2, where C/C++ libraries write (TFLite's "Created TensorFlow Lite
+    XNNPACK delegate" line, TensorFlow's runtime), at the log file while Python's ``sys.stderr``
+    (hpsearch's messages, errors, tracebacks) stays on the terminal."""
+    from hpsearch._locations import redact
+
+    if _verbose():
+        yield
+        return
+    try:
+        python_uses_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        python_uses_fd2 = False  # click's test runner: sys.stderr is a buffer already
+    path = _log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    with open(path, "ab") as log:
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        command = shlex.join(["hpsearch", *map(redact, sys.argv[1:])])
+        log.write(f"{stamp} pid {os.getpid()} native stderr of: {command}\n".encode())
+        log.flush()
+        os.dup2(log.fileno(), 2)
+    python_stderr = sys.stderr
+    if python_uses_fd2:
+        sys.stderr = open(terminal, "w", buffering=1, encoding=python_stderr.encoding, errors="backslashreplace", closefd=False)
+    try:
+        yield
+    finally:
+        if python_uses_fd2:
+            sys.stderr.flush()
+            sys.stderr = python_stderr
+        os.dup2(terminal, 2)
+        os.close(terminal)
+
+
 def _friendly(func: F) -> F:
-    """Turn HPSearchError into ``Error: <message>`` + its exit code, without a traceback."""
+    """Turn HPSearchError into ``Error: <message>`` + its exit code, without a traceback; route
+    third-party noise away from the terminal first (:func:`_route_noise`)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from hpsearch._errors import HPSearchError
 
+        _route_noise()
         try:
             return func(*args, **kwargs)
         except HPSearchError as e:
@@ -61,13 +187,9 @@ def _quiet_tensorflow() -> None:
     descriptor 2, so the import runs with that descriptor pointed at /dev/null. Python errors
     are exceptions, not writes, and still surface.
     """
-    if os.environ.get("HPSEARCH_VERBOSE"):
+    if _verbose():
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import warnings
-
-    warnings.filterwarnings("ignore", module="keras")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -350,6 +472,7 @@ def study(study: str, **options: Any) -> None:
     if gpus and options["workers"] == 1:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[0]  # before TensorFlow is imported
     _quiet_tensorflow()
+    _quiet_optuna()
     install_sigterm_handler()
     from hpsearch._progress import TerminalReporter
     from hpsearch._session import StudyRequest, run_study
@@ -435,6 +558,7 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     _quiet_tensorflow()
+    _quiet_optuna()
     install_sigterm_handler()
     from hpsearch._progress import TerminalReporter
     from hpsearch._session import WorkerRequest, run_worker_process
@@ -584,6 +708,7 @@ def report(name: str, output: str | None, storage: str | None, tracking_uri: str
 @click.option("--dataset", metavar="PATH", help="This machine's path to the study's .npz dataset.")
 @storage_options
 @_friendly
+@_native_stderr_to_log()
 def export(name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, storage: str | None, tracking_uri: str | None) -> None:
     """Export the best model of study NAME, verify it with its own runtime, register it in MLflow."""
     _quiet_tensorflow()
@@ -599,6 +724,13 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
         f"match Keras within {result.max_abs_diff:.1e}"
     )
     click.echo(f"Registered in the MLflow Model Registry as '{name}' version {result.model_version} ({result.notes[0]})")
+
+
+def _quiet_server() -> None:
+    """The MLflow server we are about to become shows no deprecation warnings of its web stack
+    (Starlette's, once per worker process); its own log lines stay."""
+    if not _verbose():
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [_SERVER_WARNINGS, os.environ.get("PYTHONWARNINGS")]))
 
 
 def _become(cmd: list[str]) -> None:
@@ -668,6 +800,7 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
     for name, experiment_id in study_experiments(loc.tracking_uri):
         click.echo(f"  study {name}: http://{shown}:{port}/{ui_path(experiment_id)}")
     click.echo("Same as: " + shlex.join(["mlflow", *cmd[3:]]), err=True)
+    _quiet_server()
     _become(cmd)
 
 
@@ -726,4 +859,5 @@ def server(host: str, port: int, backend_store_uri: str | None, artifacts_destin
     click.echo(f"MLflow tracking server on http://{'localhost' if _is_loopback(host) else host}:{port}  (runs: {redact(backend)}; artifacts: {artifacts})")
     click.echo("Workers: hpsearch worker NAME --storage <database URL> --tracking-uri http://<this machine>:" + str(port), err=True)
     click.echo("Same as: " + redact(shlex.join(["mlflow", *cmd[3:]])), err=True)
+    _quiet_server()
     _become(cmd)
