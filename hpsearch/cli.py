@@ -372,8 +372,6 @@ def _signal_name(stop: BaseException) -> str:
 def _epochs_saved(trial: Any, config: Any, locations: Any) -> int:
     """Epochs an interrupted ``trial`` completed: its resume state's count (what the retry continues
     from; saved just before the epoch is reported to Optuna), else the epochs it reported."""
-    import warnings
-
     from hpsearch._checkpoints import TrialCheckpoints
     from hpsearch._study import first_attempt
 
