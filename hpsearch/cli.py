@@ -405,9 +405,11 @@ def _stopped_message(stop: BaseException, study_obj: Any, config: Any, locations
     for trial, retry in stopped:
         done = _epochs_saved(trial, config, locations)
         where = f"in epoch {done + 1}/{max_epochs}" if done < max_epochs else f"after its last epoch ({max_epochs})"
-        lines.append(f"Stopped by {what}: study {name}, trial {trial.number} {where}; {done} epoch{'s' if done != 1 else ''} done and saved.")
+        saved = f"{done} epoch{'s' if done != 1 else ''} done and saved" if done else "no epoch done yet"
+        lines.append(f"Stopped by {what}: study {name}, trial {trial.number} {where}; {saved}.")
+        how = "to continue from its last saved epoch" if done else "to start again"
         queued = (
-            f"queued as trial {retry.number} to continue from its last saved epoch with the same params"
+            f"queued as trial {retry.number} {how} with the same params"
             if retry is not None
             else "retried with the same params when the study runs again"
         )

@@ -173,3 +173,38 @@ def test_rerunning_a_finished_study_says_so_and_counts_each_state(store: Path, c
     assert "To run 10 more trials, raise the total with --trials:\n  hpsearch study done.yaml --data-dir" in again.stdout
     assert again.stdout.rstrip().endswith("--subset 100 --trials 11")
     assert len(optuna.load_study(study_name="done", storage=f"sqlite:///{store}/optuna.db").trials) == 2  # nothing ran
+
+
+def test_the_stop_message_names_each_interrupted_trial_and_its_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The message's composition (the slow test in test_workers.py sends real signals)."""
+    import datetime
+
+    from optuna.distributions import FloatDistribution
+
+    from hpsearch._config import parse_study_dict
+    from hpsearch._study import _retry
+    from hpsearch._workers import Terminated
+    from hpsearch.cli import _stopped_message
+
+    monkeypatch.setattr(sys, "argv", ["hpsearch", "study", "mine.yaml", "--epochs", "5"])
+    config = parse_study_dict({"training": {"max_epochs": 5}, "budget": {"trials": 4}}, name="mine")
+    since = datetime.datetime.now()
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(value=0.5, params={"x": 0.1}, distributions={"x": FloatDistribution(0, 1)}))
+    running = [study.ask({"x": FloatDistribution(0, 1)}) for _ in range(2)]  # two workers' trials
+    for e in range(2):
+        running[0].report(0.1, e)
+    for trial in running:
+        trial.set_user_attr("fail_reason", "interrupted (SIGTERM)")
+        _retry(study, study.tell(trial, state=TrialState.FAIL), max_retry=None)
+    text = _stopped_message(Terminated("signal SIGTERM"), study, config, None, since)
+    assert text.splitlines() == [
+        "Stopped by SIGTERM: study mine, trial 1 in epoch 3/5; 2 epochs done and saved.",
+        "  Trial 1 is marked FAIL (interrupted) and queued as trial 3 to continue from its last saved epoch with the same params; its MLflow run is KILLED.",
+        "Stopped by SIGTERM: study mine, trial 2 in epoch 1/5; no epoch done yet.",
+        "  Trial 2 is marked FAIL (interrupted) and queued as trial 4 to start again with the same params; its MLflow run is KILLED.",
+        "Study mine: finished so far: 1 (1 complete, 0 pruned); also 2 failed, 2 queued to resume (target 4).",
+        "Resume with:",
+        "  hpsearch study mine.yaml --epochs 5",
+    ]
+    assert _stopped_message(KeyboardInterrupt(), None, None, None, since).startswith("Stopped by Ctrl-C before the first trial started.")
