@@ -304,8 +304,7 @@ def render_trials(
     ]
     first = ["trial", "state", metric, "epochs", "duration"]
     extra = [c for c in ("reason", "resumed", "mlflow run") if any(row[c] is not None for row in rows)]
-    columns = [*first, *params, *extra]
-    roles = [p for p in params if "." not in p]
-    reason = [c for c in extra if c == "reason"]
-    priority = [*first, *roles, *reason, *[p for p in params if "." in p], *[c for c in extra if c != "reason"]]
-    return render_table(rows, columns, priority=priority, keep=len(first), width=width, wide=wide)
+    roles = [p for p in params if "." not in p]  # optimizer, learning_rate, ...; "sgd.momentum" is conditional
+    conditional = [p for p in params if "." in p]
+    priority = [*first, *roles, *extra[:1], *conditional, *extra[1:]] if extra[:1] == ["reason"] else [*first, *roles, *conditional, *extra]
+    return render_table(rows, [*first, *params, *extra], priority=priority, keep=len(first), width=width, wide=wide)
