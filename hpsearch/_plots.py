@@ -11,7 +11,8 @@ __all__ = ["learning_curve_png"]
 def learning_curve_png(
     history: Sequence[Mapping[str, float]], path: str | Path, *, title: str = "", best_epoch: int | None = None
 ) -> Path:
-    """Draw accuracy and loss, train vs validation, per epoch (1-based) into ``path``."""
+    """Draw accuracy and loss, train (dashed) vs validation (solid) in one colour, per epoch
+    (1-based, whole-number ticks) into ``path``."""
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -22,9 +23,9 @@ def learning_curve_png(
     epochs = [int(row["epoch"]) + 1 for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for ax, metric in zip(axes, ("accuracy", "loss")):
-        for key, label, style in ((metric, "train", "-"), (f"val_{metric}", "validation", "-")):
+        for key, label, style in ((metric, "train", "--"), (f"val_{metric}", "validation", "-")):  # one colour, dash for train
             values = [row.get(key, float("nan")) for row in history]
-            ax.plot(epochs, values, style, marker="o", markersize=3, label=label)
+            ax.plot(epochs, values, style, color="C0", marker="o", markersize=3, label=label)
         if best_epoch is not None:
             ax.axvline(best_epoch + 1, color="grey", linestyle=":", linewidth=1, label="best epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
-from hpsearch._results import format_duration
+from hpsearch._results import epochs_trained, format_duration
 
 __all__ = ["TerminalReporter", "short_params"]
 
@@ -85,13 +85,13 @@ class TerminalReporter:
         if trial.datetime_start and trial.datetime_complete:
             duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
         value = f"{self.metric}={trial.value:.4f}" if trial.value is not None else ""
-        epochs = trial.user_attrs.get("epochs_trained")
+        epochs = epochs_trained(trial)
         resumed = trial.user_attrs.get("resumed_from_epoch") or 0
         extra = f" resumed@{resumed}" if resumed else ""
         reason = trial.user_attrs.get("fail_reason") if trial.state.name == "FAIL" else None
         line = (
             f"trial {trial.number:>4}  {trial.state.name:<8} {value:<22} "
-            f"epochs {epochs if epochs is not None else '-':>3}{extra}  {format_duration(duration):>8}  "
+            f"epochs {epochs:>3}{extra}  {format_duration(duration):>8}  "
             f"{short_params(trial.params)}"
         )
         if reason:

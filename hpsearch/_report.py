@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import html
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,18 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import __version__
 from hpsearch._config import StudyConfig
-from hpsearch._results import epochs_trained, failure, format_duration, retried_as, trials_frame
+from hpsearch._results import epochs_trained, failure, format_duration, retried_as, trial_table
 
-__all__ = ["build_report", "pruning_statistics"]
+__all__ = ["build_report", "pruning_statistics", "MIN_TRIALS_FOR_IMPORTANCES", "PARALLEL_AXES"]
+
+#: Completed trials needed before parameter importances are shown: PED-ANOVA compares the best
+#: trials with the rest, and its authors advise at least 5 trials in that best group.
+MIN_TRIALS_FOR_IMPORTANCES = 10
+#: Axes of the first parallel-coordinates view (the most important parameters); a second view
+#: has them all.
+PARALLEL_AXES = 8
+#: Line colours of the learning curves, one per trial (train and validation share it).
+_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22")
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1200px;color:#222;padding:0 1rem}
@@ -77,7 +87,7 @@ def pruning_statistics(study: optuna.Study, max_epochs: int) -> dict[str, Any]:
 def _figure_html(fig: go.Figure, first: list[bool]) -> str:
     include = first[0]
     first[0] = False
-    fig.update_layout(margin={"l": 60, "r": 30, "t": 50, "b": 50}, height=420)
+    fig.update_layout(margin={"l": 60, "r": 30, "t": 50, "b": 50}, height=fig.layout.height or 420)
     return fig.to_html(full_html=False, include_plotlyjs=include, config={"displaylogo": False})
 
 
@@ -105,7 +115,37 @@ def _curves(study: optuna.Study, top: list[FrozenTrial], metric: str, history: C
                         name=f"trial {t.number} {train_metric}",
                     )
                 )
-    fig.update_layout(title=f"Learning curves of the top {len(top)} trials", xaxis_title="epoch", yaxis_title=metric)
+    fig.update_layout(title=f"Learning curves of the top {len(top)} trials", xaxis_title="epoch")
+    return _style_curves(fig)
+
+
+def _style_curves(fig: go.Figure) -> go.Figure:
+    """One colour per trial, validation solid and train dashed; the y axis names the metric drawn
+    (``accuracy`` for train + validation accuracy); whole epochs on the x axis.
+
+    Traces are named ``trial <n> <metric>`` by :func:`_curves`.
+    """
+    colour: dict[str, str] = {}
+    metrics: set[str] = set()
+    for trace in fig.data:
+        _, number, name = trace.name.split(" ", 2)
+        colour.setdefault(number, _COLOURS[len(colour) % len(_COLOURS)])
+        metrics.add(name)
+        trace.update(
+            line={"color": colour[number], "dash": "solid" if name.startswith("val_") or len(metrics) == 1 else "dash"},
+            marker={"color": colour[number]},
+            legendgroup=f"trial {number}",
+        )
+    bases = {m.removeprefix("val_") for m in metrics}
+    fig.update_yaxes(title_text=bases.pop() if len(bases) == 1 and len(metrics) > 1 else ", ".join(sorted(metrics)))
+    epochs = [x for trace in fig.data for x in trace.x]
+    return _whole_numbers(fig, "x", max(epochs, default=1))
+
+
+def _whole_numbers(fig: go.Figure, axis: str, largest: float, ticks: int = 12) -> go.Figure:
+    """Ticks of ``axis`` on whole numbers only (epochs, trial numbers), at most ``ticks`` of them."""
+    step = max(1, math.ceil(largest / ticks))
+    (fig.update_xaxes if axis == "x" else fig.update_yaxes)(tickmode="linear", tick0=0 if step > 1 else 1, dtick=step, tickformat="d")
     return fig
 
 
@@ -125,7 +165,52 @@ def _epochs_figure(study: optuna.Study, max_epochs: int) -> go.Figure:
             )
     fig.add_hline(y=max_epochs, line_dash="dot", annotation_text=f"max_epochs = {max_epochs}")
     fig.update_layout(title="Epochs trained per trial", xaxis_title="trial", yaxis_title="epochs", barmode="overlay")
+    _whole_numbers(fig, "x", max((t.number for t in study.trials), default=1))
+    return _whole_numbers(fig, "y", max_epochs, ticks=10)
+
+
+def _importances(study: optuna.Study, n_complete: int) -> tuple[dict[str, float] | None, str]:
+    """PED-ANOVA importances and a sentence saying what they rest on, or ``None`` and why not."""
+    if n_complete < MIN_TRIALS_FOR_IMPORTANCES:
+        return None, (
+            f"Parameter importances need at least {MIN_TRIALS_FOR_IMPORTANCES} completed trials; this study has "
+            f"{n_complete}. With fewer, PED-ANOVA's estimates are mostly noise."
+        )
+    quantile = min(0.5, max(0.1, 5 / n_complete))  # at least 5 trials in the best group
+    evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=quantile)
+    try:
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    except (ValueError, RuntimeError, ZeroDivisionError) as e:
+        return None, f"Parameter importances could not be computed ({str(e).splitlines()[0] if str(e) else type(e).__name__})."
+    best = math.ceil(quantile * n_complete)
+    return importances, (
+        f"PED-ANOVA on the {n_complete} completed trials: how much each parameter mattered for reaching the best "
+        f"{quantile:.0%} of them ({best} trials). Estimates from a few dozen trials are rough."
+    )
+
+
+def _importance_figure(importances: dict[str, float]) -> go.Figure:
+    names = list(importances)[::-1]  # most important on top
+    fig = go.Figure(go.Bar(x=[importances[n] for n in names], y=names, orientation="h", marker_color="#1f77b4"))
+    fig.update_layout(title="Parameter importances (PED-ANOVA)", xaxis_title="importance (share of the total)")
+    fig.update_layout(height=max(300, 60 + 28 * len(names)))
     return fig
+
+
+def _parallel_params(study: optuna.Study, config: StudyConfig, importances: dict[str, float] | None) -> list[str]:
+    """The searched params that completed trials have, most important first (without importances:
+    top-level params in sampling order, then the conditional ones)."""
+    present = {p for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)) for p in t.params}
+    searched = [p for p in config.search_space.searched() if p in present]
+    searched += sorted(present - set(searched))
+    if importances:
+        return sorted(searched, key=lambda p: -importances.get(p, -1.0))
+    return [p for p in searched if "." not in p] + [p for p in searched if "." in p]
+
+
+def _parallel_figure(study: optuna.Study, params: list[str], title: str) -> go.Figure:
+    """Optuna's parallel coordinates of ``params`` (Optuna orders the axes by name)."""
+    return optuna.visualization.plot_parallel_coordinate(study, params=params).update_layout(title=title)
 
 
 def build_report(
@@ -170,11 +255,29 @@ def build_report(
         parts.append(f"<p class='muted'>{html.escape(note)}</p>")
 
     parts.append("<h2>Optimization history</h2>")
-    parts.append(_optuna_plot(lambda: optuna.visualization.plot_optimization_history(study), first, "Needs a completed trial"))
+    last = max((t.number for t in trials), default=1)
+    history_plot = lambda: _whole_numbers(optuna.visualization.plot_optimization_history(study), "x", last)  # noqa: E731
+    parts.append(_optuna_plot(history_plot, first, "Needs a completed trial"))
+    importances, about = _importances(study, len(complete))
     parts.append("<h2>Parameter importances</h2>")
-    parts.append(_optuna_plot(lambda: optuna.visualization.plot_param_importances(study), first, "Needs at least two completed trials with varying params"))
+    parts.append(f"<p class='muted'>{html.escape(about)}</p>")
+    if importances:
+        parts.append(_figure_html(_importance_figure(importances), first))
     parts.append("<h2>Parallel coordinates</h2>")
-    parts.append(_optuna_plot(lambda: optuna.visualization.plot_parallel_coordinate(study), first, "Needs completed trials"))
+    params = _parallel_params(study, config, importances)
+    shown = params[:PARALLEL_AXES]
+    which = "most important" if importances else "first"
+    title = f"The {len(shown)} {which} of {len(params)} parameters" if len(params) > len(shown) else f"All {len(params)} parameters"
+    parts.append(_optuna_plot(lambda: _parallel_figure(study, shown, title), first, "Needs completed trials"))
+    if len(params) > len(shown):
+
+        def every_param() -> go.Figure:
+            fig = _parallel_figure(study, params, f"All {len(params)} parameters (scroll sideways)")
+            return fig.update_layout(width=max(1100, 110 * (len(params) + 1)))
+
+        parts.append(f"<h3>All {len(params)} parameters</h3><div style='overflow-x:auto'>")
+        parts.append(_optuna_plot(every_param, first, "Needs completed trials"))
+        parts.append("</div>")
 
     parts.append("<h2>Learning curves of the top trials</h2>")
     if ranked:
@@ -207,11 +310,9 @@ def build_report(
     parts.append("<h2>Failed trials</h2>")
     parts.append(_table(failed, ["trial", "reason", "params"]))
 
-    frame = trials_frame(study)
-    rows = []
-    for row in frame.to_dict("records"):
-        rows.append({**row, "duration": format_duration(row.get("duration_s"))})
-    columns = ["number", "state", "value", "epochs", "duration", *[c for c in config.search_space.searched() if c in frame.columns]]
+    table = trial_table(study)
+    rows = [{**row, "duration": format_duration(row["duration_s"])} for row in table.rows]
+    columns = ["number", "state", "value", "epochs", "duration", *[c for c in config.search_space.searched() if c in table.columns]]
     parts.append("<h2>All trials</h2>")
     parts.append(_table(rows, columns))
 

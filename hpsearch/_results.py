@@ -1,13 +1,20 @@
 """Results as tables (pandas): one row per trial, one row per study. No TensorFlow, no MLflow.
 
 Rows are ordered best first: completed trials by value, then pruned trials by their last value,
-then failed, running and waiting ones.
+then failed, running and waiting ones. On the terminal, :func:`render_table` fits a table to the
+terminal's width by leaving out its least important columns (``wide`` keeps them all).
 """
 
 from __future__ import annotations
 
+import csv
 import datetime
-from collections.abc import Iterable
+import io
+import json
+import math
+import shutil
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import optuna
@@ -16,7 +23,25 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch._study import seed_of
 
-__all__ = ["trials_frame", "studies_frame", "format_duration", "retried_as", "failure", "epochs_trained"]
+__all__ = [
+    "TrialTable",
+    "trial_table",
+    "trials_frame",
+    "to_json",
+    "to_csv",
+    "render_table",
+    "render_trials",
+    "terminal_width",
+    "studies_frame",
+    "format_duration",
+    "retried_as",
+    "failure",
+    "epochs_trained",
+    "interrupted_since",
+]
+
+#: The columns every trial has, before its params.
+TRIAL_COLUMNS = ("number", "state", "value", "duration_s", "epochs", "resumed_from_epoch", "mlflow_run_id", "fail_reason")
 
 _STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2, TrialState.RUNNING: 3, TrialState.WAITING: 4}
 
@@ -62,6 +87,23 @@ def epochs_trained(t: FrozenTrial) -> int:
     return int(t.user_attrs.get("epochs_trained") or len(t.intermediate_values))
 
 
+def interrupted_since(study: optuna.Study, since: datetime.datetime) -> list[tuple[FrozenTrial, FrozenTrial | None]]:
+    """Trials of ``study`` stopped by Ctrl-C / SIGTERM since ``since`` (Optuna's local time), each
+    with the attempt queued to resume it (``None`` if none was queued)."""
+    trials = study.get_trials(deepcopy=False)
+    retries = retried_as(trials)
+    by_number = {t.number: t for t in trials}
+    stopped = [
+        t
+        for t in trials
+        if t.state == TrialState.FAIL
+        and str(t.user_attrs.get("fail_reason") or "").startswith("interrupted")
+        and t.datetime_complete is not None
+        and t.datetime_complete >= since
+    ]
+    return [(t, by_number.get(retries[t.number]) if t.number in retries else None) for t in stopped]
+
+
 def _sort_key(t: FrozenTrial, maximize: bool) -> tuple:
     value = t.value if t.value is not None else float("nan")
     if value != value:
@@ -71,20 +113,29 @@ def _sort_key(t: FrozenTrial, maximize: bool) -> tuple:
     return (_STATE_ORDER.get(t.state, 9), score, t.number)
 
 
-def trials_frame(study: optuna.Study, *, top: int | None = None) -> pd.DataFrame:
+@dataclass(frozen=True)
+class TrialTable:
+    """One row per trial, best first, holding the values exactly as stored (``int`` stays ``int``,
+    floats keep every digit, a param a trial did not sample is ``None``)."""
+
+    columns: list[str]
+    rows: list[dict[str, Any]]
+
+
+def trial_table(study: optuna.Study, *, top: int | None = None) -> TrialTable:
     """One row per trial: number, state, value, duration, epochs, MLflow run, reason, params."""
     trials = study.get_trials(deepcopy=False)
     maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     retries = retried_as(trials)
     rows: list[dict[str, Any]] = []
     param_names: list[str] = []
-    for t in sorted(trials, key=lambda t: _sort_key(t, maximize)):
+    for t in sorted(trials, key=lambda t: _sort_key(t, maximize))[:top]:
         row = {
             "number": t.number,
             "state": t.state.name,
             "value": t.value,
             "duration_s": _duration(t),
-            "epochs": t.user_attrs.get("epochs_trained"),
+            "epochs": epochs_trained(t),
             "resumed_from_epoch": t.user_attrs.get("resumed_from_epoch"),
             "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
             "fail_reason": failure(t, retries),
@@ -94,11 +145,35 @@ def trials_frame(study: optuna.Study, *, top: int | None = None) -> pd.DataFrame
                 param_names.append(name)
             row[name] = value
         rows.append(row)
-    columns = ["number", "state", "value", "duration_s", "epochs", "resumed_from_epoch", "mlflow_run_id", "fail_reason", *param_names]
-    frame = pd.DataFrame(rows, columns=columns)
-    if top is not None:
-        frame = frame.head(top)
-    return frame.reset_index(drop=True)
+    columns = [*TRIAL_COLUMNS, *param_names]
+    return TrialTable(columns, [{c: row.get(c) for c in columns} for row in rows])
+
+
+def trials_frame(study: optuna.Study, *, top: int | None = None) -> pd.DataFrame:
+    """:func:`trial_table` as a pandas frame (for display; pandas turns an int column with gaps
+    into floats, so machine formats use :func:`to_json` / :func:`to_csv` instead)."""
+    table = trial_table(study, top=top)
+    return pd.DataFrame(table.rows, columns=table.columns)
+
+
+def _finite(value: Any) -> Any:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def to_json(table: TrialTable) -> str:
+    """The rows as a JSON array: full float precision, integers as integers, gaps as ``null``."""
+    rows = [{c: _finite(row[c]) for c in table.columns} for row in table.rows]
+    return json.dumps(rows, indent=1, allow_nan=False)
+
+
+def to_csv(table: TrialTable) -> str:
+    """The rows as CSV: floats in their shortest exact form, integers as integers, gaps empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(table.columns)
+    for row in table.rows:
+        writer.writerow(["" if row[c] is None else repr(row[c]) if isinstance(row[c], float) else row[c] for c in table.columns])
+    return out.getvalue()
 
 
 def studies_frame(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
@@ -131,3 +206,109 @@ def studies_frame(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
         columns=["study", "direction", "seed", "trials", "complete", "pruned", "fail", "running", "waiting", "best_value", "last_activity"],
     )
     return frame.astype({"seed": "Int64"})  # an integer even where a study has none (not 1.235e+09)
+
+
+# ----------------------------------------------------------------------------- terminal tables
+
+#: Blank columns between two table columns.
+_GAP = 2
+#: Longest cell shown for these columns unless ``wide`` (longer ones end in "...").
+_CLIP = {"reason": 48, "mlflow run": 32}
+
+
+def terminal_width() -> int:
+    """Columns of the terminal (``COLUMNS`` wins; 100 when the output is not a terminal)."""
+    return shutil.get_terminal_size((100, 24)).columns
+
+
+def _cell(value: Any) -> str:
+    if value is None or (isinstance(value, float) and value != value):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _clip(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _fit(widths: Mapping[str, int], priority: Sequence[str], keep: int, width: int) -> list[str]:
+    """The first ``keep`` columns of ``priority``, then each further one that still fits ``width``."""
+    chosen: list[str] = []
+    used = -_GAP
+    for i, name in enumerate(priority):
+        if i < keep or used + _GAP + widths[name] <= width:
+            chosen.append(name)
+            used += _GAP + widths[name]
+    return chosen
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def render_table(
+    rows: Sequence[Mapping[str, Any]],
+    columns: Sequence[str],
+    *,
+    priority: Sequence[str] | None = None,
+    keep: int = 1,
+    width: int | None = None,
+    wide: bool = False,
+) -> tuple[str, list[str]]:
+    """``rows`` as an aligned text table no wider than ``width`` (default: the terminal's).
+
+    Columns are shown in ``columns`` order; when they do not all fit, the last ones of
+    ``priority`` (default: ``columns``) are left out, never the first ``keep``; long reasons and
+    run ids are cut short. ``wide`` shows every column in full, however wide. Numbers are right
+    aligned and floats rounded to 4 significant digits (the machine formats carry every digit).
+
+    Returns:
+        ``(text, hidden)``: the table and the names of the columns left out.
+    """
+    cells = {c: [_cell(row.get(c)) for row in rows] for c in columns}
+    if not wide:
+        cells = {c: [_clip(v, max(_CLIP[c], len(c))) for v in values] if c in _CLIP else values for c, values in cells.items()}
+    widths = {c: max([len(c), *map(len, cells[c])]) for c in columns}
+    order = list(priority or columns)
+    chosen = set(order if wide else _fit(widths, order, keep, width or terminal_width()))
+    shown = [c for c in columns if c in chosen]
+    right = {c for c in shown if all(_is_number(row.get(c)) or row.get(c) is None for row in rows)}
+
+    def line(values: Sequence[str]) -> str:
+        parts = [v.rjust(widths[c]) if c in right else v.ljust(widths[c]) for c, v in zip(shown, values)]
+        return (" " * _GAP).join(parts).rstrip()
+
+    lines = [line(shown), "-" * len(line(["x" * widths[c] for c in shown]))]
+    lines += [line([cells[c][i] for c in shown]) for i in range(len(rows))]
+    return "\n".join(lines), [c for c in order if c not in chosen]
+
+
+def render_trials(
+    table: TrialTable, *, metric: str = "value", width: int | None = None, wide: bool = False, run_ids: bool = True
+) -> tuple[str, list[str]]:
+    """A trial table for the terminal: trial, state, ``metric``, epochs and duration always; then
+    the params (top-level roles before conditional ones), the failure reason, the epoch a retry
+    resumed from and (``run_ids``) the MLflow run id, as far as the width allows."""
+    params = [c for c in table.columns if c not in TRIAL_COLUMNS]
+    rows = [
+        {
+            "trial": row["number"],
+            "state": row["state"],
+            metric: row["value"],
+            "epochs": row["epochs"],
+            "duration": format_duration(row["duration_s"]),
+            **{p: row[p] for p in params},
+            "reason": row["fail_reason"],
+            "resumed": row["resumed_from_epoch"] or None,
+            "mlflow run": row["mlflow_run_id"] if run_ids else None,
+        }
+        for row in table.rows
+    ]
+    first = ["trial", "state", metric, "epochs", "duration"]
+    extra = [c for c in ("reason", "resumed", "mlflow run") if any(row[c] is not None for row in rows)]
+    roles = [p for p in params if "." not in p]  # optimizer, learning_rate, ...; "sgd.momentum" is conditional
+    conditional = [p for p in params if "." in p]
+    priority = [*first, *roles, *extra[:1], *conditional, *extra[1:]] if extra[:1] == ["reason"] else [*first, *roles, *conditional, *extra]
+    return render_table(rows, [*first, *params, *extra], priority=priority, keep=len(first), width=width, wide=wide)

@@ -24,14 +24,12 @@ import fcntl
 import hashlib
 import sqlite3
 import threading
-import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import optuna
 from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.storages.journal import JournalFileBackend
 
@@ -42,8 +40,6 @@ __all__ = ["StorageSpec", "parse_storage_url", "check_storage", "open_storage", 
 
 #: How many times one trial is retried after its worker died (kill -9, lost machine).
 MAX_RETRY = 3
-
-warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,6 @@ import json
 import secrets
 import threading
 import time
-import warnings
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -80,11 +79,6 @@ ATTR_WORKER = "hpsearch.worker"
 
 #: States that count towards ``--trials``.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
-
-# hpsearch runs its own heartbeat thread around ask/tell (see _Heartbeat); Optuna warns that
-# heartbeats are meant for Study.optimize, which is exactly what we replace.
-warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
-optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 #: Trials without an owner (killed between ask and the first heartbeat) are orphans after this.
 _ORPHAN_AFTER = datetime.timedelta(minutes=30)
@@ -580,7 +574,7 @@ def run_worker(
             outcome = runner.run(trial, first_number=first)
         except KeyboardInterrupt as stop:
             heartbeat.stop()
-            reason = f"interrupted ({stop or 'Ctrl-C'})"
+            reason = f"interrupted ({str(stop).removeprefix('signal ') or 'Ctrl-C'})"
             try:
                 trial.set_user_attr("fail_reason", reason)
                 failed = study.tell(trial, state=TrialState.FAIL)

@@ -13,7 +13,6 @@ back-filled from the resume state, so the metric history has every epoch exactly
 from __future__ import annotations
 
 import json
-import logging
 import math
 import os
 import time
@@ -76,11 +75,6 @@ _VIEW_TAG = f"mlflow.sharedViewState.{_VIEW_KEY}"
 TAG_NOTE = "mlflow.note.content"  # the run's description (markdown), shown on its overview page
 
 _STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "KILLED": "KILLED"}
-
-for _name in ("mlflow", "alembic", "mlflow.store.db.utils"):
-    logging.getLogger(_name).setLevel(logging.WARNING)
-# Artifact downloads are small and frequent (best checkpoints); their progress bars are noise.
-os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def normalize_tracking_uri(uri: str) -> str:

@@ -9,12 +9,17 @@ Errors meant for the user (:class:`~hpsearch._errors.HPSearchError`) print one l
 
 from __future__ import annotations
 
+import contextlib
+import datetime
 import functools
+import logging
 import os
 import shlex
 import sys
 import time
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -27,16 +32,145 @@ F = TypeVar("F", bound=Callable[..., Any])
 #: worker replace itself with a fresh copy to return memory. Never under click's CliRunner.
 _OWNS_PROCESS = False
 
-_EPILOG = "Docs: README.md. Every command takes --storage / --tracking-uri (or HPSEARCH_STORAGE / MLFLOW_TRACKING_URI)."
+_EPILOG = (
+    "\b\nEnvironment:\n"
+    "  HPSEARCH_HOME        folder of the local stores, checkpoints and artifacts (default ./mlruns)\n"
+    "  HPSEARCH_STORAGE     Optuna storage URL (same as --storage)\n"
+    "  MLFLOW_TRACKING_URI  MLflow tracking URI (same as --tracking-uri)\n"
+    "  HPSEARCH_VERBOSE=1   show third-party warnings and log lines on the terminal\n\n"
+    "Docs: README.md. Every command that reads a study takes --storage / --tracking-uri."
+)
+
+
+#: Third-party warnings and log lines go here, not to the terminal (``HPSEARCH_VERBOSE=1`` keeps
+#: them on the terminal): ``<HPSEARCH_HOME>/hpsearch.log``, created when the first one comes.
+LOG_NAME = "hpsearch.log"
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+#: Warnings of the MLflow server that ``ui`` / ``server`` run (a ``PYTHONWARNINGS`` value).
+_SERVER_WARNINGS = "ignore::DeprecationWarning,ignore::FutureWarning,ignore:starlette."
+
+
+def _verbose() -> bool:
+    return bool(os.environ.get("HPSEARCH_VERBOSE"))
+
+
+def _log_path() -> Path:
+    from hpsearch._locations import default_home
+
+    return default_home() / LOG_NAME
+
+
+class _LogFile(logging.FileHandler):
+    """Appends to the log file, creating it (and its folder) only when a record arrives."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, mode="a", encoding="utf-8", delay=True)
+        self.setFormatter(logging.Formatter("%(asctime)s pid %(process)d %(levelname)s %(name)s: %(message)s"))
+
+    def _open(self) -> Any:
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
+def _third_party_log() -> logging.Logger:
+    """The logger whose records go to the log file only (never the terminal)."""
+    logger = logging.getLogger("hpsearch.third_party")
+    for old in logger.handlers:
+        old.close()
+    logger.handlers = [_LogFile(_log_path())]
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    return logger
+
+
+def _show_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int, file: Any = None, line: str | None = None) -> None:
+    """``warnings.showwarning`` of the CLI: hpsearch's own warnings are one line on stderr, other
+    libraries' warnings (PED-ANOVA, Keras, Optuna's experimental features) go to the log file."""
+    if category.__module__ == "builtins" and os.path.abspath(filename).startswith(_PACKAGE_DIR):
+        click.echo(f"Warning: {message}", err=True)
+        return
+    text = warnings.formatwarning(message, category, filename, lineno, line).rstrip()
+    logging.getLogger("hpsearch.third_party").warning(text)
+
+
+def _route_noise() -> None:
+    """Keep third-party noise out of the terminal; the CLI's entry point does this for every
+    command before it runs (importing hpsearch changes nothing). ``HPSEARCH_VERBOSE=1`` skips it.
+
+    * Python warnings of other libraries -> the log file (:func:`_show_warning`);
+    * MLflow logs only warnings and draws no download progress bars; TensorFlow's C++ logging
+      shows only errors (environment variables, read when those libraries are imported);
+    * Optuna's warning that heartbeats are meant for ``Study.optimize`` is dropped: hpsearch runs
+      its own heartbeat around ask/tell on purpose.
+    """
+    if _verbose():
+        return
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _third_party_log()
+    warnings.showwarning = _show_warning
+    warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+
+
+def _quiet_optuna() -> None:
+    """Optuna's own log lines ("Trial 3 finished ...", "A new study created ...") go to the log
+    file at WARNING and above; hpsearch prints its own line per trial."""
+    if _verbose():
+        return
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    optuna.logging.disable_default_handler()
+    optuna.logging.get_logger("optuna").handlers = list(logging.getLogger("hpsearch.third_party").handlers)
+
+
+@contextlib.contextmanager
+def _native_stderr_to_log() -> Iterator[None]:
+    """Point file descriptor 2, where C/C++ libraries write (TFLite's "Created TensorFlow Lite
+    XNNPACK delegate" line, TensorFlow's runtime), at the log file while Python's ``sys.stderr``
+    (hpsearch's messages, errors, tracebacks) stays on the terminal."""
+    from hpsearch._locations import redact
+
+    if _verbose():
+        yield
+        return
+    try:
+        python_uses_fd2 = sys.stderr.fileno() == 2
+    except (AttributeError, OSError, ValueError):
+        python_uses_fd2 = False  # click's test runner: sys.stderr is a buffer already
+    path = _log_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stderr.flush()
+    terminal = os.dup(2)
+    with open(path, "ab") as log:
+        stamp = datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        command = shlex.join(["hpsearch", *map(redact, sys.argv[1:])])
+        log.write(f"{stamp} pid {os.getpid()} native stderr of: {command}\n".encode())
+        log.flush()
+        os.dup2(log.fileno(), 2)
+    python_stderr = sys.stderr
+    if python_uses_fd2:
+        sys.stderr = open(terminal, "w", buffering=1, encoding=python_stderr.encoding, errors="backslashreplace", closefd=False)
+    try:
+        yield
+    finally:
+        if python_uses_fd2:
+            sys.stderr.flush()
+            sys.stderr = python_stderr
+        os.dup2(terminal, 2)
+        os.close(terminal)
 
 
 def _friendly(func: F) -> F:
-    """Turn HPSearchError into ``Error: <message>`` + its exit code, without a traceback."""
+    """Turn HPSearchError into ``Error: <message>`` + its exit code, without a traceback; route
+    third-party noise away from the terminal first (:func:`_route_noise`)."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from hpsearch._errors import HPSearchError
 
+        _route_noise()
         try:
             return func(*args, **kwargs)
         except HPSearchError as e:
@@ -53,13 +187,9 @@ def _quiet_tensorflow() -> None:
     descriptor 2, so the import runs with that descriptor pointed at /dev/null. Python errors
     are exceptions, not writes, and still surface.
     """
-    if os.environ.get("HPSEARCH_VERBOSE"):
+    if _verbose():
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    import warnings
-
-    warnings.filterwarnings("ignore", module="keras")
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
     sys.stderr.flush()
     saved = os.dup(2)
     devnull = os.open(os.devnull, os.O_WRONLY)
@@ -88,14 +218,14 @@ def storage_options(func: F) -> F:
         envvar="MLFLOW_TRACKING_URI",
         default=None,
         metavar="URI",
-        help="MLflow tracking URI [env MLFLOW_TRACKING_URI; default sqlite:///./mlruns/mlflow.db].",
+        help="MLflow tracking URI [env MLFLOW_TRACKING_URI; default sqlite:///$HPSEARCH_HOME/mlflow.db, HPSEARCH_HOME=./mlruns].",
     )(func)
     func = click.option(
         "--storage",
         envvar="HPSEARCH_STORAGE",
         default=None,
         metavar="URL",
-        help="Optuna storage URL [env HPSEARCH_STORAGE; default sqlite:///./mlruns/optuna.db].",
+        help="Optuna storage URL [env HPSEARCH_STORAGE; default sqlite:///$HPSEARCH_HOME/optuna.db, HPSEARCH_HOME=./mlruns].",
     )(func)
     return func
 
@@ -116,16 +246,23 @@ def main() -> None:
 # ----------------------------------------------------------------------------- study
 
 
-def _summary_table(summary: Any) -> str:
-    from hpsearch._results import format_duration, trials_frame
+def _hidden_note(hidden: list[str], how: str) -> str:
+    """``(+N columns: a, b, c, ...; <how>)`` for columns left out to fit the terminal."""
+    if not hidden:
+        return ""
+    names = ", ".join(hidden[:4]) + (", ..." if len(hidden) > 4 else "")
+    return f"(+{len(hidden)} column{'s' if len(hidden) > 1 else ''} not shown to fit the terminal: {names}; {how})"
 
-    frame = trials_frame(summary.study, top=10)
-    if frame.empty:
+
+def _summary_table(summary: Any) -> str:
+    from hpsearch._results import render_trials, trial_table
+
+    table = trial_table(summary.study, top=10)
+    if not table.rows:
         return "(no trials)"
-    searched = [c for c in summary.config.search_space.searched() if c in frame.columns]
-    frame = frame.assign(duration=frame["duration_s"].map(format_duration))
-    cols = ["number", "state", "value", "epochs", "duration", *searched]
-    return frame[cols].to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep="")
+    text, hidden = render_trials(table, metric=summary.config.objective.metric, run_ids=False)
+    note = _hidden_note(hidden, f"hpsearch show {summary.config.name} --wide shows all")
+    return text + (f"\n{note}" if note else "")
 
 
 def _print_summary(summary: Any) -> None:
@@ -170,15 +307,117 @@ def _location_flags(locations: Any) -> str:
     return flags
 
 
-def _resume_hint() -> str:
-    """The command that was run, passwords redacted (then say where to put them instead)."""
+def _without_option(args: list[str], option: str) -> list[str]:
+    """``args`` without ``option VALUE`` / ``option=VALUE``."""
+    out: list[str] = []
+    skip = False
+    for arg in args:
+        if skip:
+            skip = False
+        elif arg == option:
+            skip = True
+        elif not arg.startswith(option + "="):
+            out.append(arg)
+    return out
+
+
+def _resume_hint(trials: int | None = None) -> str:
+    """The command that was run, passwords redacted (then say where to put them instead), with
+    ``--trials`` set to ``trials`` when given."""
     from hpsearch._locations import redact
 
-    args = [redact(a) for a in sys.argv[1:]]
+    original = sys.argv[1:]
+    if trials is not None:
+        original = [*_without_option(original, "--trials"), "--trials", str(trials)]
+    args = [redact(a) for a in original]
     hint = shlex.join(["hpsearch", *args])
-    if args != sys.argv[1:]:
+    if args != original:
         hint += "\n  (password hidden: put the URL in HPSEARCH_STORAGE / MLFLOW_TRACKING_URI rather than on the command line)"
     return hint
+
+
+def _so_far(counts: Any) -> str:
+    """``finished so far: 4 (3 complete, 1 pruned); also 2 failed, 1 queued to resume``."""
+    if not (counts.finished or counts.failed or counts.running or counts.waiting):
+        return "no trials yet"
+    text = f"finished so far: {counts.finished} ({counts.complete} complete, {counts.pruned} pruned)"
+    others = [
+        f"{n} {label}"
+        for n, label in ((counts.failed, "failed"), (counts.waiting, "queued to resume"), (counts.running, "running"))
+        if n
+    ]
+    return text + (f"; also {', '.join(others)}" if others else "")
+
+
+def _nothing_to_run(config: Any, study_obj: Any, counts: Any) -> tuple[str, str]:
+    """What to say when a study already has its finished trials: that, its best, how to add more."""
+    metric = config.objective.metric
+    try:
+        best = study_obj.best_trial
+        shown = f" Best: trial {best.number}, {metric} = {best.value:.4f}."
+    except ValueError:
+        shown = ""
+    more = max(10, counts.finished // 2)
+    return (
+        f"Study {config.name} already has {counts.finished} finished trials (target {config.budget.trials}): nothing to run.{shown}",
+        f"To run {more} more trials, raise the total with --trials:\n  {_resume_hint(trials=counts.finished + more)}",
+    )
+
+
+def _signal_name(stop: BaseException) -> str:
+    """``Ctrl-C`` for a plain KeyboardInterrupt, ``SIGTERM`` for hpsearch's ``Terminated``."""
+    return str(stop).removeprefix("signal ") or "Ctrl-C"
+
+
+def _epochs_saved(trial: Any, config: Any, locations: Any) -> int:
+    """Epochs an interrupted ``trial`` completed: its resume state's count (what the retry continues
+    from; saved just before the epoch is reported to Optuna), else the epochs it reported."""
+    from hpsearch._checkpoints import TrialCheckpoints
+    from hpsearch._study import first_attempt
+
+    reported = len(trial.intermediate_values)
+    if locations is None:
+        return reported
+    folder = locations.checkpoint_root / config.name / f"trial-{first_attempt(trial):05d}"  # TrialRunner.checkpoints_for
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        state = TrialCheckpoints(folder).load()
+    return max(reported, state.epochs_done if state is not None else 0)
+
+
+def _stopped_message(stop: BaseException, study_obj: Any, config: Any, locations: Any, since: datetime.datetime) -> str:
+    """What an interrupt stopped (the study, each trial and its epoch), what became of it, and the
+    command that resumes."""
+    from hpsearch._results import interrupted_since
+    from hpsearch._study import count_trials, target_trials
+
+    what = _signal_name(stop)
+    resume = f"Resume with:\n  {_resume_hint()}"
+    if study_obj is None or config is None:
+        return f"Stopped by {what} before the first trial started.\n{resume}"
+    name, max_epochs = config.name, config.training.max_epochs
+    try:
+        stopped = interrupted_since(study_obj, since)
+        counts = count_trials(study_obj)
+    except Exception:  # noqa: BLE001 - the storage went away too: say what we know
+        return f"Stopped by {what}: study {name}. Its running trial is retried with the same params when the study runs again.\n{resume}"
+    lines = []
+    for trial, retry in stopped:
+        done = _epochs_saved(trial, config, locations)
+        where = f"in epoch {done + 1}/{max_epochs}" if done < max_epochs else f"after its last epoch ({max_epochs})"
+        saved = f"{done} epoch{'s' if done != 1 else ''} done and saved" if done else "no epoch done yet"
+        lines.append(f"Stopped by {what}: study {name}, trial {trial.number} {where}; {saved}.")
+        how = "to continue from its last saved epoch" if done else "to start again"
+        queued = (
+            f"queued as trial {retry.number} {how} with the same params"
+            if retry is not None
+            else "retried with the same params when the study runs again"
+        )
+        lines.append(f"  Trial {trial.number} is marked FAIL (interrupted) and {queued}; its MLflow run is KILLED.")
+    if not stopped:
+        lines.append(f"Stopped by {what}: study {name}, no trial was running.")
+    lines.append(f"Study {name}: {_so_far(counts)} (target {target_trials(study_obj, config)}).")
+    return "\n".join([*lines, resume])
 
 
 def _deadline(timeout: float | None) -> float | None:
@@ -233,6 +472,7 @@ def study(study: str, **options: Any) -> None:
     if gpus and options["workers"] == 1:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpus[0]  # before TensorFlow is imported
     _quiet_tensorflow()
+    _quiet_optuna()
     install_sigterm_handler()
     from hpsearch._progress import TerminalReporter
     from hpsearch._session import StudyRequest, run_study
@@ -241,33 +481,42 @@ def study(study: str, **options: Any) -> None:
         study=study, gpus=tuple(gpus) if gpus else None, deadline=_deadline(options["timeout"]), recycle=_OWNS_PROCESS, **options
     )
     reporters: list[Any] = []
+    nothing_to_run: list[tuple[str, str]] = []
+    opened: dict[str, Any] = {}
+    started = datetime.datetime.now()
 
     def reporter(config: Any, target: int, finished: int) -> Any:
-        r = TerminalReporter(total=target, finished=finished, metric=config.objective.metric, max_epochs=config.training.max_epochs)
+        r = TerminalReporter(
+            total=target, finished=finished, metric=config.objective.metric, max_epochs=config.training.max_epochs, bar=not nothing_to_run
+        )
         reporters.append(r)
         return r
 
     def ready(config: Any, locations: Any, study_obj: Any, tracking: Any) -> None:
+        from hpsearch._study import count_trials
+
+        opened.update(study=study_obj, config=config, locations=locations)
+        counts = count_trials(study_obj)
+        if counts.finished >= config.budget.trials and not counts.waiting:
+            nothing_to_run.append(_nothing_to_run(config, study_obj, counts))
         if os.environ.get("HPSEARCH_RESTARTS"):
             return  # a restarted worker: the header is already on screen
         where = locations.describe()
         click.echo(
             f"Study {config.name}: target {config.budget.trials} finished trials, up to "
-            f"{config.training.max_epochs} epochs each; {len(study_obj.trials)} trial(s) so far.\n"
+            f"{config.training.max_epochs} epochs each; {_so_far(counts)}.\n"
             f"  storage  {where['storage']}\n  tracking {where['tracking']}\n  seed     {config.seed} (--seed {config.seed} reproduces this study)",
             err=True,
         )
+        if nothing_to_run:
+            click.echo(nothing_to_run[0][0])
 
     try:
         summary = run_study(request, reporter_factory=reporter, on_ready=ready)
     except KeyboardInterrupt as stop:
         for r in reporters:
             r.close()
-        click.echo(
-            f"\nStopped ({stop or 'Ctrl-C'}). The running trial was marked FAIL (interrupted) and queued to resume "
-            f"from its last completed epoch; its MLflow run is KILLED.\nResume with:\n  {_resume_hint()}",
-            err=True,
-        )
+        click.echo("\n" + _stopped_message(stop, opened.get("study"), opened.get("config"), opened.get("locations"), started), err=True)
         sys.exit(130)
     finally:
         for r in reporters:
@@ -275,6 +524,8 @@ def study(study: str, **options: Any) -> None:
     if summary.stop_reason == "recycle":
         _restart(summary.deadline)
     _print_summary(summary)
+    if nothing_to_run:
+        click.echo("\n" + nothing_to_run[0][1])
     if summary.stop_reason == "workers stopped":
         click.echo(
             "Error: the worker processes stopped before the budget was met (see their messages above); "
@@ -307,6 +558,7 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
     if gpu is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = gpu
     _quiet_tensorflow()
+    _quiet_optuna()
     install_sigterm_handler()
     from hpsearch._progress import TerminalReporter
     from hpsearch._session import WorkerRequest, run_worker_process
@@ -322,10 +574,22 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
 
     deadline = _deadline(options.pop("timeout"))
     request = WorkerRequest(study_name=name, finalize=not no_finalize, deadline=deadline, recycle=_OWNS_PROCESS, **options)
+    started = datetime.datetime.now()
     try:
         result = run_worker_process(request, reporter_factory=None if quiet else reporter)
-    except KeyboardInterrupt:
-        click.echo(f"\nWorker {options['rank']} stopped; its trial was queued to resume.", err=True)
+    except KeyboardInterrupt as stop:
+        if quiet:  # started by `hpsearch study --workers`, which reports for all its workers
+            click.echo(f"\nWorker {options['rank']} stopped by {_signal_name(stop)}; its trial was queued to resume.", err=True)
+            sys.exit(130)
+        for r in reporters:
+            r.close()
+        from hpsearch._session import open_read_only
+
+        try:
+            study_obj, config, locations = open_read_only(name, options["storage"])
+        except Exception:  # noqa: BLE001 - stopped before the study could be read
+            study_obj = config = locations = None
+        click.echo(f"\nWorker {options['rank']}: " + _stopped_message(stop, study_obj, config, locations, started), err=True)
         sys.exit(130)
     finally:
         for r in reporters:
@@ -339,12 +603,16 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
 # ----------------------------------------------------------------------------- inspection
 
 
+_WIDE = click.option("--wide", is_flag=True, help="Every column, however wide (default: fit the terminal).")
+
+
 @main.command(name="list")
+@_WIDE
 @storage_options
 @_friendly
-def list_(storage: str | None, tracking_uri: str | None) -> None:
+def list_(wide: bool, storage: str | None, tracking_uri: str | None) -> None:
     """Every study in the storage: trials by state, best value, last activity."""
-    from hpsearch._results import studies_frame
+    from hpsearch._results import render_table, studies_frame
     from hpsearch._session import storage_read_only
 
     store, _ = storage_read_only(storage)
@@ -352,30 +620,43 @@ def list_(storage: str | None, tracking_uri: str | None) -> None:
     if frame.empty:
         click.echo("No studies yet. Start one with: hpsearch study cifar10")
         return
-    click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+    columns = list(frame.columns)
+    priority = ["study", "best_value", "trials", "complete", "pruned", "fail", "running", "waiting", "last_activity", "direction"]
+    text, hidden = render_table(frame.to_dict("records"), columns, priority=priority, wide=wide)
+    click.echo(text)
+    if hidden:
+        click.echo(_hidden_note(hidden, "--wide shows all"), err=True)
 
 
 @main.command()
 @click.argument("name")
 @click.option("--top", type=click.IntRange(min=1), help="Only the K best trials.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@_WIDE
 @storage_options
 @_friendly
-def show(name: str, top: int | None, fmt: str, storage: str | None, tracking_uri: str | None) -> None:
-    """One row per trial of study NAME, best first (state, value, duration, epochs, run id, params)."""
-    from hpsearch._results import trials_frame
+def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, tracking_uri: str | None) -> None:
+    """One row per trial of study NAME, best first (state, value, duration, epochs, run id, params).
+
+    The table fits the terminal, leaving out the least important columns (--wide shows all) and
+    rounding floats; csv and json carry every column, every digit and the stored types.
+    """
+    from hpsearch._results import render_trials, to_csv, to_json, trial_table
     from hpsearch._session import open_read_only
 
-    study_obj, _, _ = open_read_only(name, storage)
-    frame = trials_frame(study_obj, top=top)
+    study_obj, config, _ = open_read_only(name, storage)
+    table = trial_table(study_obj, top=top)
     if fmt == "csv":
-        click.echo(frame.to_csv(index=False), nl=False)
+        click.echo(to_csv(table), nl=False)
     elif fmt == "json":
-        click.echo(frame.to_json(orient="records", indent=1))
-    elif frame.empty:
+        click.echo(to_json(table))
+    elif not table.rows:
         click.echo(f"Study {name} has no trials yet.")
     else:
-        click.echo(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}", na_rep=""))
+        text, hidden = render_trials(table, metric=config.objective.metric, wide=wide)
+        click.echo(text)
+        if hidden:
+            click.echo(_hidden_note(hidden, "--wide shows all, --format csv has every digit"), err=True)
 
 
 @main.command()
@@ -427,6 +708,7 @@ def report(name: str, output: str | None, storage: str | None, tracking_uri: str
 @click.option("--dataset", metavar="PATH", help="Path to the study's .npz dataset (default: where the study's data came from).")
 @storage_options
 @_friendly
+@_native_stderr_to_log()
 def export(name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, storage: str | None, tracking_uri: str | None) -> None:
     """Export the best model of study NAME, verify it with its own runtime, register it in MLflow."""
     _quiet_tensorflow()
@@ -453,6 +735,13 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
     )
 
 
+def _quiet_server() -> None:
+    """The MLflow server we are about to become shows no deprecation warnings of its web stack
+    (Starlette's, once per worker process); its own log lines stay."""
+    if not _verbose():
+        os.environ["PYTHONWARNINGS"] = ",".join(filter(None, [_SERVER_WARNINGS, os.environ.get("PYTHONWARNINGS")]))
+
+
 def _become(cmd: list[str]) -> None:
     """Replace this process with ``cmd`` (a fresh hpsearch, the MLflow server): same PID, so
     Ctrl-C and SIGTERM reach it directly and nothing is left running when we are stopped."""
@@ -463,6 +752,34 @@ def _become(cmd: list[str]) -> None:
 
 def _is_loopback(host: str) -> bool:
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Fail with one line, before anything starts, when ``host:port`` cannot be listened on (the
+    MLflow server would otherwise fail in its worker processes and still exit 0).
+
+    Binds the way the server does (``SO_REUSEADDR``), so a port in TIME_WAIT is not a false alarm.
+    """
+    import errno
+    import socket
+
+    from hpsearch._errors import RuntimeFailure, UsageError
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as e:
+        raise UsageError(f"--host {host}: not an address of this machine ({e.strerror}); use 127.0.0.1 or 0.0.0.0.") from None
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise RuntimeFailure(
+                    f"Port {port} on {host} is already in use (another MLflow UI or server?); stop that one, "
+                    f"or pick another port with --port, e.g. --port {port + 1 if port < 65535 else 5000}."
+                ) from None
+            raise RuntimeFailure(f"Cannot listen on {host}:{port} ({e.strerror}); pick another --host or --port.") from None
 
 
 @main.command()
@@ -482,6 +799,7 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
         return
     if loc.tracking_is_default and not (loc.home / "mlflow.db").is_file():
         raise RuntimeFailure(f"No MLflow store at {loc.home / 'mlflow.db'} yet; run `hpsearch study NAME` first (or pass --tracking-uri).")
+    _check_port_free(host, port)
     uri = normalize_tracking_uri(loc.tracking_uri)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--default-artifact-root", loc.artifact_root, "--host", host, "--port", str(port)]
     if not _is_loopback(host):
@@ -491,6 +809,7 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
     for name, experiment_id, view in study_experiments(loc.tracking_uri):
         click.echo(f"  study {name}: http://{shown}:{port}/{ui_path(experiment_id, view=view)}")
     click.echo("Same as: " + shlex.join(["mlflow", *cmd[3:]]), err=True)
+    _quiet_server()
     _become(cmd)
 
 
@@ -562,6 +881,7 @@ def server(host: str, port: int, backend_store_uri: str | None, artifacts_destin
     if backend_store_uri is None:
         loc.home.mkdir(parents=True, exist_ok=True)
     check_tracking_uri(backend)
+    _check_port_free(host, port)
     artifacts = artifacts_destination or str(loc.home / "artifacts")
     cmd = [
         sys.executable, "-m", "mlflow", "server",
@@ -578,4 +898,5 @@ def server(host: str, port: int, backend_store_uri: str | None, artifacts_destin
     click.echo(f"MLflow tracking server on http://{'localhost' if _is_loopback(host) else host}:{port}  (runs: {redact(backend)}; artifacts: {artifacts})")
     click.echo("Workers: hpsearch worker NAME --storage <database URL> --tracking-uri http://<this machine>:" + str(port), err=True)
     click.echo("Same as: " + redact(shlex.join(["mlflow", *cmd[3:]])), err=True)
+    _quiet_server()
     _become(cmd)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import time
@@ -12,6 +13,7 @@ import optuna
 import pytest
 from click.testing import CliRunner
 from conftest import hpsearch_cli, write_study
+from optuna.trial import TrialState, create_trial
 from mlflow import MlflowClient
 
 from hpsearch.cli import main
@@ -29,6 +31,14 @@ def test_help_is_fast_and_imports_no_tensorflow() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out[1:] == ["False", "False"]
     assert float(out[0]) < 1.0
+
+
+def test_help_names_the_environment_variables() -> None:
+    text = CliRunner().invoke(main, ["--help"]).output
+    for name in ("HPSEARCH_HOME", "HPSEARCH_STORAGE", "MLFLOW_TRACKING_URI", "HPSEARCH_VERBOSE"):
+        assert name in text, name
+    assert "default ./mlruns" in text
+    assert "HPSEARCH_HOME" in CliRunner().invoke(main, ["show", "--help"]).output  # where the default store is
 
 
 def test_list_and_show_need_an_existing_store(store: Path) -> None:
@@ -134,3 +144,67 @@ def test_workers_that_die_make_the_study_command_fail_with_a_resume_hint(tmp_pat
     assert "hpsearch study team.yaml --data-dir" in proc.stderr and "Traceback" not in proc.stderr
     study = optuna.load_study(study_name="team", storage=f"sqlite:///{tmp_path}/mlruns/optuna.db")
     assert study.trials == []  # nothing ran, nothing was half-recorded
+
+
+def test_rerunning_a_finished_study_says_so_and_counts_each_state(store: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_study(store.parent / "done.yaml", budget={"trials": 1}, training={"max_epochs": 1, "early_stopping_patience": 3})
+    args = ["study", "done.yaml", "--data-dir", str(cifar_dir), "--subset", "100"]
+    monkeypatch.setattr(sys, "argv", ["hpsearch", *args])
+    sigterm = signal.getsignal(signal.SIGTERM)
+    try:
+        first = CliRunner().invoke(main, args)
+        assert first.exit_code == 0, first.output
+        assert "done: target 1 finished trials, up to 1 epochs each; no trials yet." in first.stderr
+        assert "nothing to run" not in first.output
+        study = optuna.load_study(study_name="done", storage=f"sqlite:///{store}/optuna.db")
+        study.add_trial(create_trial(state=TrialState.FAIL, user_attrs={"fail_reason": "simulated"}))
+        best = study.best_trial
+
+        again = CliRunner().invoke(main, args)
+    finally:
+        signal.signal(signal.SIGTERM, sigterm)
+    assert again.exit_code == 0, again.output
+    # each state counted on its own: the failed trial is not "so far" towards the target
+    assert "finished so far: 1 (1 complete, 0 pruned); also 1 failed." in again.stderr
+    assert (
+        f"Study done already has 1 finished trials (target 1): nothing to run. Best: trial {best.number}, "
+        f"val_accuracy = {best.value:.4f}." in again.stdout
+    )
+    assert "To run 10 more trials, raise the total with --trials:\n  hpsearch study done.yaml --data-dir" in again.stdout
+    assert again.stdout.rstrip().endswith("--subset 100 --trials 11")
+    assert len(optuna.load_study(study_name="done", storage=f"sqlite:///{store}/optuna.db").trials) == 2  # nothing ran
+
+
+def test_the_stop_message_names_each_interrupted_trial_and_its_epoch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The message's composition (the slow test in test_workers.py sends real signals)."""
+    import datetime
+
+    from optuna.distributions import FloatDistribution
+
+    from hpsearch._config import parse_study_dict
+    from hpsearch._study import _retry
+    from hpsearch._workers import Terminated
+    from hpsearch.cli import _stopped_message
+
+    monkeypatch.setattr(sys, "argv", ["hpsearch", "study", "mine.yaml", "--epochs", "5"])
+    config = parse_study_dict({"training": {"max_epochs": 5}, "budget": {"trials": 4}}, name="mine")
+    since = datetime.datetime.now()
+    study = optuna.create_study(direction="maximize")
+    study.add_trial(create_trial(value=0.5, params={"x": 0.1}, distributions={"x": FloatDistribution(0, 1)}))
+    running = [study.ask({"x": FloatDistribution(0, 1)}) for _ in range(2)]  # two workers' trials
+    for e in range(2):
+        running[0].report(0.1, e)
+    for trial in running:
+        trial.set_user_attr("fail_reason", "interrupted (SIGTERM)")
+        _retry(study, study.tell(trial, state=TrialState.FAIL), max_retry=None)
+    text = _stopped_message(Terminated("signal SIGTERM"), study, config, None, since)
+    assert text.splitlines() == [
+        "Stopped by SIGTERM: study mine, trial 1 in epoch 3/5; 2 epochs done and saved.",
+        "  Trial 1 is marked FAIL (interrupted) and queued as trial 3 to continue from its last saved epoch with the same params; its MLflow run is KILLED.",
+        "Stopped by SIGTERM: study mine, trial 2 in epoch 1/5; no epoch done yet.",
+        "  Trial 2 is marked FAIL (interrupted) and queued as trial 4 to start again with the same params; its MLflow run is KILLED.",
+        "Study mine: finished so far: 1 (1 complete, 0 pruned); also 2 failed, 2 queued to resume (target 4).",
+        "Resume with:",
+        "  hpsearch study mine.yaml --epochs 5",
+    ]
+    assert _stopped_message(KeyboardInterrupt(), None, None, None, since).startswith("Stopped by Ctrl-C before the first trial started.")

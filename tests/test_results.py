@@ -9,10 +9,12 @@ import time
 from pathlib import Path
 
 import optuna
-from optuna.distributions import CategoricalDistribution, FloatDistribution
+from click.testing import CliRunner
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
 
 from hpsearch._results import format_duration, studies_frame, trials_frame
+from hpsearch.cli import main
 
 DIST = {"learning_rate": FloatDistribution(1e-4, 1e-1, log=True), "optimizer": CategoricalDistribution(["adam", "sgd"])}
 
@@ -41,6 +43,101 @@ def test_trials_are_ordered_best_first() -> None:
     assert list(frame["state"]) == ["COMPLETE", "COMPLETE", "PRUNED", "FAIL"]
     assert frame.loc[3, "fail_reason"] == "diverged" and list(frame.columns[-2:]) == ["learning_rate", "optimizer"]
     assert list(trials_frame(study, top=2)["number"]) == [2, 0]
+
+
+def mixed_study(storage: str) -> optuna.Study:
+    """Trial 0: an int param the others lack and many-digit floats; trial 1: failed after
+    3 reported epochs, without an ``epochs_trained`` attr (as an interrupted trial is left)."""
+    study = optuna.create_study(study_name="mixed", storage=storage, direction="maximize")
+    study.set_user_attr("hpsearch.config", {})
+    dist = {**DIST, "sgd.momentum": FloatDistribution(0.5, 0.99), "step.every_epochs": IntDistribution(1, 10)}
+    study.add_trial(
+        create_trial(
+            value=0.123456789012345,
+            params={"learning_rate": 0.012345678901234, "optimizer": "sgd", "sgd.momentum": 0.8405315363456789, "step.every_epochs": 5},
+            distributions=dist,
+            user_attrs={"epochs_trained": 4},
+        )
+    )
+    study.add_trial(
+        create_trial(
+            state=TrialState.FAIL,
+            params={"learning_rate": 0.01, "optimizer": "adam"},
+            distributions=DIST,
+            user_attrs={"fail_reason": "interrupted (Ctrl-C)"},
+            intermediate_values={0: 0.1, 1: 0.2, 2: 0.3},
+        )
+    )
+    return study
+
+
+def test_machine_formats_keep_full_precision_and_stored_types(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    mixed_study(storage)
+    shown = CliRunner().invoke(main, ["show", "mixed", "--format", "json", "--storage", storage])
+    assert shown.exit_code == 0, shown.output
+    first, failed = json.loads(shown.output)
+    assert first["sgd.momentum"] == 0.8405315363456789 and first["learning_rate"] == 0.012345678901234
+    assert first["value"] == 0.123456789012345
+    assert first["step.every_epochs"] == 5 and type(first["step.every_epochs"]) is int
+    assert type(first["number"]) is int and type(first["epochs"]) is int and first["epochs"] == 4
+    assert failed["step.every_epochs"] is None and failed["value"] is None
+    assert failed["epochs"] == 3  # the epochs it trained before it stopped, not null
+
+    shown = CliRunner().invoke(main, ["show", "mixed", "--format", "csv", "--storage", storage])
+    assert shown.exit_code == 0, shown.output
+    header, first_line, failed_line = shown.output.splitlines()
+    row = dict(zip(header.split(","), first_line.split(",")))
+    assert row["sgd.momentum"] == "0.8405315363456789" and row["learning_rate"] == "0.012345678901234"
+    assert row["value"] == "0.123456789012345"
+    assert row["step.every_epochs"] == "5" and row["epochs"] == "4"
+    row = dict(zip(header.split(","), failed_line.split(",")))
+    assert row["epochs"] == "3" and row["step.every_epochs"] == "" and row["fail_reason"] == "interrupted (Ctrl-C)"
+
+
+def test_the_table_shows_the_epochs_a_failed_trial_trained(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    mixed_study(storage)
+    shown = CliRunner().invoke(main, ["show", "mixed", "--storage", storage])
+    assert shown.exit_code == 0, shown.output
+    failed = next(line for line in shown.stdout.splitlines() if "FAIL" in line)
+    assert " 3 " in failed and "nan" not in shown.stdout and "None" not in shown.stdout
+
+
+def wide_study(storage: str, n_params: int = 14) -> None:
+    study = optuna.create_study(study_name="wide", storage=storage, direction="maximize")
+    study.set_user_attr("hpsearch.config", {})
+    names = [f"branch{i}.a_long_parameter_name" for i in range(n_params)]
+    dists = {name: FloatDistribution(0, 1) for name in names}
+    for k in range(3):
+        study.add_trial(
+            create_trial(
+                value=0.1 * k,
+                params={"optimizer": "sgd", **{name: 0.123456 + k for name in names}},
+                distributions={"optimizer": CategoricalDistribution(["adam", "sgd"]), **{n: FloatDistribution(0, 3) for n in dists}},
+                user_attrs={"epochs_trained": 2, "mlflow_run_id": f"{k:032x}"},
+            )
+        )
+
+
+def test_tables_fit_the_terminal_and_wide_shows_every_column(tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path}/optuna.db"
+    wide_study(storage)
+    for args in (["show", "wide"], ["list"]):
+        result = CliRunner().invoke(main, [*args, "--storage", storage], env={"COLUMNS": "80"})
+        assert result.exit_code == 0, result.output
+        lines = result.stdout.splitlines()
+        assert max(map(len, lines)) <= 80, result.stdout
+    shown = CliRunner().invoke(main, ["show", "wide", "--storage", storage], env={"COLUMNS": "80"})
+    header = shown.stdout.splitlines()[0].split()
+    assert header[:6] == ["trial", "state", "val_accuracy", "epochs", "duration", "optimizer"]  # the top-level param first
+    assert "columns not shown to fit the terminal" in shown.stderr and "--wide shows all" in shown.stderr
+
+    wide = CliRunner().invoke(main, ["show", "wide", "--wide", "--storage", storage], env={"COLUMNS": "80"})
+    assert wide.exit_code == 0, wide.output
+    header = wide.stdout.splitlines()[0]
+    assert {f"branch{i}.a_long_parameter_name" for i in range(14)} <= set(header.split()) and "mlflow run" in header
+    assert max(map(len, wide.stdout.splitlines())) > 300 and wide.stderr == ""
 
 
 def test_study_rows_count_states() -> None:

@@ -56,6 +56,25 @@ def test_ui_refuses_an_empty_store_and_warns_on_public_hosts(store: Path) -> Non
     assert result.exit_code == 1 and "No MLflow store at" in result.output
 
 
+@pytest.mark.parametrize("command", ["ui", "server"])
+def test_a_busy_port_is_one_line_and_exit_1(store: Path, monkeypatch: pytest.MonkeyPatch, command: str) -> None:
+    """Before the fix the MLflow server was started anyway; it failed in its worker processes and
+    `hpsearch ui` still exited 0."""
+    MlflowClient(normalize_tracking_uri(f"sqlite:///{store}/mlflow.db")).search_experiments()  # a study store
+    started: list[list[str]] = []
+    monkeypatch.setattr("hpsearch.cli._become", started.append)  # never exec the server in the test process
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = CliRunner().invoke(main, [command, "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert started == []
+    assert result.stderr.startswith(f"Error: Port {port} on 127.0.0.1 is already in use") and "--port" in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
+    assert "MLflow UI for" not in result.stdout and "tracking server on" not in result.stdout
+
+
 @pytest.mark.browser
 @needs_browser
 def test_the_study_is_browsable_in_the_mlflow_ui(finished_study: dict, tmp_path: Path) -> None:

@@ -55,12 +55,27 @@ def test_gpu_assignment() -> None:
 # ----------------------------------------------------------------------------- subprocess helpers
 
 
+def _as_in_a_terminal() -> None:
+    """In the child: SIGINT acts as in a terminal's foreground job. (A non-interactive shell
+    starts background jobs, and so this test's processes, with SIGINT ignored; Python keeps an
+    inherited SIG_IGN, so Ctrl-C would never reach hpsearch.)"""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONUNBUFFERED": "1", "HPSEARCH_HOME": str(cwd / "mlruns")}
     env.pop("HPSEARCH_STORAGE", None)
     env.pop("MLFLOW_TRACKING_URI", None)
     fh = open(log, "w")
-    return subprocess.Popen([sys.executable, "-m", "hpsearch", *args], cwd=cwd, env=env, stdout=fh, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", *args],
+        cwd=cwd,
+        env=env,
+        stdout=fh,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        preexec_fn=_as_in_a_terminal,
+    )
 
 
 def wait_for_checkpoint(cwd: Path, study: str, proc: subprocess.Popen, *, min_epochs: int = 1, timeout: float = 240) -> tuple[int, int]:
@@ -165,14 +180,27 @@ def test_interrupt_stops_cleanly_and_resumes(tmp_path: Path, cifar_dir: Path, si
     proc.send_signal(sig)
     assert proc.wait(60) == 130
     log = (tmp_path / "run1.log").read_text()
-    assert "Resume with:" in log and "hpsearch study stoppable.yaml --data-dir" in log and "Traceback" not in log
+    assert "Resume with:\n  hpsearch study stoppable.yaml --data-dir" in log and "Traceback" not in log
 
     store = tmp_path / "mlruns"
     study = optuna.load_study(study_name="stoppable", storage=f"sqlite:///{store}/optuna.db")
     stopped = study.trials[number]
     assert stopped.state == optuna.trial.TrialState.FAIL
-    assert stopped.user_attrs["fail_reason"].startswith("interrupted")
+    name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
+    assert stopped.user_attrs["fail_reason"] == f"interrupted ({name})"
     assert [t.state for t in study.trials if t.number > number] == [optuna.trial.TrialState.WAITING]
+    # The message says what stopped (study, trial, epoch), what became of it, and how to resume.
+    trained = json.loads((store / "checkpoints" / "stoppable" / f"trial-{number:05d}" / "resume.json").read_text())["epochs_done"]
+    assert trained >= done
+    assert (
+        f"Stopped by {name}: study stoppable, trial {number} in epoch {trained + 1}/6; "
+        f"{trained} epoch{'s' if trained != 1 else ''} done and saved." in log
+    ), log[-2000:]
+    assert (
+        f"Trial {number} is marked FAIL (interrupted) and queued as trial {number + 1} to continue from its "
+        "last saved epoch with the same params; its MLflow run is KILLED." in log
+    )
+    assert "Study stoppable: finished so far: " in log and "(target 2)." in log
     client = MlflowClient(f"sqlite:///{store}/mlflow.db")
     assert client.get_run(stopped.user_attrs["mlflow_run_id"]).info.status == "KILLED"
     parent = study.user_attrs["hpsearch.mlflow_parent_run_id"]
