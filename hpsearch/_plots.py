@@ -11,7 +11,10 @@ __all__ = ["learning_curve_png"]
 def learning_curve_png(
     history: Sequence[Mapping[str, float]], path: str | Path, *, title: str = "", best_epoch: int | None = None
 ) -> Path:
-    """Draw accuracy and loss, train vs validation, per epoch (1-based) into ``path``."""
+    """Draw accuracy and loss, train vs validation, per epoch into ``path``.
+
+    ``history`` rows and ``best_epoch`` carry the stored (1-based) epoch numbers, drawn as they are.
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -19,14 +22,14 @@ def learning_curve_png(
     from matplotlib.ticker import MaxNLocator
 
     path = Path(path)
-    epochs = [int(row["epoch"]) + 1 for row in history]
+    epochs = [int(row["epoch"]) for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for ax, metric in zip(axes, ("accuracy", "loss")):
         for key, label, style in ((metric, "train", "-"), (f"val_{metric}", "validation", "-")):
             values = [row.get(key, float("nan")) for row in history]
             ax.plot(epochs, values, style, marker="o", markersize=3, label=label)
         if best_epoch is not None:
-            ax.axvline(best_epoch + 1, color="grey", linestyle=":", linewidth=1, label="best epoch")
+            ax.axvline(best_epoch, color="grey", linestyle=":", linewidth=1, label="best epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)

@@ -139,7 +139,15 @@ def make_sampler(config: StudyConfig, *, rank: int = 0, n_existing: int = 0) -> 
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    """The study's pruner. Trials report epoch ``e`` (1-based) as step ``e``.
+
+    A study file's ``n_warmup_steps: N`` means "never prune a trial's first N epochs"; Optuna
+    prunes from ``step == n_warmup_steps`` on, so it gets ``N + 1``. ``min_resource`` is in
+    epochs as it is (the first rung is at epoch ``min_resource``).
+    """
     opts = dict(config.pruner.options)
+    if "n_warmup_steps" in opts:
+        opts["n_warmup_steps"] = int(opts["n_warmup_steps"]) + 1
     name = config.pruner.name
     if name == "none":
         return optuna.pruners.NopPruner()

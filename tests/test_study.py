@@ -42,7 +42,7 @@ def test_pruning_really_prunes(store: Path, tmp_path: Path, cifar_dir: Path) -> 
     assert [t.state for t in trials] == [PRUNED, PRUNED]
     assert summary.counts.pruned == 2 and summary.stop_reason == "budget"
     for t in trials:
-        assert t.user_attrs["epochs_trained"] == 1 and list(t.intermediate_values) == [0]
+        assert t.user_attrs["epochs_trained"] == 1 and list(t.intermediate_values) == [1]
         run = mlflow_client().get_run(t.user_attrs["mlflow_run_id"])
         assert run.data.tags["hpsearch.state"] == "PRUNED" and run.info.status == "FINISHED"
         assert len(mlflow_client().get_metric_history(run.info.run_id, "val_accuracy")) == 1
