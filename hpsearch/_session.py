@@ -164,6 +164,7 @@ def _runner(config: StudyConfig, dataset: Dataset, tracking: Any, locations: Loc
         tracking,
         locations.checkpoint_root / config.name,
         on_epoch=reporter.epoch_end,
+        on_message=reporter.message,
     )
 
 

@@ -10,8 +10,9 @@ Supported URLs:
   killed trials).
 
 Database storages get heartbeats: a trial whose worker stops beating for ``grace_period``
-seconds is failed and re-queued with the same params (``RetryHeartbeatStaleTrialCallback``, with
-its intermediate values, so pruning decisions carry over).
+seconds is failed and re-queued with the same params (``RetryHeartbeatStaleTrialCallback``). The
+retry reports the epochs of the resume state it continues from, so pruning decisions carry over
+and a retry that has to restart from epoch 0 does not keep the dead attempt's values.
 
 :func:`budget_lock` serializes "count the trials, then ask for one" across processes so that N
 workers never start more than the requested number of trials.
@@ -166,9 +167,7 @@ def open_storage(
         heartbeat = {
             "heartbeat_interval": heartbeat_interval,
             "grace_period": grace_period,
-            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(
-                max_retry=MAX_RETRY, inherit_intermediate_values=True
-            ),
+            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
         }
     try:
         return RDBStorage(spec.url, engine_kwargs=engine_kwargs, skip_table_creation=not create, **heartbeat)

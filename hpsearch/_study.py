@@ -319,8 +319,10 @@ def first_attempt(trial: FrozenTrial) -> int:
 
 
 def _retry(study: optuna.Study, failed: FrozenTrial, *, max_retry: int | None = MAX_RETRY) -> None:
-    """Queue a new attempt of ``failed`` with its params, user attrs and intermediate values."""
-    RetryHeartbeatStaleTrialCallback(max_retry=max_retry, inherit_intermediate_values=True)(study, copy.deepcopy(failed))
+    """Queue a new attempt of ``failed`` with its params and user attrs. Its intermediate values
+    are not copied: the retry reports the epochs of the resume state it continues from (and
+    none when it has to restart from epoch 0), so its history is that of one attempt."""
+    RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, copy.deepcopy(failed))
 
 
 def _recover_dead_local(study: optuna.Study) -> list[int]:
