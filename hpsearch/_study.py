@@ -401,6 +401,22 @@ class WorkerResult:
     counts: Counts
 
 
+def _failures_in_a_row(study: optuna.Study, identity: Mapping[str, Any]) -> list[str]:
+    """``trial N: reason`` of this worker's latest trials that failed in a row, oldest first.
+
+    Read from the storage, so the count survives the worker replacing itself (``exec`` keeps the
+    process, hence its identity) to return memory: a study cannot fail more than
+    ``max_consecutive_failures`` trials in a row by recycling in between.
+    """
+    mine = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.user_attrs.get(ATTR_WORKER) == identity]
+    failed: list[str] = []
+    for t in sorted(mine, key=lambda t: t.number, reverse=True):
+        if t.state != TrialState.FAIL:
+            break
+        failed.append(f"trial {t.number}: {t.user_attrs.get('fail_reason') or 'failed'}")
+    return failed[::-1]
+
+
 def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> FrozenTrial | None:
     try:
         if outcome.state == "COMPLETE":
@@ -436,13 +452,14 @@ def run_worker(
             (the CLI then replaces the process; TensorFlow leaks memory across models).
 
     Raises:
-        RuntimeFailure: ``max_consecutive_failures`` trials failed in a row.
+        RuntimeFailure: ``max_consecutive_failures`` trials of this worker failed in a row
+            (counted across its own restarts).
         KeyboardInterrupt: after the running trial was marked FAIL and queued for a retry.
     """
     reporter = reporter or NullReporter()
     storage = study._storage
     identity = worker_identity()
-    failures: list[str] = []
+    failures = _failures_in_a_row(study, identity)
     trials_run = 0
     waited = False
     baseline_rss: int | None = None

@@ -443,6 +443,10 @@ class StudyTracking:
     def trial_run(self, run_id: str) -> TrialRun:
         return TrialRun(self.client, run_id, resumed=True, tracking_uri=self.tracking_uri)
 
+    def has_model(self, run_id: str) -> bool:
+        """Whether trial run ``run_id`` holds its model (``model/best.keras``)."""
+        return self.trial_run(run_id).has_artifact(MODEL_ARTIFACT)
+
     def can_continue(self, run_id: str, epochs_done: int) -> bool:
         """Whether a retry that resumes after epoch ``epochs_done`` may continue run ``run_id``:
         only if the run logged no later epoch (it would be logged twice). A run this store does

@@ -275,6 +275,9 @@ def study(study: str, **options: Any) -> None:
     if summary.stop_reason == "recycle":
         _restart(summary.deadline)
     _print_summary(summary)
+    if summary.pending:
+        click.echo(f"Error: {summary.pending}", err=True)
+        sys.exit(1)
     if summary.stop_reason == "workers stopped":
         click.echo(
             "Error: the worker processes stopped before the budget was met (see their messages above); "
