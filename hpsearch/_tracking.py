@@ -277,8 +277,11 @@ class StudyTracking:
         self.tracking_uri = normalize_tracking_uri(tracking_uri)
         self.study_name = study_name
         self.artifact_root = artifact_root
-        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-        self.experiment_id = self._experiment(create)
+        from hpsearch._storage import creation_lock
+
+        with creation_lock(self.tracking_uri):  # the client opens the store (creating or migrating it)
+            self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            self.experiment_id = self._experiment(create)
         self.parent_run_id: str | None = None
 
     @property
