@@ -156,10 +156,17 @@ class TrialCheckpoints:
         was taken: the next epoch must not roll a damaged state into the fallback slot)."""
         if state.state_file != _STATE:
             atomic_write(self.directory / _STATE, functools.partial(_link_or_copy, self.directory / state.state_file))
-        if state.best_path is not None:  # a later epoch may have replaced best.keras
-            atomic_write(self.best_path, functools.partial(_link_or_copy, state.best_path), suffix=".keras")
+        self.restore_best(state)  # a later epoch may have replaced best.keras
         (self.directory / _PREVIOUS).unlink(missing_ok=True)
         self._drop_unreferenced()
+
+    def restore_best(self, state: ResumeState) -> None:
+        """Make ``best.keras`` the best model as of ``state`` again, if it was replaced since."""
+        if state.best_path is None:
+            return
+        if self.best_path.is_file() and os.path.samefile(self.best_path, state.best_path):
+            return
+        atomic_write(self.best_path, functools.partial(_link_or_copy, state.best_path), suffix=".keras")
 
     def _referenced(self, name: str) -> set[str]:
         found = self._read(name)

@@ -161,7 +161,12 @@ def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Stud
     parent = tracking.open_parent(study.user_attrs.get(ATTR_PARENT_RUN), params=params, tags=tags)
     if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
         study.set_user_attr(ATTR_PARENT_RUN, parent)
-    tracking.log_parent_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "study.yaml")
+    try:
+        tracking.log_parent_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "study.yaml")
+    except Exception as e:  # noqa: BLE001 - the artifact store refused (folder made unwritable since the check)
+        tracking.close_parent("FAILED")
+        cause = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise RuntimeFailure(f"MLflow's artifact store did not accept study.yaml ({cause}); make it writable, then run the same command again.") from None
     return tracking
 
 
@@ -300,9 +305,12 @@ def _test_best(study: optuna.Study, tracking: Any, dataset: Dataset, pipelines: 
     from hpsearch._datasets import Pipelines
     from hpsearch._export import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
 
+    run_id = best.user_attrs["mlflow_run_id"]
     try:
+        if not tracking.has_model(run_id):
+            raise RuntimeFailure(f"its MLflow run {run_id} has no model/best.keras (yet).")
         with scratch_dir() as tmp:
-            model = load_checkpoint(fetch_checkpoint(tracking, best.user_attrs["mlflow_run_id"], tmp))
+            model = load_checkpoint(fetch_checkpoint(tracking, run_id, tmp))
     except RuntimeFailure as e:
         reporter.message(f"No test-set evaluation of trial {best.number}: {e}")
         return None

@@ -183,6 +183,8 @@ class TrialRunner:
             if problems:
                 ckpt.keep_only(state)
                 self._say(f"trial {number}: resuming after epoch {state.epochs_done}, its last usable state: " + "; ".join(problems))
+            else:
+                ckpt.restore_best(state)  # best.keras may be newer (killed before the state) or replaced
             return state, model
         if problems:
             ckpt.clear()  # nothing in it belongs to the history the restart will write

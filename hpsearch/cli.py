@@ -501,7 +501,7 @@ def check(name: str, storage: str | None, tracking_uri: str | None) -> None:
 
     finished, runs, problems = check_study(name, storage, tracking_uri)
     if not problems:
-        click.echo(f"Study {name}: consistent. {finished} finished trials, {runs} trial runs in MLflow; every finished trial has exactly one run with its params, state and value.")
+        click.echo(f"Study {name}: consistent. {finished} finished trials, {runs} trial runs in MLflow; every finished trial has exactly one run with its params, state, value and model.")
         return
     click.echo(f"Study {name}: {len(problems)} problem(s) ({finished} finished trials, {runs} trial runs):")
     for problem in problems:

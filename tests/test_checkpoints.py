@@ -50,6 +50,21 @@ def test_a_damaged_newest_state_falls_back_to_the_one_before(tmp_path: Path) -> 
     assert [s.epochs_done for s in ckpt.scan()[0]] == [3, 2]
 
 
+def test_the_best_model_is_that_of_the_state_resumed_from(tmp_path: Path) -> None:
+    ckpt = TrialCheckpoints(tmp_path)
+    ckpt.save_best(fake_model(b"best 1"))
+    ckpt.save(fake_model(b"e1"), epochs_done=1, history=history(1), callbacks={})
+    ckpt.save_best(fake_model(b"best 2"))  # epoch 2 improved, then kill -9 before its state was written
+    state = ckpt.load()
+    assert state.epochs_done == 1 and ckpt.best_path.read_bytes() == b"best 2"
+    ckpt.restore_best(state)
+    assert ckpt.best_path.read_bytes() == b"best 1"  # epoch 2 is trained again: its model must not stay
+    ckpt.best_path.unlink()
+    ckpt.best_path.write_bytes(b"random bytes")  # replaced by hand
+    ckpt.restore_best(state)
+    assert ckpt.best_path.read_bytes() == b"best 1"
+
+
 def test_files_mlflow_refused_are_kept_and_listed(tmp_path: Path) -> None:
     study_dir = tmp_path / "study"
     ckpt = TrialCheckpoints(study_dir / "trial-00004")

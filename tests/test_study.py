@@ -176,6 +176,17 @@ def test_an_unwritable_folder_stops_the_study_before_its_first_trial(
     assert not (store / "optuna.db").exists() and not (store / "mlflow.db").exists()  # no trial, nothing written
 
 
+def test_an_artifact_store_that_refuses_study_yaml_is_one_error(
+    store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hpsearch._session._check_folders", lambda *args: None, raising=False)  # unwritable right after the check
+    with unwritable(store / "artifacts" / "quick"):
+        with pytest.raises(RuntimeFailure, match=r"^MLflow's artifact store did not accept study.yaml \(\w+Error: .*quick"):
+            run_study(request(tmp_path, cifar_dir))
+    parent = load().user_attrs["hpsearch.mlflow_parent_run_id"]
+    assert mlflow_client().get_run(parent).info.status == "FAILED"
+
+
 def test_failures_in_a_row_are_counted_across_the_worker_replacing_itself(
     store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
