@@ -60,6 +60,14 @@ def _load_problem(path: Path) -> str | None:
     return None
 
 
+def _tag(run: TrialRun, tags: Mapping[str, Any]) -> None:
+    """Set tags on ``run``, best effort: a note about artifacts never fails the trial."""
+    try:
+        run.set_tags(tags)
+    except Exception:  # noqa: BLE001 - the tracking store is unreachable; the outcome stands
+        pass
+
+
 def _best(history: list[dict[str, float]], metric: str, direction: str) -> tuple[float | None, int | None]:
     scored = [(row[metric], int(row["epoch"])) for row in history if metric in row and math.isfinite(row[metric])]
     if not scored:
@@ -400,9 +408,9 @@ class TrialRunner:
                 best_row = next(r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch)
                 run.log_metrics({f"best_{k}": best_row[k] for k in ("val_accuracy", "val_loss") if k in best_row})
         except Exception as e:  # noqa: BLE001 - a plot is best effort; the result stands
-            run.set_tags({"hpsearch.artifact_error": _reason(e)})
+            _tag(run, {"hpsearch.artifact_error": _reason(e)})
         if outcome.model_error is not None:
-            run.set_tags({"hpsearch.model_error": outcome.model_error})
+            _tag(run, {"hpsearch.model_error": outcome.model_error})
         elif ckpt.best_path.is_file():
             files.append((ckpt.best_path, "model"))
         failed: list[tuple[Path, str]] = []
@@ -431,7 +439,7 @@ class TrialRunner:
             outcome.pending_upload += f"; and the local copy could not be kept ({_reason(e)})"
             self._say(f"trial {outcome.number}: {outcome.pending_upload}")
             return
-        run.set_tags({TAG_MODEL_PENDING: outcome.pending_upload})
+        _tag(run, {TAG_MODEL_PENDING: outcome.pending_upload})
         self._say(f"trial {outcome.number}: {outcome.pending_upload}; kept in {ckpt.directory}, the next run of the study uploads it")
 
     # -- after Optuna has recorded the result --------------------------------------------------
