@@ -8,6 +8,10 @@ epoch that its checkpoint lacks.
 None of these raise to stop training: they set ``model.stop_training`` and record why, so
 ``on_train_end`` still runs (EarlyStopping restores the best weights) and the trial runner
 decides the outcome after ``fit`` returns.
+
+Epoch numbers that leave these callbacks (history rows, MLflow steps, Optuna steps) are 1-based,
+as Keras prints them: epoch 1 is the first epoch. Keras hands callbacks a 0-based index; the
+conversion happens here, once.
 """
 
 from __future__ import annotations
@@ -104,14 +108,14 @@ def _better(mode: str) -> Callable[[float, float | None], bool]:
 
 
 class HistoryRecorder(keras.callbacks.Callback):
-    """Keeps every epoch's logs (across resumed attempts) as plain floats with ``epoch``."""
+    """Keeps every epoch's logs (across resumed attempts) as plain floats with ``epoch`` (1-based)."""
 
     def __init__(self, history: list[dict[str, float]] | None = None) -> None:
         super().__init__()
         self.history: list[dict[str, float]] = list(history or [])
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        row = {"epoch": epoch}
+        row = {"epoch": epoch + 1}
         for key, value in (logs or {}).items():
             if np.ndim(value) == 0:
                 row[key] = float(value)
@@ -267,7 +271,8 @@ class RemoteResumeSync(keras.callbacks.Callback):
 
 
 class MetricsSink(keras.callbacks.Callback):
-    """Sends each epoch's metrics (the keys in ``keys`` that exist) to ``sink(epoch, metrics)``."""
+    """Sends each epoch's metrics (the keys in ``keys`` that exist) to ``sink(epoch, metrics)``,
+    ``epoch`` 1-based."""
 
     def __init__(self, sink: Callable[[int, dict[str, float]], None], keys: tuple[str, ...]) -> None:
         super().__init__()
@@ -276,7 +281,7 @@ class MetricsSink(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        self.sink(epoch, {k: float(logs[k]) for k in self.keys if k in logs})
+        self.sink(epoch + 1, {k: float(logs[k]) for k in self.keys if k in logs})
 
 
 def _scalars(row: Mapping[str, Any]) -> dict[str, float]:
@@ -360,7 +365,8 @@ class _Reporter(Protocol):
 
 
 class PruningReporter(keras.callbacks.Callback):
-    """Reports ``monitor`` to the Optuna trial each epoch; stops training when it should prune."""
+    """Reports ``monitor`` to the Optuna trial each epoch (step = 1-based epoch); stops training
+    when it should prune (``pruned_at``: that epoch)."""
 
     def __init__(self, trial: _Reporter, monitor: str) -> None:
         super().__init__()
@@ -372,9 +378,9 @@ class PruningReporter(keras.callbacks.Callback):
         value = monitored_value(logs or {}, self.monitor)
         if value is None or not math.isfinite(value):
             return
-        self.trial.report(value, step=epoch)
+        self.trial.report(value, step=epoch + 1)
         if self.trial.should_prune():
-            self.pruned_at = epoch
+            self.pruned_at = epoch + 1
             self.model.stop_training = True
 
 

@@ -3,14 +3,22 @@
 Layout of one trial's folder (``<checkpoint root>/<study>/trial-<n>/``, where ``n`` is the number
 of the *first* attempt, so every retry of a trial finds the same folder)::
 
-    resume.json          epochs done, metric history, callback states, which model file
-    epoch-0007.keras     model + optimizer state after the last completed epoch
-    best.keras           model of the best epoch so far (the trial's best checkpoint)
+    resume.json            epochs done, metric history, callback states, which model file
+    epoch-0007.keras       model + optimizer state after the last completed epoch
+    resume.previous.json   the state one epoch earlier (and its epoch-0006.keras): the fallback
+                           when the newest state turns out unreadable
+    best.keras             model of the best epoch so far (the trial's best checkpoint)
+    best-at-0007.keras     hard link: the best model as it was when that state was written, so a
+                           fallback to an earlier state also gets that state's best model back
+    pending-upload.json    only after the trial ended: files MLflow did not accept yet
 
 Every file is written to a temporary name and renamed into place, and ``resume.json`` is
 replaced only after the model file it names is complete, so a ``kill -9`` at any moment leaves
-either the previous state or the new one, never a torn one. This module never imports TensorFlow:
-writing a model is a callable the caller passes in.
+either the previous state or the new one, never a torn one. A state damaged in another way (a
+truncated model file, a garbled ``resume.json``) is skipped for the one before it. Epoch numbers
+are 1-based: ``epochs_done`` is the number of the last completed epoch. This module never imports
+TensorFlow: writing a model is a callable the caller passes in, and whether a model file loads is
+for the caller to find out.
 """
 
 from __future__ import annotations
@@ -25,10 +33,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["ResumeState", "TrialCheckpoints", "RemoteSlots", "atomic_write"]
+__all__ = ["ResumeState", "PendingUpload", "TrialCheckpoints", "RemoteSlots", "atomic_write"]
 
 _STATE = "resume.json"
-_VERSION = 1
+_PREVIOUS = "resume.previous.json"
+_PENDING = "pending-upload.json"
+_VERSION = 2  # 2: the history's epoch numbers are 1-based
 
 
 def atomic_write(path: Path, write: Callable[[Path], None], *, suffix: str = "") -> None:
@@ -70,6 +80,19 @@ class ResumeState:
     history: list[dict[str, float]] = field(default_factory=list)
     callbacks: dict[str, dict[str, Any]] = field(default_factory=dict)
     remote_best: str | None = None  #: best-model slot the remote copy names (if it came from there)
+    state_file: str = _STATE  #: the file this state was read from
+    best_path: Path | None = None  #: the best model as of this state (``None``: not recorded)
+
+
+@dataclass(frozen=True)
+class PendingUpload:
+    """Files of a finished trial that MLflow did not accept: kept here until a later run uploads them."""
+
+    directory: Path
+    run_id: str
+    trial: int
+    files: list[tuple[str, str]]  #: ``(file name in the folder, artifact folder of the run)``
+    error: str
 
 
 class TrialCheckpoints:
@@ -82,28 +105,80 @@ class TrialCheckpoints:
     def best_path(self) -> Path:
         return self.directory / "best.keras"
 
-    def load(self) -> ResumeState | None:
-        """The last complete state, or ``None`` if there is none (or it cannot be read)."""
-        path = self.directory / _STATE
+    def _read(self, name: str) -> ResumeState | str | None:
+        """The state in file ``name``; why it is not usable (a string); ``None`` if it is absent."""
+        path = self.directory / name
         if not path.is_file():
             return None
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             model_path = self.directory / raw["model_file"]
+            best = self.directory / raw["best_model"] if raw.get("best_model") else None
             state = ResumeState(
                 epochs_done=int(raw["epochs_done"]),
                 model_path=model_path,
                 history=list(raw.get("history", [])),
                 callbacks=dict(raw.get("callbacks", {})),
                 remote_best=raw.get("best_file"),
+                state_file=name,
+                best_path=best if best is not None and best.is_file() else None,
             )
-        except (OSError, ValueError, KeyError, TypeError) as e:
-            warnings.warn(f"Ignoring unreadable resume state {path} ({e}); the trial restarts from epoch 0.", stacklevel=2)
-            return None
-        if raw.get("version") != _VERSION or not model_path.is_file():
-            warnings.warn(f"Ignoring incomplete resume state {path}; the trial restarts from epoch 0.", stacklevel=2)
-            return None
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as e:
+            return f"unreadable resume state {path} ({type(e).__name__}: {e})"
+        if raw.get("version") != _VERSION:
+            return f"incomplete resume state {path} (format version {raw.get('version')!r}, this hpsearch writes {_VERSION})"
+        if not model_path.is_file():
+            return f"incomplete resume state {path} (its model file {model_path.name} is missing)"
         return state
+
+    def scan(self) -> tuple[list[ResumeState], list[str]]:
+        """The complete resume states, newest first (at most two), and why any other was skipped."""
+        states: list[ResumeState] = []
+        problems: list[str] = []
+        for name in (_STATE, _PREVIOUS):
+            found = self._read(name)
+            if isinstance(found, str):
+                problems.append(found)
+            elif found is not None and all(s.epochs_done != found.epochs_done for s in states):
+                states.append(found)
+        return sorted(states, key=lambda s: s.epochs_done, reverse=True), problems
+
+    def load(self) -> ResumeState | None:
+        """The newest complete state, or ``None`` if there is none (unreadable ones are skipped
+        with a warning)."""
+        states, problems = self.scan()
+        for problem in problems:
+            warnings.warn(f"Ignoring {problem}.", stacklevel=2)
+        return states[0] if states else None
+
+    def keep_only(self, state: ResumeState) -> None:
+        """Make ``state`` the current one and delete every newer or unusable state (a fallback
+        was taken: the next epoch must not roll a damaged state into the fallback slot)."""
+        if state.state_file != _STATE:
+            atomic_write(self.directory / _STATE, functools.partial(_link_or_copy, self.directory / state.state_file))
+        self.restore_best(state)  # a later epoch may have replaced best.keras
+        (self.directory / _PREVIOUS).unlink(missing_ok=True)
+        self._drop_unreferenced()
+
+    def restore_best(self, state: ResumeState) -> None:
+        """Make ``best.keras`` the best model as of ``state`` again, if it was replaced since."""
+        if state.best_path is None:
+            return
+        if self.best_path.is_file() and os.path.samefile(self.best_path, state.best_path):
+            return
+        atomic_write(self.best_path, functools.partial(_link_or_copy, state.best_path), suffix=".keras")
+
+    def _referenced(self, name: str) -> set[str]:
+        found = self._read(name)
+        if not isinstance(found, ResumeState):
+            return set()
+        return {found.model_path.name} | ({found.best_path.name} if found.best_path is not None else set())
+
+    def _drop_unreferenced(self) -> None:
+        keep = self._referenced(_STATE) | self._referenced(_PREVIOUS)
+        for old in [*self.directory.glob("epoch-*.keras"), *self.directory.glob("best-at-*.keras")]:
+            if old.name not in keep:
+                old.unlink(missing_ok=True)
 
     def save(
         self,
@@ -124,17 +199,23 @@ class TrialCheckpoints:
         if same_as_best and self.best_path.is_file():
             save_model = functools.partial(_link_or_copy, self.best_path)
         atomic_write(self.directory / model_file, save_model, suffix=".keras")
+        best_file = None
+        if self.best_path.is_file():  # a link: free unless best.keras changes later
+            best_file = f"best-at-{epochs_done:04d}.keras"
+            atomic_write(self.directory / best_file, functools.partial(_link_or_copy, self.best_path), suffix=".keras")
+        current = self._read(_STATE)
+        if isinstance(current, ResumeState) and current.epochs_done < epochs_done:  # becomes the fallback
+            atomic_write(self.directory / _PREVIOUS, functools.partial(_link_or_copy, self.directory / _STATE))
         state = {
             "version": _VERSION,
             "epochs_done": epochs_done,
             "model_file": model_file,
+            "best_model": best_file,
             "history": history,
             "callbacks": callbacks,
         }
         atomic_write(self.directory / _STATE, _write_text(json.dumps(state, indent=1)))
-        for old in self.directory.glob("epoch-*.keras"):
-            if old.name != model_file:
-                old.unlink(missing_ok=True)
+        self._drop_unreferenced()
 
     def save_best(self, save_model: Callable[[Path], None]) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -150,7 +231,7 @@ class TrialCheckpoints:
             return []
         staging.mkdir(parents=True, exist_ok=True)
         files = [_link_or_copy(state.model_path, staging / state_slot)]
-        raw = json.loads((self.directory / _STATE).read_text(encoding="utf-8"))
+        raw = json.loads((self.directory / state.state_file).read_text(encoding="utf-8"))
         raw["model_file"] = state_slot
         if include_best and best_slot is not None and self.best_path.is_file():
             files.append(_link_or_copy(self.best_path, staging / best_slot))
@@ -169,6 +250,7 @@ class TrialCheckpoints:
             return None
         self.directory.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(model, self.directory / raw["model_file"])
+        raw.pop("best_model", None)  # the other machine's link; best.keras is copied below
         best = raw.get("best_file")
         if best and (folder / best).is_file():
             atomic_write(self.best_path, lambda p: shutil.copyfile(folder / best, p), suffix=".keras")
@@ -178,6 +260,39 @@ class TrialCheckpoints:
     def clear(self) -> None:
         """Remove the folder (the trial is over and its artifacts are in MLflow)."""
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    # -- files MLflow did not accept ------------------------------------------------------------
+
+    def mark_pending(self, run_id: str, trial: int, files: list[tuple[Path, str]], error: str) -> None:
+        """Record that ``files`` (``(path in this folder, artifact folder)``) still have to reach
+        run ``run_id``, and drop the resume state (the trial is over): only those files stay."""
+        names = [(Path(path).name, artifact_path) for path, artifact_path in files]
+        record = {"run_id": run_id, "trial": trial, "files": names, "error": error}
+        atomic_write(self.directory / _PENDING, _write_text(json.dumps(record, indent=1)))
+        keep = {name for name, _ in names} | {_PENDING}
+        for child in self.directory.iterdir():
+            if child.name in keep:
+                continue
+            if child.is_dir():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
+
+    def pending(self) -> PendingUpload | None:
+        """What :meth:`mark_pending` recorded, or ``None``."""
+        try:
+            raw = json.loads((self.directory / _PENDING).read_text(encoding="utf-8"))
+            return PendingUpload(
+                self.directory, str(raw["run_id"]), int(raw["trial"]), [(str(n), str(a)) for n, a in raw["files"]], str(raw["error"])
+            )
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    @staticmethod
+    def pending_in(study_dir: str | Path) -> list[PendingUpload]:
+        """Every trial folder under ``study_dir`` with files waiting for MLflow, by trial number."""
+        found = [TrialCheckpoints(p.parent).pending() for p in sorted(Path(study_dir).glob(f"trial-*/{_PENDING}"))]
+        return [p for p in found if p is not None]
 
 
 class RemoteSlots:

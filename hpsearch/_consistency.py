@@ -1,7 +1,8 @@
 """Consistency of a study's two records: the Optuna storage and the MLflow tracking store.
 
 Every finished (COMPLETE or PRUNED) Optuna trial must have exactly one MLflow run that names it,
-with the same params, state and value, and no run may be left RUNNING for a trial that is over.
+with the same params, state and value and its model (``model/best.keras``), and no run may be
+left RUNNING for a trial that is over.
 With many workers on many machines this is what proves nothing was lost or done twice.
 """
 
@@ -75,6 +76,9 @@ def check_consistency(study: optuna.Study, tracking: Any, param_repr: Any = str)
             problems.append(Problem(t.number, run_id, "params", shown))
         if run.status == "RUNNING":
             problems.append(Problem(t.number, run_id, "running", "the trial is over but its MLflow run is RUNNING"))
+        if not tracking.has_model(run_id):
+            why = f" (upload pending: {run.model_pending})" if getattr(run, "model_pending", None) else ""
+            problems.append(Problem(t.number, run_id, "no model", f"its MLflow run has no model/best.keras{why}"))
         extra = [r.run_id for r in by_trial[t.number] if r.run_id != run_id]
         if extra:
             problems.append(Problem(t.number, run_id, "duplicate runs", f"{len(extra)} more run(s) tagged with this trial: {', '.join(extra)}"))

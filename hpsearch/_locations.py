@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+from urllib.request import url2pathname
 
-__all__ = ["Locations", "resolve_locations", "redact", "default_home"]
+__all__ = ["Locations", "resolve_locations", "redact", "default_home", "unwritable_reason"]
 
 _PASSWORD_RE = re.compile(r"(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)(?P<user>[^:/@\s]*):(?P<pw>[^@\s]*)@")
 
@@ -31,6 +33,19 @@ def redact(url: str | None) -> str:
     if not url:
         return ""
     return _PASSWORD_RE.sub(lambda m: f"{m['scheme']}{m['user']}:***@", url)
+
+
+def unwritable_reason(folder: Path) -> str | None:
+    """Why no file can be created in ``folder`` (made if missing), or ``None`` if one can."""
+    if folder.exists() and not folder.is_dir():
+        return "a file is in its place"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".hpsearch-probe-"):
+            pass
+    except OSError as e:
+        return f"{type(e).__name__}: {e.strerror or e}"
+    return None
 
 
 def default_home() -> Path:
@@ -53,6 +68,13 @@ class Locations:
     checkpoint_root: Path
     storage_is_default: bool
     tracking_is_default: bool
+
+    def local_folders(self, study_name: str) -> dict[str, Path]:
+        """The folders of this machine a study of that name writes into, by what they are for."""
+        folders = {"checkpoint folder": self.checkpoint_root / study_name}
+        if self.artifact_root is not None and self.artifact_root.startswith("file:"):
+            folders["MLflow artifact folder"] = Path(url2pathname(urlsplit(self.artifact_root).path)) / study_name
+        return folders
 
     def describe(self) -> dict[str, str]:
         """Printable (password-free) summary."""

@@ -32,3 +32,5 @@ class TrialOutcome:
     history: list[dict[str, float]] = field(default_factory=list)
     run: TrialRun | None = None
     checkpoints: TrialCheckpoints | None = None
+    model_error: str | None = None  #: why the best checkpoint is not stored as the trial's model
+    pending_upload: str | None = None  #: why files stayed in the checkpoint folder (MLflow refused them)

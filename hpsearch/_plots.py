@@ -11,8 +11,11 @@ __all__ = ["learning_curve_png"]
 def learning_curve_png(
     history: Sequence[Mapping[str, float]], path: str | Path, *, title: str = "", best_epoch: int | None = None
 ) -> Path:
-    """Draw accuracy and loss, train (dashed) vs validation (solid) in one colour, per epoch
-    (1-based, whole-number ticks) into ``path``."""
+    """Draw accuracy and loss, train (dashed) vs validation (solid) in one colour, per epoch into ``path``.
+
+    ``history`` rows and ``best_epoch`` carry the stored (1-based) epoch numbers, drawn as they are
+    (whole-number ticks).
+    """
     import matplotlib
 
     matplotlib.use("Agg", force=False)
@@ -20,14 +23,14 @@ def learning_curve_png(
     from matplotlib.ticker import MaxNLocator
 
     path = Path(path)
-    epochs = [int(row["epoch"]) + 1 for row in history]
+    epochs = [int(row["epoch"]) for row in history]
     fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     for ax, metric in zip(axes, ("accuracy", "loss")):
         for key, label, style in ((metric, "train", "--"), (f"val_{metric}", "validation", "-")):  # one colour, dash for train
             values = [row.get(key, float("nan")) for row in history]
             ax.plot(epochs, values, style, color="C0", marker="o", markersize=3, label=label)
         if best_epoch is not None:
-            ax.axvline(best_epoch + 1, color="grey", linestyle=":", linewidth=1, label="best epoch")
+            ax.axvline(best_epoch, color="grey", linestyle=":", linewidth=1, label="best epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("epoch")
         ax.set_ylabel(metric)

@@ -105,13 +105,13 @@ def _curves(study: optuna.Study, top: list[FrozenTrial], metric: str, history: C
         val = history(t, metric) if history else []
         if not val:  # fall back to what the trial reported to Optuna each epoch
             val = sorted(t.intermediate_values.items())
-        fig.add_trace(go.Scatter(x=[s + 1 for s, _ in val], y=[v for _, v in val], mode="lines+markers", name=f"trial {t.number} {metric}"))
+        fig.add_trace(go.Scatter(x=[s for s, _ in val], y=[v for _, v in val], mode="lines+markers", name=f"trial {t.number} {metric}"))
         if history and train_metric != metric:
             train = history(t, train_metric)
             if train:
                 fig.add_trace(
                     go.Scatter(
-                        x=[s + 1 for s, _ in train], y=[v for _, v in train], mode="lines", line={"dash": "dot"},
+                        x=[s for s, _ in train], y=[v for _, v in train], mode="lines", line={"dash": "dot"},
                         name=f"trial {t.number} {train_metric}",
                     )
                 )

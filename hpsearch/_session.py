@@ -99,6 +99,7 @@ class StudySummary:
     parent_run_id: str | None = None
     study: optuna.Study | None = None
     deadline: float | None = None
+    pending: str | None = None  #: why some trials' files are not in MLflow yet (then exit 1)
 
 
 def resolve_config(request: StudyRequest) -> StudyConfig:
@@ -140,6 +141,16 @@ def _check_locations(locations: Locations) -> None:
         check_tracking_uri(locations.tracking_uri)
     if locations.storage_is_default or locations.tracking_is_default:
         locations.home.mkdir(parents=True, exist_ok=True)
+
+
+def _check_folders(locations: Locations, study_name: str) -> None:
+    """Fail before the first trial if a folder the trials write into cannot be written."""
+    from hpsearch._locations import unwritable_reason
+
+    for what, folder in locations.local_folders(study_name).items():
+        reason = unwritable_reason(folder)
+        if reason is not None:
+            raise RuntimeFailure(f"Cannot write to the {what} {folder} ({reason}); make it writable, then run the same command again.")
 
 
 def _load_data(config: StudyConfig, data_dir: str | None) -> Dataset:
@@ -235,7 +246,12 @@ def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Stud
     parent = tracking.open_parent(study.user_attrs.get(ATTR_PARENT_RUN), params=params, tags=tags)
     if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
         study.set_user_attr(ATTR_PARENT_RUN, parent)
-    tracking.log_parent_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "study.yaml")
+    try:
+        tracking.log_parent_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "study.yaml")
+    except Exception as e:  # noqa: BLE001 - the artifact store refused (folder made unwritable since the check)
+        tracking.close_parent("FAILED")
+        cause = f"{type(e).__name__}: {e}".splitlines()[0]
+        raise RuntimeFailure(f"MLflow's artifact store did not accept study.yaml ({cause}); make it writable, then run the same command again.") from None
     tracking.set_runs_view(config.objective.metric, config.objective.direction, config.search_space.searched())
     return tracking
 
@@ -250,6 +266,7 @@ def _runner(config: StudyConfig, dataset: Dataset, tracking: Any, locations: Loc
         tracking,
         locations.checkpoint_root / config.name,
         on_epoch=reporter.epoch_end,
+        on_message=reporter.message,
     )
 
 
@@ -282,6 +299,40 @@ def _sweep_runs(study: optuna.Study, tracking: Any) -> int:
     return fixed
 
 
+def _upload_pending(tracking: Any, study_dir: Path, reporter: Reporter) -> None:
+    """Store the files that earlier runs could not get into MLflow (kept in the trials' checkpoint
+    folders); a folder is deleted once the store lists all its files."""
+    from hpsearch._checkpoints import TrialCheckpoints
+    from hpsearch._tracking import TAG_MODEL_PENDING
+
+    for pending in TrialCheckpoints.pending_in(study_dir):
+        run = tracking.trial_run(pending.run_id)
+        try:
+            for name, artifact_path in pending.files:
+                run.store_artifact(pending.directory / name, artifact_path)
+            run.delete_tags([TAG_MODEL_PENDING])
+        except Exception as e:  # noqa: BLE001 - still unwritable: keep it for the next run
+            cause = f"{type(e).__name__}: {e}".splitlines()[0]
+            reporter.message(f"trial {pending.trial}: its model is still not stored in MLflow ({cause}); kept in {pending.directory}")
+            continue
+        TrialCheckpoints(pending.directory).clear()
+        reporter.message(f"trial {pending.trial}: stored {', '.join(f'{a}/{n}' for n, a in pending.files)} in MLflow (kept since an earlier run)")
+
+
+def _pending_message(study_dir: Path) -> str | None:
+    """One line about trials whose files are still waiting for MLflow, or ``None``."""
+    from hpsearch._checkpoints import TrialCheckpoints
+
+    pending = TrialCheckpoints.pending_in(study_dir)
+    if not pending:
+        return None
+    trials = ", ".join(str(p.trial) for p in pending)
+    return (
+        f"The models of trial(s) {trials} are not in MLflow yet ({pending[-1].error}); they are kept in "
+        f"{study_dir}. Make the artifact folder writable, then run the same command again: it stores them first."
+    )
+
+
 def _close_after_stop(study: optuna.Study, tracking: Any, status: str) -> None:
     """Interrupted or failed: end the runs that are over and the parent run, best effort."""
     try:
@@ -299,42 +350,67 @@ def finalize_study(
     *,
     pipelines: Any = None,
     interrupted: bool = False,
+    pending: str | None = None,
+    reporter: Reporter | None = None,
 ) -> dict[str, Any] | None:
     """Close the books once no trial is running: sweep runs, test-evaluate the best trial, end the
-    parent run. Returns the test metrics (or ``None``)."""
+    parent run (FAILED while ``pending`` trial files are not in MLflow; never left RUNNING).
+    Returns the test metrics (or ``None``)."""
     counts = count_trials(study)
     if counts.running:
         return None
-    _sweep_runs(study, tracking)
-    parent = tracking.parent()
+    try:
+        _sweep_runs(study, tracking)
+        parent = tracking.parent()
+        test = _test_best(study, tracking, dataset, pipelines, counts, reporter or NullReporter())
+        parent.set_tags(
+            {
+                "hpsearch.complete": counts.complete,
+                "hpsearch.pruned": counts.pruned,
+                "hpsearch.failed": counts.failed,
+            }
+        )
+    except BaseException:
+        _close_after_stop(study, tracking, "FAILED")
+        raise
+    tracking.close_parent("KILLED" if interrupted else "FAILED" if pending else "FINISHED")
+    return test
+
+
+def _test_best(study: optuna.Study, tracking: Any, dataset: Dataset, pipelines: Any, counts: Counts, reporter: Reporter) -> dict[str, Any] | None:
+    """Evaluate the best trial's model (from MLflow) on the test set and log it to the parent run.
+
+    A best model MLflow does not have is a message, not a failed study: the next run (once its
+    upload went through) evaluates it.
+    """
     best = _best_trial(study)
-    test = None
+    if best is None or not best.user_attrs.get("mlflow_run_id"):
+        return None
     stored = study.user_attrs.get(ATTR_TEST) or {}
-    if best is not None and stored.get("trial") == best.number and best.number in parent.logged_steps("test_loss"):
-        test = stored  # the best trial has not changed since its test metrics were logged
-    elif best is not None and best.user_attrs.get("mlflow_run_id"):
-        import keras
+    parent = tracking.parent()
+    if stored.get("trial") == best.number and best.number in parent.logged_steps("test_loss"):
+        return stored  # the best trial has not changed since its test metrics were logged
+    import keras
 
-        from hpsearch._datasets import Pipelines
-        from hpsearch._export import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
+    from hpsearch._datasets import Pipelines
+    from hpsearch._export import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
 
+    run_id = best.user_attrs["mlflow_run_id"]
+    try:
+        if not tracking.has_model(run_id):
+            raise RuntimeFailure(f"its MLflow run {run_id} has no model/best.keras (yet).")
         with scratch_dir() as tmp:
-            model = load_checkpoint(fetch_checkpoint(tracking, best.user_attrs["mlflow_run_id"], tmp))
-            metrics = evaluate(model, pipelines or Pipelines(dataset))
-        del model
-        keras.backend.clear_session(free_memory=True)
-        parent.log_metrics(metrics, step=best.number)  # once per change of the best trial, at its number
-        test = {"trial": best.number, **metrics}
-        study.set_user_attr(ATTR_TEST, test)
-        parent.set_tags({"hpsearch.best_trial": best.number, "hpsearch.best_value": repr(best.value)})
-    parent.set_tags(
-        {
-            "hpsearch.complete": counts.complete,
-            "hpsearch.pruned": counts.pruned,
-            "hpsearch.failed": counts.failed,
-        }
-    )
-    tracking.close_parent("KILLED" if interrupted else "FINISHED")
+            model = load_checkpoint(fetch_checkpoint(tracking, run_id, tmp))
+    except RuntimeFailure as e:
+        reporter.message(f"No test-set evaluation of trial {best.number}: {e}")
+        return None
+    metrics = evaluate(model, pipelines or Pipelines(dataset))
+    del model
+    keras.backend.clear_session(free_memory=True)
+    parent.log_metrics(metrics, step=best.number)  # once per change of the best trial, at its number
+    test = {"trial": best.number, **metrics}
+    study.set_user_attr(ATTR_TEST, test)
+    parent.set_tags({"hpsearch.best_trial": best.number, "hpsearch.best_value": repr(best.value)})
     return test
 
 
@@ -419,6 +495,7 @@ def run_study(
     config = _settle_seed(config, locations, request)
     dataset = _load_data(config, request.data_dir)
     _check_locations(locations)
+    _check_folders(locations, config.name)
 
     study, config, created = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
     _record_data_source(study, dataset)
@@ -430,6 +507,8 @@ def run_study(
     if on_ready is not None:
         on_ready(config, locations, study, tracking)
     reporter = reporter_factory(config, target, counts.finished) if reporter_factory else NullReporter()
+    study_dir = locations.checkpoint_root / config.name
+    _upload_pending(tracking, study_dir, reporter)
 
     deadline = request.deadline or (time.time() + config.budget.timeout if config.budget.timeout else None)
     runner = None
@@ -449,8 +528,11 @@ def run_study(
         _close_after_stop(study, tracking, "KILLED" if isinstance(stop, KeyboardInterrupt) else "FAILED")
         raise
     test = None
+    pending = None
     if reason != "recycle":  # the replacement process carries on; the study is not over
-        test = finalize_study(study, config, tracking, dataset, pipelines=runner.pipelines if runner else None)
+        pending = _pending_message(study_dir)
+        pipelines = runner.pipelines if runner else None
+        test = finalize_study(study, config, tracking, dataset, pipelines=pipelines, pending=pending, reporter=reporter)
     return StudySummary(
         config=config,
         locations=locations,
@@ -463,6 +545,7 @@ def run_study(
         parent_run_id=tracking.parent_run_id,
         study=study,
         deadline=deadline,
+        pending=pending,
     )
 
 
@@ -499,6 +582,7 @@ def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[St
             f"was created with ({stored}); pass the same dataset (--dataset / --data-dir)."
         )
     check_tracking_uri(locations.tracking_uri)
+    _check_folders(locations, config.name)
     parent = study.user_attrs.get(ATTR_PARENT_RUN)
     if not parent:
         raise RuntimeFailure(f"Study {config.name!r} has no MLflow parent run yet; start it with `hpsearch study` first.")
@@ -507,6 +591,7 @@ def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[St
     configure_gpus()
     target = target_trials(study, config)
     reporter = reporter_factory(config, target, count_trials(study).finished) if reporter_factory else NullReporter()
+    _upload_pending(tracking, locations.checkpoint_root / config.name, reporter)
     runner = _runner(config, dataset, tracking, locations, reporter)
     result = run_worker(
         study,
@@ -520,7 +605,10 @@ def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[St
         recycle=request.recycle,
     )
     if request.finalize and result.reason == "budget":
-        finalize_study(study, config, tracking, dataset, pipelines=runner.pipelines)
+        pending = _pending_message(locations.checkpoint_root / config.name)
+        finalize_study(study, config, tracking, dataset, pipelines=runner.pipelines, pending=pending, reporter=reporter)
+        if pending:
+            raise RuntimeFailure(pending)
     return result
 
 

@@ -10,11 +10,14 @@ Supported URLs:
   killed trials).
 
 Database storages get heartbeats: a trial whose worker stops beating for ``grace_period``
-seconds is failed and re-queued with the same params (``RetryHeartbeatStaleTrialCallback``, with
-its intermediate values, so pruning decisions carry over).
+seconds is failed and re-queued with the same params (``RetryHeartbeatStaleTrialCallback``). The
+retry reports the epochs of the resume state it continues from, so pruning decisions carry over
+and a retry that has to restart from epoch 0 does not keep the dead attempt's values.
 
 :func:`budget_lock` serializes "count the trials, then ask for one" across processes so that N
-workers never start more than the requested number of trials.
+workers never start more than the requested number of trials. :func:`creation_lock` serializes
+the creation (and migration) of a store, Optuna's here and MLflow's in :mod:`hpsearch._tracking`,
+so processes started together on an empty store do not race to create its tables.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from optuna.storages.journal import JournalFileBackend
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import redact
 
-__all__ = ["StorageSpec", "parse_storage_url", "check_storage", "open_storage", "budget_lock", "MAX_RETRY"]
+__all__ = ["StorageSpec", "parse_storage_url", "check_storage", "open_storage", "budget_lock", "creation_lock", "MAX_RETRY"]
 
 #: How many times one trial is retried after its worker died (kill -9, lost machine).
 MAX_RETRY = 3
@@ -146,12 +149,6 @@ def open_storage(
             raise RuntimeFailure(f"Cannot open journal storage {spec.path} ({e.strerror}).") from None
 
     if spec.kind == "sqlite":
-        assert spec.path is not None
-        try:
-            if create:  # read-only commands leave the file exactly as it is
-                _enable_wal(spec.path)
-        except sqlite3.DatabaseError as e:
-            raise UsageError(f"--storage {redact(url)}: {spec.path} is not an SQLite database ({e}); point --storage at another file.") from None
         engine_kwargs: dict[str, Any] = {"connect_args": {"timeout": 60}}
     else:
         _check_server(spec)
@@ -162,15 +159,21 @@ def open_storage(
         heartbeat = {
             "heartbeat_interval": heartbeat_interval,
             "grace_period": grace_period,
-            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(
-                max_retry=MAX_RETRY, inherit_intermediate_values=True
-            ),
+            "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
         }
-    try:
-        return RDBStorage(spec.url, engine_kwargs=engine_kwargs, skip_table_creation=not create, **heartbeat)
-    except Exception as e:  # noqa: BLE001 - SQLAlchemy / driver errors
-        detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RuntimeFailure(f"Cannot open storage {redact(url)} ({redact(detail)}).") from None
+    # Read-only commands neither create nor migrate anything, so they need no lock.
+    with creation_lock(spec.url) if create else contextlib.nullcontext():
+        if spec.kind == "sqlite" and create:  # read-only commands leave the file exactly as it is
+            assert spec.path is not None
+            try:
+                _enable_wal(spec.path)
+            except sqlite3.DatabaseError as e:
+                raise UsageError(f"--storage {redact(url)}: {spec.path} is not an SQLite database ({e}); point --storage at another file.") from None
+        try:
+            return RDBStorage(spec.url, engine_kwargs=engine_kwargs, skip_table_creation=not create, **heartbeat)
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy / driver errors
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise RuntimeFailure(f"Cannot open storage {redact(url)} ({redact(detail)}).") from None
 
 
 # ----------------------------------------------------------------------------- cross-process lock
@@ -185,6 +188,55 @@ def _key(study_name: str) -> int:
 
 
 @contextlib.contextmanager
+def _file_lock(path: Path) -> Iterator[None]:
+    with open(path, "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def creation_lock(url: str) -> Iterator[None]:
+    """Hold a lock, shared by every process using the store at ``url``, while it is opened for
+    the first time in a process (which creates or migrates its tables when needed).
+
+    SQLite files lock a sibling ``<file>.hpsearch-create.lock`` (``flock``), PostgreSQL takes an
+    advisory lock, MySQL ``GET_LOCK``; other URLs (a tracking server creates its own store) take
+    none. Each lock is released when its holder dies.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.split("+")[0]
+    if scheme == "sqlite":
+        path = Path(parts.path[1:])  # one slash stripped, as SQLAlchemy does; the query is not part of it
+        with _file_lock(path.with_name(path.name + ".hpsearch-create.lock")):
+            yield
+        return
+    if scheme not in ("postgresql", "postgres", "mysql"):
+        yield
+        return
+    import sqlalchemy
+
+    if scheme == "postgres":  # SQLAlchemy only knows the long name
+        url = "postgresql" + url[len("postgres") :]
+    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 10})
+    try:
+        with engine.connect() as con:
+            if scheme == "mysql":
+                lock, unlock, args = "SELECT GET_LOCK(:k, 600)", "SELECT RELEASE_LOCK(:k)", {"k": "hpsearch:create"}
+            else:
+                lock, unlock, args = "SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)", {"k": _key("/create")}  # no study name has a "/"
+            con.execute(sqlalchemy.text(lock), args)
+            try:
+                yield
+            finally:
+                con.execute(sqlalchemy.text(unlock), args)
+    finally:
+        engine.dispose()
+
+
+@contextlib.contextmanager
 def budget_lock(storage: BaseStorage, url: str, study_name: str) -> Iterator[None]:
     """Hold a lock, shared by every worker of ``study_name``, while counting and asking trials.
 
@@ -195,13 +247,8 @@ def budget_lock(storage: BaseStorage, url: str, study_name: str) -> Iterator[Non
     with _thread_lock:
         if spec.path is not None:
             # Not "<file>.lock": Optuna's journal backend uses that name for its own lock.
-            lock_path = spec.path.with_name(spec.path.name + ".hpsearch-budget.lock")
-            with open(lock_path, "a+b") as fh:
-                fcntl.flock(fh, fcntl.LOCK_EX)
-                try:
-                    yield
-                finally:
-                    fcntl.flock(fh, fcntl.LOCK_UN)
+            with _file_lock(spec.path.with_name(spec.path.name + ".hpsearch-budget.lock")):
+                yield
             return
         import sqlalchemy
 

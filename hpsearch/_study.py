@@ -145,7 +145,15 @@ def make_sampler(config: StudyConfig, *, rank: int = 0, n_existing: int = 0) -> 
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
+    """The study's pruner. Trials report epoch ``e`` (1-based) as step ``e``.
+
+    A study file's ``n_warmup_steps: N`` means "never prune a trial's first N epochs"; Optuna
+    prunes from ``step == n_warmup_steps`` on, so it gets ``N + 1``. ``min_resource`` is in
+    epochs as it is (the first rung is at epoch ``min_resource``).
+    """
     opts = dict(config.pruner.options)
+    if "n_warmup_steps" in opts:
+        opts["n_warmup_steps"] = int(opts["n_warmup_steps"]) + 1
     name = config.pruner.name
     if name == "none":
         return optuna.pruners.NopPruner()
@@ -406,8 +414,10 @@ def first_attempt(trial: FrozenTrial) -> int:
 
 
 def _retry(study: optuna.Study, failed: FrozenTrial, *, max_retry: int | None = MAX_RETRY) -> None:
-    """Queue a new attempt of ``failed`` with its params, user attrs and intermediate values."""
-    RetryHeartbeatStaleTrialCallback(max_retry=max_retry, inherit_intermediate_values=True)(study, copy.deepcopy(failed))
+    """Queue a new attempt of ``failed`` with its params and user attrs. Its intermediate values
+    are not copied: the retry reports the epochs of the resume state it continues from (and
+    none when it has to restart from epoch 0), so its history is that of one attempt."""
+    RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, copy.deepcopy(failed))
 
 
 def _recover_dead_local(study: optuna.Study) -> list[int]:
@@ -486,6 +496,22 @@ class WorkerResult:
     counts: Counts
 
 
+def _failures_in_a_row(study: optuna.Study, identity: Mapping[str, Any]) -> list[str]:
+    """``trial N: reason`` of this worker's latest trials that failed in a row, oldest first.
+
+    Read from the storage, so the count survives the worker replacing itself (``exec`` keeps the
+    process, hence its identity) to return memory: a study cannot fail more than
+    ``max_consecutive_failures`` trials in a row by recycling in between.
+    """
+    mine = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.user_attrs.get(ATTR_WORKER) == identity]
+    failed: list[str] = []
+    for t in sorted(mine, key=lambda t: t.number, reverse=True):
+        if t.state != TrialState.FAIL:
+            break
+        failed.append(f"trial {t.number}: {t.user_attrs.get('fail_reason') or 'failed'}")
+    return failed[::-1]
+
+
 def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> FrozenTrial | None:
     try:
         if outcome.state == "COMPLETE":
@@ -521,13 +547,14 @@ def run_worker(
             (the CLI then replaces the process; TensorFlow leaks memory across models).
 
     Raises:
-        RuntimeFailure: ``max_consecutive_failures`` trials failed in a row.
+        RuntimeFailure: ``max_consecutive_failures`` trials of this worker failed in a row
+            (counted across its own restarts).
         KeyboardInterrupt: after the running trial was marked FAIL and queued for a retry.
     """
     reporter = reporter or NullReporter()
     storage = study._storage
     identity = worker_identity()
-    failures: list[str] = []
+    failures = _failures_in_a_row(study, identity)
     trials_run = 0
     waited = False
     baseline_rss: int | None = None

@@ -38,6 +38,8 @@ __all__ = [
     "TAG_FAIL_REASON",
     "TAG_RESUMED_FROM",
     "TAG_ATTEMPTS",
+    "TAG_MODEL_PENDING",
+    "MODEL_ARTIFACT",
     "EPOCH_METRICS",
     "normalize_tracking_uri",
     "check_tracking_uri",
@@ -59,8 +61,15 @@ TAG_VALUE = "hpsearch.value"
 TAG_FAIL_REASON = "hpsearch.fail_reason"
 TAG_RESUMED_FROM = "hpsearch.resumed_from_epoch"
 TAG_ATTEMPTS = "hpsearch.attempts"
+TAG_MODEL_PENDING = "hpsearch.model_pending"
+TAG_SUPERSEDED_BY = "hpsearch.superseded_by"
+MODEL_ARTIFACT = "model/best.keras"
 
-#: Per-epoch metrics logged for every trial (step = epoch, 0-based).
+#: Tags that describe how an attempt ended: a retry that continues the run removes them (and
+#: :meth:`TrialRun.finish` the reason and value it does not set), so tags describe the final state.
+_END_TAGS = (TAG_FAIL_REASON, TAG_VALUE, "hpsearch.artifact_error", "hpsearch.model_error", TAG_MODEL_PENDING)
+
+#: Per-epoch metrics logged for every trial (step = epoch number, 1-based as Keras prints it).
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")
 
 # MLflow 3's UI opens experiments in its GenAI layout (traces, tokens) unless told otherwise.
@@ -205,6 +214,7 @@ class RunSummary:
     state: str | None
     value: float | None
     params: dict[str, str]
+    model_pending: str | None = None  #: why the trial's model has not reached MLflow yet
 
 
 class TrialRun:
@@ -254,6 +264,16 @@ class TrialRun:
         if tags:
             self.client.log_batch(self.run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()])
 
+    def delete_tags(self, keys: Iterable[str]) -> None:
+        """Remove those of ``keys`` the run has (MLflow refuses to delete a missing tag)."""
+        present = self.client.get_run(self.run_id).data.tags
+        for key in keys:
+            if key in present:
+                self.client.delete_tag(self.run_id, key)
+
+    def artifact_uri(self) -> str:
+        return self.client.get_run(self.run_id).info.artifact_uri
+
     def log_metrics(self, metrics: Mapping[str, float], *, step: int = 0) -> None:
         ts = _now_ms()
         finite = [Metric(k, float(v), ts, int(step)) for k, v in metrics.items() if v is not None and math.isfinite(v)]
@@ -267,13 +287,36 @@ class TrialRun:
         """Log every file under ``folder`` (keeping sub-folders) under ``artifact_path``."""
         self.client.log_artifacts(self.run_id, str(folder), artifact_path)
 
+    def store_artifact(self, path: str | Path, artifact_path: str) -> None:
+        """Log ``path`` under ``artifact_path`` and confirm the store lists it with its size.
+
+        Raises:
+            OSError (or the artifact store's error): the file did not arrive.
+        """
+        path = Path(path)
+        self.log_artifact(path, artifact_path)
+        wanted = f"{artifact_path}/{path.name}"
+        size = path.stat().st_size
+        listed = {a.path: a.file_size for a in self.client.list_artifacts(self.run_id, artifact_path)}
+        if listed.get(wanted) != size:
+            raise OSError(f"{wanted} is not in the artifact store after the upload (listed: {listed.get(wanted)!r} bytes, sent {size})")
+
+    def has_artifact(self, artifact: str) -> bool:
+        folder = artifact.rpartition("/")[0] or None
+        return any(a.path == artifact for a in self.client.list_artifacts(self.run_id, folder))
+
     def finish(self, state: str, *, value: float | None = None, tags: Mapping[str, Any] | None = None) -> None:
-        """Record the final Optuna state (COMPLETE / PRUNED / FAIL / KILLED) and end the run."""
+        """Record the final Optuna state (COMPLETE / PRUNED / FAIL / KILLED) and end the run.
+
+        A fail reason or value this call does not set is removed: a retry that completes does
+        not keep its killed attempt's ``fail_reason``.
+        """
         final = {TAG_STATE: state, **(tags or {})}
         if value is not None:
             final[TAG_VALUE] = repr(float(value))
         if self.experiment_id is not None:
             final[TAG_NOTE] = self._description(state, value)
+        self.delete_tags(k for k in (TAG_FAIL_REASON, TAG_VALUE) if k not in final)
         self.set_tags(final)
         self.client.set_terminated(self.run_id, _STATUS[state])
 
@@ -303,8 +346,11 @@ class StudyTracking:
         self.tracking_uri = normalize_tracking_uri(tracking_uri)
         self.study_name = study_name
         self.artifact_root = artifact_root
-        self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-        self.experiment_id = self._experiment(create)
+        from hpsearch._storage import creation_lock
+
+        with creation_lock(self.tracking_uri):  # the client opens the store (creating or migrating it)
+            self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            self.experiment_id = self._experiment(create)
         self.parent_run_id: str | None = None
 
     @property
@@ -522,6 +568,7 @@ class StudyTracking:
                     handle = TrialRun(
                         self.client, continue_run_id, resumed=True, tracking_uri=self.tracking_uri, experiment_id=self.experiment_id
                     )
+                    handle.delete_tags(k for k in _END_TAGS if k not in trial_tags)  # running again
                     handle.set_tags({**trial_tags, TAG_ATTEMPTS: attempts})
                     return handle
             except MlflowException:
@@ -541,6 +588,33 @@ class StudyTracking:
 
     def trial_run(self, run_id: str) -> TrialRun:
         return TrialRun(self.client, run_id, resumed=True, tracking_uri=self.tracking_uri, experiment_id=self.experiment_id)
+
+    def has_model(self, run_id: str) -> bool:
+        """Whether trial run ``run_id`` holds its model (``model/best.keras``)."""
+        return self.trial_run(run_id).has_artifact(MODEL_ARTIFACT)
+
+    def can_continue(self, run_id: str, epochs_done: int) -> bool:
+        """Whether a retry that resumes after epoch ``epochs_done`` may continue run ``run_id``:
+        only if the run logged no later epoch (it would be logged twice). A run this store does
+        not have is for :meth:`start_trial` to replace."""
+        try:
+            logged = self.trial_run(run_id).logged_epochs()
+        except MlflowException:
+            return True
+        return all(step <= epochs_done for step in logged)
+
+    def supersede(self, old_run_id: str, new_run_id: str) -> None:
+        """Point the run of a dead attempt at the run that replaces it, and end it if it is still
+        RUNNING (its attempt is over; the retry restarted with a clean history)."""
+        old = self.trial_run(old_run_id)
+        try:
+            run = self.client.get_run(old_run_id)
+        except MlflowException:
+            return
+        old.set_tags({TAG_SUPERSEDED_BY: new_run_id})
+        if run.info.status == "RUNNING":
+            reason = run.data.tags.get(TAG_FAIL_REASON) or f"attempt died; its retry restarted in run {new_run_id}"
+            old.finish("FAIL", tags={TAG_FAIL_REASON: reason, TAG_SUPERSEDED_BY: new_run_id})
 
     def child_runs(self) -> Iterator[RunSummary]:
         """Every trial run under the parent run, in no particular order."""
@@ -565,6 +639,7 @@ class StudyTracking:
                     state=tags.get(TAG_STATE),
                     value=float(value) if value is not None else None,
                     params=dict(run.data.params),
+                    model_pending=tags.get(TAG_MODEL_PENDING),
                 )
             token = page.token
             if not token:

@@ -16,6 +16,7 @@ import math
 import tempfile
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ from hpsearch._outcome import TrialOutcome
 from hpsearch._plots import learning_curve_png
 from hpsearch._schedules import build_learning_rate
 from hpsearch._search_space import sample
-from hpsearch._tracking import EPOCH_METRICS, TAG_FAIL_REASON, TAG_RESUMED_FROM, StudyTracking, TrialRun
+from hpsearch._tracking import EPOCH_METRICS, TAG_FAIL_REASON, TAG_MODEL_PENDING, TAG_RESUMED_FROM, StudyTracking, TrialRun
 
 if TYPE_CHECKING:
     import optuna
@@ -53,6 +54,23 @@ def _reason(error: BaseException) -> str:
     return first[:_MAX_REASON]
 
 
+def _load_problem(path: Path) -> str | None:
+    """Why the model file at ``path`` does not load (safe mode), or ``None`` if it does."""
+    try:
+        keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as e:  # noqa: BLE001 - truncated zip, random bytes, bad weights...
+        return _reason(e)
+    return None
+
+
+def _tag(run: TrialRun, tags: Mapping[str, Any]) -> None:
+    """Set tags on ``run``, best effort: a note about artifacts never fails the trial."""
+    try:
+        run.set_tags(tags)
+    except Exception:  # noqa: BLE001 - the tracking store is unreachable; the outcome stands
+        pass
+
+
 def _best(history: list[dict[str, float]], metric: str, direction: str) -> tuple[float | None, int | None]:
     scored = [(row[metric], int(row["epoch"])) for row in history if metric in row and math.isfinite(row[metric])]
     if not scored:
@@ -71,6 +89,8 @@ class TrialRunner:
         tracking: the study's MLflow side (parent run opened).
         checkpoint_dir: the study's checkpoint folder; each trial gets ``trial-<first number>``.
         on_epoch: optional progress hook.
+        on_message: where one-line notices go (a fallback to an older checkpoint, an upload
+            MLflow refused); default: ``warnings.warn``.
     """
 
     def __init__(
@@ -81,6 +101,7 @@ class TrialRunner:
         checkpoint_dir: Path,
         *,
         on_epoch: EpochCallback | None = None,
+        on_message: Callable[[str], None] | None = None,
     ) -> None:
         if config.seed is None:
             raise ValueError("`config.seed` must be set (open_study / load_study settle it), but got (seed=None).")
@@ -89,6 +110,13 @@ class TrialRunner:
         self.tracking = tracking
         self.checkpoint_dir = Path(checkpoint_dir)
         self.on_epoch = on_epoch
+        self.on_message = on_message
+
+    def _say(self, text: str) -> None:
+        if self.on_message is not None:
+            self.on_message(text)
+        else:
+            warnings.warn(text, stacklevel=3)
 
     def checkpoints_for(self, first_number: int) -> TrialCheckpoints:
         return TrialCheckpoints(self.checkpoint_dir / f"trial-{first_number:05d}")
@@ -106,22 +134,27 @@ class TrialRunner:
                 trial.set_user_attr(stale, None)
         try:
             outcome.params = sample(trial, self.config.search_space)
-            resume = ckpt.load()
             previous_run = trial.user_attrs.get("mlflow_run_id")  # set when this is a retry
-            if resume is None and previous_run and self.tracking.remote:
-                resume = self._fetch_remote(previous_run, ckpt)  # the attempt ran on another machine
+            resume, model = self._resume(trial.number, ckpt, previous_run)
             outcome.resumed_from_epoch = resume.epochs_done if resume else 0
             tags = {TAG_RESUMED_FROM: outcome.resumed_from_epoch}
             if first != trial.number:
                 tags["hpsearch.retry_of"] = first
-            outcome.run = self.tracking.start_trial(
-                trial.number, outcome.params, continue_run_id=trial.user_attrs.get("mlflow_run_id"), tags=tags
-            )
+            # Continue the attempt's run only if it logged nothing past the resume point (a
+            # fallback to an earlier state, a restart from epoch 0): one history, each epoch once.
+            if previous_run and not self.tracking.can_continue(previous_run, outcome.resumed_from_epoch):
+                continued = None
+            else:
+                continued = previous_run
+            outcome.run = self.tracking.start_trial(trial.number, outcome.params, continue_run_id=continued, tags=tags)
+            if previous_run and outcome.run.run_id != previous_run:
+                self.tracking.supersede(previous_run, outcome.run.run_id)
             trial.set_user_attr("mlflow_run_id", outcome.run.run_id)
             trial.set_user_attr("resumed_from_epoch", outcome.resumed_from_epoch)
             if resume is not None:
                 outcome.run.backfill(resume.history)
-            self._fit(trial, outcome, ckpt, resume, seed=self.config.seed + first)
+                self._report_history(trial, resume.history)
+            self._fit(trial, outcome, ckpt, resume, model, seed=self.config.seed + first)
         except Exception as e:  # noqa: BLE001 - any error fails this trial only
             outcome.state = "FAIL"
             outcome.reason = _reason(e)
@@ -143,7 +176,53 @@ class TrialRunner:
             self._log_artifacts(outcome)
         return outcome
 
-    def _fit(self, trial: optuna.Trial, outcome: TrialOutcome, ckpt: TrialCheckpoints, resume: ResumeState | None, *, seed: int) -> None:
+    def _resume(self, number: int, ckpt: TrialCheckpoints, previous_run: str | None) -> tuple[ResumeState | None, keras.Model | None]:
+        """The newest resume state whose model loads, with that model; ``(None, None)``: epoch 0.
+
+        A damaged state (unreadable ``resume.json``, truncated model file) is skipped for the one
+        before it; when none is usable the trial restarts from epoch 0 with the same params, and
+        says so.
+        """
+        states, problems = ckpt.scan()
+        if not states and previous_run and self.tracking.remote:
+            fetched = self._fetch_remote(previous_run, ckpt)  # the attempt ran on another machine
+            states = [fetched] if fetched is not None else []
+        for state in states:
+            try:
+                model = keras.saving.load_model(state.model_path, safe_mode=True)
+            except Exception as e:  # noqa: BLE001 - truncated zip, random bytes, bad weights...
+                problems.append(f"resume checkpoint {state.model_path} does not load ({_reason(e)})")
+                continue
+            if problems:
+                ckpt.keep_only(state)
+                self._say(f"trial {number}: resuming after epoch {state.epochs_done}, its last usable state: " + "; ".join(problems))
+            else:
+                ckpt.restore_best(state)  # best.keras may be newer (killed before the state) or replaced
+            return state, model
+        if problems:
+            ckpt.clear()  # nothing in it belongs to the history the restart will write
+            self._say(f"trial {number}: restarting from epoch 0 with the same params, no usable resume state: " + "; ".join(problems))
+        return None, None
+
+    def _report_history(self, trial: optuna.Trial, history: list[dict[str, float]]) -> None:
+        """Report the resumed epochs to Optuna (pruning compares them); a retry inherits no
+        intermediate values, so a restart from epoch 0 starts from a clean slate."""
+        monitor = self.config.objective.metric
+        for row in history:
+            value = row.get(monitor)
+            if value is not None and math.isfinite(value):
+                trial.report(float(value), step=int(row["epoch"]))
+
+    def _fit(
+        self,
+        trial: optuna.Trial,
+        outcome: TrialOutcome,
+        ckpt: TrialCheckpoints,
+        resume: ResumeState | None,
+        model: keras.Model | None,
+        *,
+        seed: int,
+    ) -> None:
         cfg = self.config
         params = outcome.params
         batch_size = int(params["batch_size"])
@@ -151,7 +230,7 @@ class TrialRunner:
         steps = self.pipelines.steps_per_epoch(batch_size)
         keras.utils.set_random_seed(int(seed))
         if resume is not None:
-            model = keras.saving.load_model(resume.model_path, safe_mode=True)
+            assert model is not None, "a resume state comes with its model"
             plan = build_learning_rate(params, steps_per_epoch=steps, max_epochs=max_epochs)
         else:
             data = self.pipelines.dataset
@@ -169,6 +248,7 @@ class TrialRunner:
         history = cb.HistoryRecorder(resume.history if resume else None)
         nan_guard = cb.NaNGuard()
         best = cb.BestCheckpoint(ckpt, monitor, mode)
+        stopper: cb.ResumableEarlyStopping | None = None
         stateful: list[Any] = []
         # Order matters: loggers first (they add to the logs), the plateau callback before the
         # checkpoints (it changes the optimizer, and both checkpoints of an epoch must agree),
@@ -245,6 +325,55 @@ class TrialRunner:
         else:
             outcome.state = "COMPLETE"
             outcome.value = value
+        self._check_best(outcome, ckpt, model, best, stopper)
+
+    def _check_best(
+        self,
+        outcome: TrialOutcome,
+        ckpt: TrialCheckpoints,
+        model: keras.Model,
+        best: cb.BestCheckpoint,
+        stopper: cb.ResumableEarlyStopping | None,
+    ) -> None:
+        """Make sure the best checkpoint loads before it is stored as the trial's model.
+
+        A damaged one is written again from the best epoch's weights if this process still has
+        them; otherwise it is not stored (``model_error``) and a COMPLETE trial fails with why.
+        """
+        if not ckpt.best_path.is_file():
+            return
+        problem = _load_problem(ckpt.best_path)
+        if problem is None:
+            return
+        weights = self._best_weights(outcome, model, best, stopper)
+        if weights is not None:
+            model.set_weights(weights)
+            ckpt.save_best(model.save)
+            if _load_problem(ckpt.best_path) is None:
+                self._say(
+                    f"trial {outcome.number}: its best checkpoint {ckpt.best_path} did not load ({problem}); "
+                    f"saved it again from the weights of epoch {outcome.best_epoch} kept in memory"
+                )
+                return
+        outcome.model_error = f"best checkpoint {ckpt.best_path} does not load ({problem})"
+        if outcome.state == "COMPLETE":
+            outcome.state, outcome.value = "FAIL", None
+            outcome.reason = f"{outcome.model_error}; no usable model of its best epoch {outcome.best_epoch} is left"
+
+    @staticmethod
+    def _best_weights(
+        outcome: TrialOutcome, model: keras.Model, best: cb.BestCheckpoint, stopper: cb.ResumableEarlyStopping | None
+    ) -> list[Any] | None:
+        """The best epoch's weights if this process has them: EarlyStopping's copy, or the model
+        itself when the best epoch is the last one it trained."""
+        if best.best_epoch is None:
+            return None
+        if stopper is not None:
+            same = stopper.best_weights is not None and stopper.best_epoch == best.best_epoch
+            return stopper.best_weights if same else None
+        trained_here = outcome.epochs_trained > outcome.resumed_from_epoch
+        last = int(outcome.history[-1]["epoch"]) if outcome.history else None
+        return model.get_weights() if trained_here and last == best.best_epoch + 1 else None
 
     def _fetch_remote(self, run_id: str, ckpt: TrialCheckpoints) -> ResumeState | None:
         """The resume state the failed attempt copied to its run on the tracking server."""
@@ -264,28 +393,63 @@ class TrialRunner:
         return patience is not None and int(stopper.get("wait", 0)) >= patience and resume.epochs_done > 1
 
     def _log_artifacts(self, outcome: TrialOutcome) -> None:
+        """Store the learning curve and the (verified) best checkpoint in the trial's run.
+
+        A file counts as stored once the artifact store lists it; what did not arrive stays in
+        the checkpoint folder, marked pending, and the next run of the study uploads it.
+        """
         run = outcome.run
-        assert run is not None
+        ckpt = outcome.checkpoints
+        assert run is not None and ckpt is not None
+        files: list[tuple[Path, str]] = []
         try:
-            if outcome.history:
-                with tempfile.TemporaryDirectory(prefix="hpsearch-") as tmp:
-                    png = learning_curve_png(
-                        outcome.history,
-                        Path(tmp) / "learning_curve.png",
-                        title=f"{self.config.name} trial {outcome.number} ({outcome.state.lower()})",
-                        best_epoch=outcome.best_epoch,
-                    )
-                    run.log_artifact(png, "plots")
-            if outcome.checkpoints is not None and outcome.checkpoints.best_path.is_file():
-                run.log_artifact(outcome.checkpoints.best_path, "model")
-            if outcome.checkpoints is not None:
-                self._log_epoch_logs(run, outcome.checkpoints)
+            if outcome.history and ckpt.directory.is_dir():
+                png = learning_curve_png(
+                    outcome.history,
+                    ckpt.directory / "learning_curve.png",
+                    title=f"{self.config.name} trial {outcome.number} ({outcome.state.lower()})",
+                    best_epoch=outcome.best_epoch,
+                )
+                files.append((png, "plots"))
             if outcome.best_epoch is not None:
                 best_row = next(r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch)
                 keys = dict.fromkeys((self.config.objective.metric, "val_accuracy", "val_loss"))  # objective first: the UI's column
                 run.log_metrics({f"best_{k}": best_row[k] for k in keys if k in best_row})
-        except Exception as e:  # noqa: BLE001 - artifacts are best effort; the result stands
-            run.set_tags({"hpsearch.artifact_error": _reason(e)})
+            self._log_epoch_logs(run, ckpt)
+        except Exception as e:  # noqa: BLE001 - plots and epoch logs are best effort; the result stands
+            _tag(run, {"hpsearch.artifact_error": _reason(e)})
+        if outcome.model_error is not None:
+            _tag(run, {"hpsearch.model_error": outcome.model_error})
+        elif ckpt.best_path.is_file():
+            files.append((ckpt.best_path, "model"))
+        failed: list[tuple[Path, str]] = []
+        error = ""
+        for path, folder in files:
+            try:
+                run.store_artifact(path, folder)
+            except Exception as e:  # noqa: BLE001 - unwritable folder, full disk, server error
+                failed.append((path, folder))
+                error = error or _reason(e)
+        if failed:
+            self._keep_pending(outcome, failed, error)
+
+    def _keep_pending(self, outcome: TrialOutcome, failed: list[tuple[Path, str]], error: str) -> None:
+        run, ckpt = outcome.run, outcome.checkpoints
+        assert run is not None and ckpt is not None
+        try:
+            where = run.artifact_uri()
+        except Exception:  # noqa: BLE001 - the message still names the cause
+            where = "the MLflow artifact store"
+        names = ", ".join(f"{folder}/{path.name}" for path, folder in failed)
+        outcome.pending_upload = f"{names} not stored in {where} ({error})"
+        try:
+            ckpt.mark_pending(run.run_id, outcome.number, failed, error)
+        except OSError as e:
+            outcome.pending_upload += f"; and the local copy could not be kept ({_reason(e)})"
+            self._say(f"trial {outcome.number}: {outcome.pending_upload}")
+            return
+        _tag(run, {TAG_MODEL_PENDING: outcome.pending_upload})
+        self._say(f"trial {outcome.number}: {outcome.pending_upload}; kept in {ckpt.directory}, the next run of the study uploads it")
 
     @staticmethod
     def _log_epoch_logs(run: TrialRun, ckpt: TrialCheckpoints) -> None:
@@ -298,13 +462,14 @@ class TrialRunner:
     # -- after Optuna has recorded the result --------------------------------------------------
 
     def close(self, outcome: TrialOutcome, *, value: float | None) -> None:
-        """End the trial's MLflow run with the state Optuna recorded; drop its checkpoints."""
+        """End the trial's MLflow run with the state Optuna recorded; drop its checkpoints unless
+        some of its files are still waiting for MLflow."""
         if outcome.run is not None:
             tags: dict[str, Any] = {"hpsearch.epochs_trained": outcome.epochs_trained}
             if outcome.reason:
                 tags[TAG_FAIL_REASON] = outcome.reason
             outcome.run.finish(outcome.state, value=value, tags=tags)
-        if outcome.checkpoints is not None:
+        if outcome.checkpoints is not None and outcome.pending_upload is None:
             outcome.checkpoints.clear()
         if outcome.run is not None and self.tracking.remote:
             try:

@@ -526,6 +526,9 @@ def study(study: str, **options: Any) -> None:
     _print_summary(summary)
     if nothing_to_run:
         click.echo("\n" + nothing_to_run[0][1])
+    if summary.pending:
+        click.echo(f"Error: {summary.pending}", err=True)
+        sys.exit(1)
     if summary.stop_reason == "workers stopped":
         click.echo(
             "Error: the worker processes stopped before the budget was met (see their messages above); "
@@ -856,7 +859,7 @@ def check(name: str, storage: str | None, tracking_uri: str | None) -> None:
 
     finished, runs, problems = check_study(name, storage, tracking_uri)
     if not problems:
-        click.echo(f"Study {name}: consistent. {finished} finished trials, {runs} trial runs in MLflow; every finished trial has exactly one run with its params, state and value.")
+        click.echo(f"Study {name}: consistent. {finished} finished trials, {runs} trial runs in MLflow; every finished trial has exactly one run with its params, state, value and model.")
         return
     click.echo(f"Study {name}: {len(problems)} problem(s) ({finished} finished trials, {runs} trial runs):")
     for problem in problems:

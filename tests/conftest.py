@@ -6,12 +6,14 @@ trial's accuracy rises above chance within an epoch or two and tests can assert 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
 import subprocess
 import sys
 import tarfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -107,6 +109,30 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("HPSEARCH_CHECKPOINT_DIR", raising=False)
     monkeypatch.chdir(tmp_path)
     return home
+
+
+@contextlib.contextmanager
+def unwritable(folder: Path) -> Iterator[Path]:
+    """Make ``folder`` (created if missing) impossible to write into, even for root.
+
+    ``chattr +i`` where the filesystem supports it (what a locked-down folder looks like); else
+    the folder is moved away and a file takes its place, so creating anything in it fails.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode == 0:
+        try:
+            yield folder
+        finally:
+            subprocess.run(["chattr", "-i", str(folder)], check=True)
+        return
+    aside = folder.with_name(folder.name + ".aside")
+    folder.rename(aside)
+    folder.write_text("not a folder")
+    try:
+        yield folder
+    finally:
+        folder.unlink()
+        aside.rename(folder)
 
 
 def hpsearch_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -33,7 +33,7 @@ def fit(model: keras.Model, callbacks: list, epochs: int = 3, initial_epoch: int
 def test_timer_and_lr_logger_add_to_the_logs() -> None:
     history = cb.HistoryRecorder()
     fit(tiny_model(0.05), [cb.EpochTimer(), cb.LearningRateLogger(), history], epochs=2)
-    assert [row["epoch"] for row in history.history] == [0, 1]
+    assert [row["epoch"] for row in history.history] == [1, 2]  # 1-based, as Keras prints
     for row in history.history:
         assert row["epoch_seconds"] > 0
         assert row["learning_rate"] == pytest.approx(0.05)
@@ -66,7 +66,7 @@ class FakeTrial:
 
 
 def test_pruning_stops_training_but_lets_early_stopping_restore(tmp_path) -> None:
-    trial = FakeTrial(prune_at=1)
+    trial = FakeTrial(prune_at=2)
     pruning = cb.PruningReporter(trial, "val_accuracy")
     stopper = cb.ResumableEarlyStopping(tmp_path / "best.keras", monitor="val_loss", patience=10)
     restored = {}
@@ -76,8 +76,8 @@ def test_pruning_stops_training_but_lets_early_stopping_restore(tmp_path) -> Non
             restored["ran"] = True
 
     fit(tiny_model(), [stopper, pruning, Spy()], epochs=6)
-    assert pruning.pruned_at == 1
-    assert [s for s, _ in trial.reported] == [0, 1]
+    assert pruning.pruned_at == 2
+    assert [s for s, _ in trial.reported] == [1, 2]  # steps are the 1-based epoch numbers
     assert restored == {"ran": True}  # on_train_end still ran: nothing raised inside fit
 
 
@@ -119,7 +119,7 @@ def test_resumable_state_survives_a_new_fit(tmp_path) -> None:
     for c in (best2, stopper2):
         c.set_state(state.callbacks[c.state_key])
     fit(model2, [history2, best2, stopper2], epochs=4, initial_epoch=state.epochs_done)
-    assert [row["epoch"] for row in history2.history] == [0, 1, 2, 3]
+    assert [row["epoch"] for row in history2.history] == [1, 2, 3, 4]
     assert stopper2.best is not None and stopper2.best <= state.callbacks["early_stopping"]["best"]
     assert stopper2.best_weights is not None
 
@@ -137,7 +137,7 @@ def test_linked_resume_file_holds_the_rate_the_plateau_callback_just_set(tmp_pat
     fit(model, [history, plateau, best, saver], epochs=2)  # the trial runner's order
     assert history.history[1]["val_loss"] < history.history[0]["val_loss"]  # precondition: epoch 1 is a new best
     state = ckpt.load()
-    assert best.saved_at(1) and state.model_path.stat().st_nlink == 2  # linked, not re-serialized
+    assert best.saved_at(1) and state.model_path.samefile(ckpt.best_path)  # linked, not re-serialized
     assert float(model.optimizer.learning_rate) == pytest.approx(0.04)
     resumed = keras.saving.load_model(state.model_path)
     assert float(resumed.optimizer.learning_rate) == pytest.approx(0.04)

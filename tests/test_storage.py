@@ -79,6 +79,35 @@ def test_budget_lock_is_exclusive_across_processes(url: str, tmp_path: Path) -> 
     assert events == ["in", "out"] * 3  # never two holders at once
 
 
+def _create_both_stores(storage_url: str, tracking_uri: str, start: object, errors: object) -> None:
+    """Open a new Optuna storage and MLflow store, as `hpsearch study` does, the moment all are ready."""
+    from hpsearch._tracking import StudyTracking
+
+    for create in (lambda: open_storage(storage_url), lambda: StudyTracking(tracking_uri, "together", None)):
+        start.wait(120)  # all processes have imported everything: they open each store together
+        try:
+            create()
+        except BaseException as e:  # noqa: BLE001 - reported to the test
+            errors.put(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
+
+
+def test_processes_started_together_create_the_stores_once(tmp_path: Path) -> None:
+    """Several `hpsearch study` processes started at once on an empty store must all get it."""
+    ctx = multiprocessing.get_context("spawn")
+    start, errors = ctx.Barrier(3), ctx.Queue()
+    args = (f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlflow.db", start, errors)
+    procs = [ctx.Process(target=_create_both_stores, args=args) for _ in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(240)
+    failures = []
+    while not errors.empty():
+        failures.append(errors.get())
+    assert failures == [] and [p.exitcode for p in procs] == [0, 0, 0]
+    assert (tmp_path / "optuna.db").is_file() and (tmp_path / "mlflow.db").is_file()
+
+
 def test_sqlite_is_switched_to_wal(tmp_path: Path) -> None:
     open_storage(f"sqlite:///{tmp_path}/o.db")
     with sqlite3.connect(tmp_path / "o.db") as con:

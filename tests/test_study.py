@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import optuna
 import pytest
 import yaml
-from conftest import QUICK_STUDY, write_study
+from conftest import QUICK_STUDY, unwritable, write_study
 from mlflow import MlflowClient
 
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import resolve_locations
-from hpsearch._session import StudyRequest, run_study
-from hpsearch._study import ATTR_IDENTITY, make_sampler
+from hpsearch._session import StudyRequest, check_study, run_study
+from hpsearch._study import ATTR_IDENTITY, NullReporter, make_sampler
 from hpsearch._tracking import normalize_tracking_uri
 
 COMPLETE, PRUNED, FAIL = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
@@ -43,7 +44,7 @@ def test_pruning_really_prunes(store: Path, tmp_path: Path, cifar_dir: Path) -> 
     assert [t.state for t in trials] == [PRUNED, PRUNED]
     assert summary.counts.pruned == 2 and summary.stop_reason == "budget"
     for t in trials:
-        assert t.user_attrs["epochs_trained"] == 1 and list(t.intermediate_values) == [0]
+        assert t.user_attrs["epochs_trained"] == 1 and list(t.intermediate_values) == [1]
         run = mlflow_client().get_run(t.user_attrs["mlflow_run_id"])
         assert run.data.tags["hpsearch.state"] == "PRUNED" and run.info.status == "FINISHED"
         assert len(mlflow_client().get_metric_history(run.info.run_id, "val_accuracy")) == 1
@@ -165,6 +166,89 @@ def test_a_grown_worker_stops_between_trials_to_be_replaced(
     done = run_study(request(tmp_path, cifar_dir, sections=sections))
     assert done.stop_reason == "budget" and done.counts.finished == 3
     assert mlflow_client().get_run(done.parent_run_id).info.status == "FINISHED"
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+@pytest.mark.parametrize(("folder", "what"), [("checkpoints", "checkpoint folder"), ("artifacts", "MLflow artifact folder")])
+def test_an_unwritable_folder_stops_the_study_before_its_first_trial(
+    store: Path, tmp_path: Path, cifar_dir: Path, folder: str, what: str
+) -> None:
+    with unwritable(store / folder / "quick"):
+        with pytest.raises(RuntimeFailure) as err:
+            run_study(request(tmp_path, cifar_dir))
+    message = str(err.value)
+    assert message.startswith(f"Cannot write to the {what} {store / folder / 'quick'} (") and "make it writable" in message
+    assert not (store / "optuna.db").exists() and not (store / "mlflow.db").exists()  # no trial, nothing written
+
+
+def test_an_artifact_store_that_refuses_study_yaml_is_one_error(
+    store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("hpsearch._session._check_folders", lambda *args: None, raising=False)  # unwritable right after the check
+    with unwritable(store / "artifacts" / "quick"):
+        with pytest.raises(RuntimeFailure, match=r"^MLflow's artifact store did not accept study.yaml \(\w+Error: .*quick"):
+            run_study(request(tmp_path, cifar_dir))
+    parent = load().user_attrs["hpsearch.mlflow_parent_run_id"]
+    assert mlflow_client().get_run(parent).info.status == "FAILED"
+
+
+def test_failures_in_a_row_are_counted_across_the_worker_replacing_itself(
+    store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def out_of_memory(*args, **kwargs):
+        raise MemoryError("simulated: out of memory")
+
+    monkeypatch.setattr("hpsearch._trial.build_model", out_of_memory)
+    monkeypatch.setattr("hpsearch._study._rss", growing_rss())  # the worker recycles every second trial
+    sections = {"memory": {"max_growth": 0.05}, "budget": {"trials": 5, "max_consecutive_failures": 3}}
+    replaced = 0
+    with pytest.raises(RuntimeFailure, match="3 trials failed in a row, stopping the study. Last: trial 2: MemoryError"):
+        for replaced in range(5):  # what the CLI does on "recycle": the same command in the same process
+            assert run_study(request(tmp_path, cifar_dir, sections=sections, recycle=True)).stop_reason == "recycle"
+    assert replaced == 1 and [t.state for t in load().trials] == [FAIL, FAIL, FAIL]
+
+
+class Messages(NullReporter):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def message(self, text: str) -> None:
+        self.lines.append(text)
+
+
+def test_models_the_artifact_store_refused_are_kept_and_stored_by_the_next_run(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    artifacts = store / "artifacts" / "quick"
+    first, locked = Messages(), contextlib.ExitStack()
+    with locked:  # writable at the start (checked), then locked while the trial trains
+        summary = run_study(
+            request(tmp_path, cifar_dir, trials=1),
+            reporter_factory=lambda *args: first,
+            on_ready=lambda *args: locked.enter_context(unwritable(artifacts)),
+        )
+    [trial] = load().trials
+    assert trial.state == COMPLETE and summary.counts.complete == 1  # the result stands
+    kept = store / "checkpoints" / "quick" / "trial-00000"
+    assert (kept / "best.keras").is_file() and (kept / "pending-upload.json").is_file()  # not deleted
+    refused = [line for line in first.lines if line.startswith("trial 0: ") and "model/best.keras" in line]
+    assert len(refused) == 1 and str(artifacts) in refused[0] and "Error" in refused[0], first.lines  # where, and why
+    assert summary.pending is not None and summary.pending.startswith("The models of trial(s) 0 are not in MLflow yet")
+    assert summary.test_metrics is None
+    assert mlflow_client().get_run(summary.parent_run_id).info.status == "FAILED"  # not left RUNNING
+    _, _, problems = check_study("quick", None, None)
+    assert [(p.trial, p.kind) for p in problems] == [(0, "no model")] and "upload pending" in problems[0].detail
+
+    second = Messages()
+    again = run_study(request(tmp_path, cifar_dir, trials=1), reporter_factory=lambda *args: second)  # the folder is writable again
+    assert any(line.startswith("trial 0: stored ") and "model/best.keras" in line for line in second.lines), second.lines
+    assert again.pending is None and not kept.exists()
+    assert again.test_metrics is not None and again.test_metrics["trial"] == 0
+    assert mlflow_client().get_run(again.parent_run_id).info.status == "FINISHED"
+    assert check_study("quick", None, None)[2] == []
+    run = mlflow_client().get_run(trial.user_attrs["mlflow_run_id"])
+    assert "hpsearch.model_pending" not in run.data.tags
+    assert {a.path for a in mlflow_client().list_artifacts(run.info.run_id, "model")} == {"model/best.keras"}
 
 
 # ----------------------------------------------------------------------------- many workers, one study

@@ -59,6 +59,33 @@ def test_a_retry_continues_the_run_without_duplicate_steps(tracking: StudyTracki
     assert run.info.status == "RUNNING"
 
 
+def test_tags_describe_the_final_state_of_a_continued_run(tracking: StudyTracking) -> None:
+    first = tracking.start_trial(2, {"optimizer": "adam"})
+    first.finish("KILLED", tags={"hpsearch.fail_reason": "interrupted"})
+    retry = tracking.start_trial(5, {"optimizer": "adam"}, continue_run_id=first.run_id)
+    assert "hpsearch.fail_reason" not in tracking.client.get_run(retry.run_id).data.tags  # running again
+    retry.finish("COMPLETE", value=0.5)
+    tags = tracking.client.get_run(retry.run_id).data.tags
+    assert tags[TAG_STATE] == "COMPLETE" and tags[TAG_VALUE] == "0.5" and "hpsearch.fail_reason" not in tags
+    again = tracking.start_trial(6, {"optimizer": "adam"}, continue_run_id=retry.run_id)
+    again.finish("FAIL", tags={"hpsearch.fail_reason": "diverged"})
+    tags = tracking.client.get_run(again.run_id).data.tags
+    assert tags["hpsearch.fail_reason"] == "diverged" and TAG_VALUE not in tags  # no value of an earlier attempt
+
+
+def test_a_run_is_continued_only_if_it_logged_nothing_past_the_resume_point(tracking: StudyTracking) -> None:
+    first = tracking.start_trial(0, {"optimizer": "adam"})
+    for epoch in (1, 2, 3):
+        first.log_epoch(epoch, {"loss": 1.0 / epoch})
+    assert tracking.can_continue(first.run_id, 3) and not tracking.can_continue(first.run_id, 2)
+    assert tracking.can_continue("0" * 32, 0)  # unknown run: start_trial replaces it
+    second = tracking.start_trial(1, {"optimizer": "adam"})
+    tracking.supersede(first.run_id, second.run_id)
+    old = tracking.client.get_run(first.run_id)
+    assert old.data.tags["hpsearch.superseded_by"] == second.run_id
+    assert old.info.status == "FAILED" and old.data.tags[TAG_STATE] == "FAIL"  # its attempt is over
+
+
 def test_reopening_the_study_reuses_its_parent_run(tracking: StudyTracking, tmp_path: Path) -> None:
     tracking.close_parent("KILLED")
     again = StudyTracking(f"sqlite:///{tmp_path}/mlflow.db", "demo", (tmp_path / "artifacts").as_uri())

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import keras
 import optuna
 import pytest
-from conftest import write_study
+from conftest import unwritable, write_study
 
 from hpsearch._config import load_study_config
 from hpsearch._datasets import Pipelines, load_dataset
@@ -43,12 +45,16 @@ def test_a_trial_trains_logs_and_keeps_its_best_checkpoint(tmp_path: Path, pipel
     run_id = trial.user_attrs["mlflow_run_id"]
     client = tracking.client
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds"):
-        assert [m.step for m in client.get_metric_history(run_id, key)] == [0, 1], key
+        assert [m.step for m in client.get_metric_history(run_id, key)] == [1, 2], key  # 1-based, as Keras prints
     assert {a.path for a in client.list_artifacts(run_id, "model")} == {"model/best.keras"}
     assert {a.path for a in client.list_artifacts(run_id, "plots")} == {"plots/learning_curve.png"}
     assert client.get_run(run_id).data.params["optimizer"] == outcome.params["optimizer"]
 
     frozen = study.tell(trial, outcome.value)
+    assert [row["epoch"] for row in outcome.history] == [1, 2]
+    assert sorted(frozen.intermediate_values) == [1, 2]  # Optuna's steps are the same epoch numbers
+    assert frozen.user_attrs["best_epoch"] in (1, 2)
+    assert frozen.intermediate_values[frozen.user_attrs["best_epoch"]] == outcome.value
     runner.close(outcome, value=frozen.value)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["hpsearch.state"] == "COMPLETE"
@@ -102,7 +108,7 @@ def test_an_interrupted_trial_resumes_from_its_last_epoch(tmp_path: Path, pipeli
     assert tracking.client.get_run(run_id).info.status == "KILLED"
     params = dict(first.params)
     failed = study.tell(first, state=optuna.trial.TrialState.FAIL)
-    optuna.storages.RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)(study, failed)
+    optuna.storages.RetryHeartbeatStaleTrialCallback()(study, failed)
 
     runner2, _ = make_runner(tmp_path, pipelines, **sections)
     retry = study.ask()
@@ -110,10 +116,12 @@ def test_an_interrupted_trial_resumes_from_its_last_epoch(tmp_path: Path, pipeli
     assert outcome.state == "COMPLETE", outcome.reason
     assert retry.params == params
     assert outcome.resumed_from_epoch == 2 and retry.user_attrs["resumed_from_epoch"] == 2
-    assert [row["epoch"] for row in outcome.history] == [0, 1, 2, 3]
+    assert [row["epoch"] for row in outcome.history] == [1, 2, 3, 4]
     assert retry.user_attrs["mlflow_run_id"] == run_id  # the same MLflow run, continued
     steps = [m.step for m in tracking.client.get_metric_history(run_id, "val_accuracy")]
-    assert steps == [0, 1, 2, 3]  # no duplicates, no gaps
+    assert steps == [1, 2, 3, 4]  # no duplicates, no gaps
+    done = study.tell(retry, outcome.value)
+    assert {e: v for e, v in done.intermediate_values.items()} == {r["epoch"]: r["val_accuracy"] for r in outcome.history}
 
 
 @pytest.mark.slow
@@ -159,18 +167,183 @@ def test_a_retry_on_another_machine_resumes_from_the_tracking_server(tmp_path: P
         remote = {a.path for a in tracking.client.list_artifacts(run_id, "resume")}
         assert {"resume/resume.json", "resume/state-b.keras"} <= remote  # epoch index 1 -> slot b
         failed = study.tell(first, state=optuna.trial.TrialState.FAIL)
-        optuna.storages.RetryHeartbeatStaleTrialCallback(inherit_intermediate_values=True)(study, failed)
+        optuna.storages.RetryHeartbeatStaleTrialCallback()(study, failed)
 
         machine_b = TrialRunner(config, pipelines, StudyTracking(uri, config.name), tmp_path / "machine-b")
         machine_b.tracking.attach_parent(tracking.parent_run_id)
         retry = study.ask()
         outcome = machine_b.run(retry, first_number=first.number)
         assert outcome.state == "COMPLETE", outcome.reason
-        assert outcome.resumed_from_epoch == 2 and [r["epoch"] for r in outcome.history] == [0, 1, 2, 3]
-        assert [m.step for m in tracking.client.get_metric_history(run_id, "val_accuracy")] == [0, 1, 2, 3]
+        assert outcome.resumed_from_epoch == 2 and [r["epoch"] for r in outcome.history] == [1, 2, 3, 4]
+        assert [m.step for m in tracking.client.get_metric_history(run_id, "val_accuracy")] == [1, 2, 3, 4]
         assert {a.path for a in tracking.client.list_artifacts(run_id, "model")} == {"model/best.keras"}
         machine_b.close(outcome, value=study.tell(retry, outcome.value).value)
         assert not tracking.client.list_artifacts(run_id, "resume")  # cleaned from the server
     finally:
         server.terminate()
         server.wait(60)
+
+
+def test_plots_draw_the_stored_1_based_epoch_numbers(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from matplotlib.axes import Axes
+    from optuna.distributions import FloatDistribution
+
+    from hpsearch._plots import learning_curve_png
+    from hpsearch._report import _curves
+
+    drawn: list[list[int]] = []
+    marked: list[float] = []
+    plot, axvline = Axes.plot, Axes.axvline
+    monkeypatch.setattr(Axes, "plot", lambda self, x, *a, **k: drawn.append(list(x)) or plot(self, x, *a, **k))
+    monkeypatch.setattr(Axes, "axvline", lambda self, x=0, *a, **k: marked.append(x) or axvline(self, x, *a, **k))
+    history = [{"epoch": e, "loss": 1.0 / e, "val_loss": 1.1 / e, "accuracy": 0.3 * e, "val_accuracy": 0.2 * e} for e in (1, 2, 3)]
+    learning_curve_png(history, tmp_path / "curve.png", best_epoch=3)
+    assert drawn == [[1, 2, 3]] * 4 and marked == [3, 3]  # as stored, no shift
+
+    trial = optuna.trial.create_trial(
+        value=0.6, params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)}, intermediate_values={1: 0.2, 2: 0.4, 3: 0.6}
+    )
+    from_optuna = _curves(optuna.create_study(), [trial], "val_accuracy", None)
+    assert list(from_optuna.data[0].x) == [1, 2, 3]
+    from_mlflow = _curves(optuna.create_study(), [trial], "val_accuracy", lambda t, m: [(1, 0.1), (2, 0.2)])
+    assert [list(d.x) for d in from_mlflow.data] == [[1, 2], [1, 2]]
+
+
+# ----------------------------------------------------------------------------- faults
+
+
+def interrupted(tmp_path: Path, pipelines: Pipelines, *, epochs_done: int, max_epochs: int = 4):
+    """A trial interrupted after ``epochs_done`` epochs and queued for a retry.
+
+    Returns ``(study, first trial, its run id, tracking, retry runner, notices)``.
+    """
+
+    def stop(number: int, epoch: int, logs) -> None:
+        if epoch + 1 == epochs_done:
+            raise Interrupt("SIGINT")
+
+    sections = {"training": {"max_epochs": max_epochs, "early_stopping_patience": 10}}
+    runner, tracking = make_runner(tmp_path, pipelines, on_epoch=stop, **sections)
+    study = optuna.create_study(direction="maximize")
+    first = study.ask()
+    with pytest.raises(Interrupt):
+        runner.run(first)
+    failed = study.tell(first, state=optuna.trial.TrialState.FAIL)
+    optuna.storages.RetryHeartbeatStaleTrialCallback()(study, failed)
+    notices: list[str] = []
+    retry_runner, _ = make_runner(tmp_path, pipelines, **sections)
+    retry_runner.on_message = notices.append
+    return study, first, first.user_attrs["mlflow_run_id"], tracking, retry_runner, notices
+
+
+def steps(tracking: StudyTracking, run_id: str, key: str = "val_accuracy") -> list[int]:
+    return [m.step for m in tracking.client.get_metric_history(run_id, key)]
+
+
+def test_a_completed_retry_does_not_keep_the_interrupted_tag(tmp_path: Path, pipelines: Pipelines) -> None:
+    study, first, run_id, tracking, runner, _ = interrupted(tmp_path, pipelines, epochs_done=1, max_epochs=2)
+    assert tracking.client.get_run(run_id).data.tags["hpsearch.fail_reason"] == "interrupted"
+    retry = study.ask()
+    outcome = runner.run(retry, first_number=first.number)
+    assert outcome.state == "COMPLETE" and retry.user_attrs["mlflow_run_id"] == run_id
+    assert "hpsearch.fail_reason" not in tracking.client.get_run(run_id).data.tags  # running again
+    runner.close(outcome, value=study.tell(retry, outcome.value).value)
+    tags = tracking.client.get_run(run_id).data.tags
+    assert tags["hpsearch.state"] == "COMPLETE" and "hpsearch.fail_reason" not in tags  # its final state
+
+
+def test_a_truncated_resume_model_falls_back_to_the_epoch_before(tmp_path: Path, pipelines: Pipelines) -> None:
+    study, first, run_id, tracking, runner, notices = interrupted(tmp_path, pipelines, epochs_done=3)
+    folder = runner.checkpoints_for(first.number).directory
+    newest = folder / "epoch-0003.keras"
+    newest.write_bytes(newest.read_bytes()[:1000])  # truncated
+    retry = study.ask()
+    outcome = runner.run(retry, first_number=first.number)
+    assert outcome.state == "COMPLETE", outcome.reason
+    assert retry.params == first.params and outcome.resumed_from_epoch == 2
+    assert [r["epoch"] for r in outcome.history] == [1, 2, 3, 4]
+    assert any("resuming after epoch 2" in n and "epoch-0003.keras does not load" in n for n in notices), notices
+    # the old run had logged epoch 3 of the abandoned state: the retry writes a new, clean run
+    new_run = retry.user_attrs["mlflow_run_id"]
+    assert new_run != run_id and steps(tracking, new_run) == [1, 2, 3, 4] and steps(tracking, run_id) == [1, 2, 3]
+    assert tracking.client.get_run(run_id).data.tags["hpsearch.superseded_by"] == new_run
+    done = study.tell(retry, outcome.value)
+    assert done.intermediate_values == {r["epoch"]: r["val_accuracy"] for r in outcome.history}
+
+
+def test_an_unreadable_resume_state_restarts_with_one_clean_history(tmp_path: Path, pipelines: Pipelines) -> None:
+    study, first, run_id, tracking, runner, notices = interrupted(tmp_path, pipelines, epochs_done=2)
+    folder = runner.checkpoints_for(first.number).directory
+    for name in ("resume.json", "resume.previous.json"):
+        (folder / name).write_text('{"version": 2, "epo')  # garbled
+    retry = study.ask()
+    outcome = runner.run(retry, first_number=first.number)
+    assert outcome.state == "COMPLETE", outcome.reason
+    assert retry.params == first.params and outcome.resumed_from_epoch == 0
+    new_run = retry.user_attrs["mlflow_run_id"]
+    assert steps(tracking, new_run) == [1, 2, 3, 4] and steps(tracking, new_run, "loss") == [1, 2, 3, 4]  # each epoch once
+    assert new_run != run_id and tracking.client.get_run(run_id).data.tags["hpsearch.superseded_by"] == new_run
+    assert any("restarting from epoch 0 with the same params" in n for n in notices), notices
+    done = study.tell(retry, outcome.value)
+    # no value of the dead attempt is left in Optuna: the history is the restarted attempt's
+    assert done.intermediate_values == {r["epoch"]: r["val_accuracy"] for r in outcome.history}
+
+
+def corrupt_best_at_last_epoch(runner: TrialRunner, last: int):
+    def hook(number: int, epoch: int, logs) -> None:
+        if epoch + 1 == last:
+            runner.checkpoints_for(number).best_path.write_bytes(os.urandom(5000))
+
+    return hook
+
+
+def test_a_corrupt_best_checkpoint_is_written_again_from_memory(tmp_path: Path, pipelines: Pipelines) -> None:
+    notices: list[str] = []
+    runner, tracking = make_runner(tmp_path, pipelines)
+    runner.on_message = notices.append
+    runner.on_epoch = corrupt_best_at_last_epoch(runner, 2)
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    outcome = runner.run(trial)
+    assert outcome.state == "COMPLETE", outcome.reason
+    stored = tracking.download(trial.user_attrs["mlflow_run_id"], "model/best.keras", tmp_path / "dl")
+    model = keras.saving.load_model(stored)  # what MLflow holds is a model, not the random bytes
+    accuracy = model.evaluate(pipelines.evaluation("validation", 64), verbose=0, return_dict=True)["accuracy"]
+    assert accuracy == pytest.approx(outcome.value, abs=1e-6)  # and it is the best epoch's
+    assert any("did not load" in n and "saved it again" in n for n in notices), notices
+
+
+def test_a_corrupt_best_checkpoint_without_a_good_copy_fails_the_trial(
+    tmp_path: Path, pipelines: Pipelines, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runner, tracking = make_runner(tmp_path, pipelines)
+    runner.on_message = lambda text: None
+    runner.on_epoch = corrupt_best_at_last_epoch(runner, 2)
+    # this process no longer has the best epoch's weights (as when that epoch was before a resume)
+    monkeypatch.setattr(TrialRunner, "_best_weights", staticmethod(lambda *args: None), raising=False)
+    trial = optuna.create_study(direction="maximize").ask()
+    outcome = runner.run(trial)
+    assert outcome.state == "FAIL" and outcome.value is None
+    assert outcome.reason.startswith(f"best checkpoint {runner.checkpoints_for(0).best_path} does not load")
+    run_id = trial.user_attrs["mlflow_run_id"]
+    assert not tracking.client.list_artifacts(run_id, "model")  # the random bytes were not shipped
+    assert "does not load" in tracking.client.get_run(run_id).data.tags["hpsearch.model_error"]
+
+
+def test_an_upload_that_fails_keeps_the_checkpoint(tmp_path: Path, pipelines: Pipelines) -> None:
+    notices: list[str] = []
+    runner, tracking = make_runner(tmp_path, pipelines, on_epoch=None)
+    runner.on_message = notices.append
+    study = optuna.create_study(direction="maximize")
+    trial = study.ask()
+    with unwritable(tmp_path / "artifacts" / "study"):
+        outcome = runner.run(trial)
+        runner.close(outcome, value=study.tell(trial, outcome.value).value)
+    assert outcome.state == "COMPLETE"  # the training result stands
+    folder = runner.checkpoints_for(0).directory
+    assert (folder / "best.keras").is_file() and (folder / "pending-upload.json").is_file()  # not deleted
+    [notice] = notices
+    assert notice.startswith("trial 0: ") and "model/best.keras" in notice and str(tmp_path / "artifacts" / "study") in notice
+    assert "kept in" in notice and "the next run of the study uploads it" in notice
+    run = tracking.client.get_run(trial.user_attrs["mlflow_run_id"])
+    assert "hpsearch.model_pending" in run.data.tags and run.data.tags["hpsearch.state"] == "COMPLETE"

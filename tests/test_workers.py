@@ -111,7 +111,7 @@ def check_consistency(cwd: Path, study_name: str, target: int) -> optuna.Study:
         if "mlflow.parentRunId" in run.data.tags:
             steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
             assert len(steps) == len(set(steps)), f"duplicate steps in {run.info.run_name}: {steps}"
-            assert steps == sorted(steps) == list(range(len(steps)))
+            assert steps == sorted(steps) == list(range(1, len(steps) + 1))  # epochs 1, 2, ...
     for t in finished:  # one run per finished trial, same run id as Optuna's
         assert client.get_run(t.user_attrs["mlflow_run_id"]).data.tags["hpsearch.trial_number"] == str(t.number)
     return study
@@ -163,7 +163,7 @@ def test_kill_9_then_the_same_command_resumes_the_trial(tmp_path: Path, cifar_di
     run = client.get_run(killed_run)
     assert run.data.tags["hpsearch.resumed_from_epoch"] == str(retry.user_attrs["resumed_from_epoch"])
     steps = [m.step for m in client.get_metric_history(killed_run, "loss")]
-    assert steps == list(range(retry.user_attrs["epochs_trained"]))
+    assert steps == list(range(1, retry.user_attrs["epochs_trained"] + 1))
     assert "trial" in (tmp_path / "run2.log").read_text()
 
 
