@@ -33,7 +33,7 @@ class TrivialRunner:
             time.sleep(self.seconds)
         lr = float(params.get("learning_rate", 1e-3))
         value = 1.0 / (1.0 + (math.log10(lr) + 2.5) ** 2)  # best near lr = 10**-2.5
-        trial.report(value, step=0)
+        trial.report(value, step=1)  # epoch 1 (epoch numbers are 1-based)
         trial.set_user_attr("epochs_trained", 1)
         return TrialOutcome(number=trial.number, state="COMPLETE", params=params, value=value, epochs_trained=1)
 
