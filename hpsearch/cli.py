@@ -615,6 +615,8 @@ _WIDE = click.option("--wide", is_flag=True, help="Every column, however wide (d
 @_friendly
 def list_(wide: bool, storage: str | None, tracking_uri: str | None) -> None:
     """Every study in the storage: trials by state, best value, last activity."""
+    import pandas as pd
+
     from hpsearch._results import render_table, studies_frame
     from hpsearch._session import storage_read_only
 
@@ -624,8 +626,9 @@ def list_(wide: bool, storage: str | None, tracking_uri: str | None) -> None:
         click.echo("No studies yet. Start one with: hpsearch study cifar10")
         return
     columns = list(frame.columns)
-    priority = ["study", "best_value", "trials", "complete", "pruned", "fail", "running", "waiting", "last_activity", "direction"]
-    text, hidden = render_table(frame.to_dict("records"), columns, priority=priority, wide=wide)
+    priority = ["study", "best_value", "trials", "complete", "pruned", "fail", "running", "waiting", "seed", "last_activity", "direction"]
+    rows = [{k: None if v is pd.NA else v for k, v in row.items()} for row in frame.to_dict("records")]  # a study without a seed
+    text, hidden = render_table(rows, columns, priority=priority, wide=wide)
     click.echo(text)
     if hidden:
         click.echo(_hidden_note(hidden, "--wide shows all"), err=True)

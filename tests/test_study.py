@@ -507,4 +507,5 @@ def test_a_resumed_study_and_its_workers_keep_the_seed_it_was_created_with(
     assert load().user_attrs == before and len(load().trials) == 2
 
     listed = CliRunner().invoke(main, ["list"])
-    assert listed.exit_code == 0 and str(seed) in listed.output.splitlines()[1], listed.output
+    row = next(line for line in listed.output.splitlines() if line.startswith("quick"))
+    assert listed.exit_code == 0 and str(seed) in row.split(), listed.output
