@@ -93,6 +93,16 @@ def write_npz(path: Path, *, n_train: int = 200, n_test: int = 50, size: int = 3
     return path
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _nothing_written_to_the_checkout() -> object:
+    """No test may leave a store in the repository itself (a leaked MLFLOW_TRACKING_URI did)."""
+    stray = ("mlflow.db", "optuna.db", "mlflow.db.hpsearch-create.lock")
+    before = {name for name in stray if (REPO / name).exists()}
+    yield
+    after = {name for name in stray if (REPO / name).exists()}
+    assert after <= before, f"tests wrote {sorted(after - before)} into {REPO}"
+
+
 @pytest.fixture(scope="session")
 def cifar_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny CIFAR-10 tarball, shared by the session (read-only)."""

@@ -60,7 +60,7 @@ def test_export_of_a_study_without_completed_trials(store: Path, tmp_path: Path)
     assert "Error:" in result.output and "Traceback" not in result.output
 
 
-def test_the_registered_model_is_an_mlflow_model(finished_study: dict, tmp_path: Path) -> None:
+def test_the_registered_model_is_an_mlflow_model(finished_study: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The registered version loads with MLflow's generic pyfunc loader and predicts like the
     exported Keras file; its signature describes the image input."""
     import mlflow
@@ -72,14 +72,14 @@ def test_the_registered_model_is_an_mlflow_model(finished_study: dict, tmp_path:
     assert uri.startswith("models:/shop/") and f"mlflow models serve -m {uri} --env-manager local" in result.output
 
     tracking = normalize_tracking_uri(finished_study["tracking"])
-    previous = mlflow.get_tracking_uri()
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)  # set_tracking_uri writes it too; restored after the test
     mlflow.set_tracking_uri(tracking)
     try:
         model = mlflow.pyfunc.load_model(uri)
         x = np.random.default_rng(1).integers(0, 255, size=(3, 32, 32, 3)).astype("float32")
         got = np.asarray(model.predict(x))
     finally:
-        mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(None)  # "not set" again: later tests must not write to this store (or to ./mlflow.db)
     assert got.shape == (3, 10)
     np.testing.assert_allclose(got, predict_exported(out, "keras", x), atol=1e-5)
     inputs = model.metadata.get_input_schema().inputs[0]
