@@ -100,7 +100,7 @@ def test_end_to_end_cifar10_study_in_a_subprocess(tmp_path: Path, cifar_dir: Pat
         assert child.info.status == "FINISHED"
         epochs = child.data.tags["hpsearch.epochs_trained"]
         history = client.get_metric_history(child.info.run_id, "val_accuracy")
-        assert [m.step for m in history] == list(range(int(epochs)))
+        assert [m.step for m in history] == list(range(1, int(epochs) + 1))  # 1-based epochs
         assert {"optimizer", "learning_rate", "schedule", "batch_norm", "initializer"} <= set(child.data.params)
         artifacts = {a.path for d in ("plots", "model") for a in client.list_artifacts(child.info.run_id, d)}
         assert artifacts == {"plots/learning_curve.png", "model/best.keras"}
