@@ -311,6 +311,12 @@ class EpochCSVLogger(keras.callbacks.CSVLogger):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         super().on_epoch_end(epoch + 1, logs)
 
+    def close(self) -> None:
+        """Close the file even when ``fit`` raised (Keras closes it only in ``on_train_end``)."""
+        handle = getattr(self, "csv_file", None)
+        if handle is not None:
+            handle.close()
+
 
 class TensorBoardScalars(keras.callbacks.Callback):
     """Per-epoch scalars for TensorBoard: ``<log_dir>/train`` and ``<log_dir>/validation`` event

@@ -10,6 +10,7 @@ load it from there. This module never imports TensorFlow.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import importlib.resources
 import re
@@ -286,7 +287,8 @@ class StudyConfig:
                 flags[key] = f"{_OVERRIDE_FLAGS[key]} {value}"
             else:  # pragma: no cover - programming error
                 raise TypeError(f"unknown override {key!r}")
-        return parse_study_dict(raw, name=self.name, source=self.source, flags=flags)
+        # The search space is not overridden and was checked when it was read: a stored one keeps loading.
+        return parse_study_dict(raw, name=self.name, source=self.source, flags=flags, stored=True)
 
 
 #: The command-line flag behind each :meth:`StudyConfig.with_overrides` key: a bad value is
@@ -476,8 +478,13 @@ def _parse_range(raw: Mapping[str, Any], knob: Knob, where: str) -> Range:
         if bad or (knob.kind is int and not float(step).is_integer()):
             raise _Problem(_join(where, "step"), f"expected a positive {'integer' if knob.kind is int else 'number'}, got {step!r}")
         step = int(step) if knob.kind is int else float(step)
-        _check_step(low, high, step, where)
+        if not _STORED.get():
+            _check_step(low, high, step, where)
     return Range(low=low, high=high, log=log, step=step, integer=knob.kind is int)
+
+
+#: True while a study's stored config is parsed (see ``parse_study_dict(stored=True)``).
+_STORED: contextvars.ContextVar[bool] = contextvars.ContextVar("hpsearch_config_stored", default=False)
 
 
 def _plain(value: Decimal) -> str:
@@ -733,17 +740,23 @@ def _parse(raw: Any, name: str, source: str) -> StudyConfig:
     )
 
 
-def parse_study_dict(raw: Any, *, name: str, source: str = "<dict>", flags: Mapping[str, str] | None = None) -> StudyConfig:
+def parse_study_dict(
+    raw: Any, *, name: str, source: str = "<dict>", flags: Mapping[str, str] | None = None, stored: bool = False
+) -> StudyConfig:
     """Validate a study definition (the parsed YAML) into a :class:`StudyConfig`.
 
     Args:
         flags: key path -> the command-line flag (with its value) that set that key; a problem
             there is reported as ``"--flag value: <problem>"``.
+        stored: the config a study was created with, read back from its storage. Checks added
+            after a study may have been created (a range ``step`` that does not divide it) are
+            skipped, so such a study can still be shown, reported, exported and joined.
 
     Raises:
         UsageError: with ``"<source>: <key.path>: <problem>"`` or ``"--flag value: <problem>"``.
     """
     validate_study_name(name)
+    token = _STORED.set(stored)
     try:
         return _parse(raw, name, source)
     except _Problem as p:
@@ -751,6 +764,8 @@ def parse_study_dict(raw: Any, *, name: str, source: str = "<dict>", flags: Mapp
             raise UsageError(f"{flags[p.where]}: {p.message}.") from None
         where = f"{p.where}: " if p.where else ""
         raise UsageError(f"{source}: {where}{p.message}.") from None
+    finally:
+        _STORED.reset(token)
 
 
 def check_schedules_act(config: StudyConfig, *, epochs_from: str = "training.max_epochs") -> None:

@@ -30,7 +30,7 @@ from hpsearch._config import StudyConfig, check_schedules_act, load_study_config
 from hpsearch._datasets import Dataset, load_dataset
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations
-from hpsearch._storage import check_storage, open_storage, parse_storage_url
+from hpsearch._storage import check_storage, creation_lock, open_storage, parse_storage_url
 from hpsearch._study import (
     ATTR_DATA,
     ATTR_DATA_SOURCE,
@@ -490,18 +490,26 @@ def run_study(
     """
     if request.workers < 1:
         raise UsageError(f"--workers must be at least 1, got {request.workers}.")
-    config = resolve_config(request)
+    requested = resolve_config(request)
     locations = resolve_locations(request.storage, request.tracking_uri)
-    config = _settle_seed(config, locations, request)
+    config = _settle_seed(requested, locations, request)
     dataset = _load_data(config, request.data_dir)
     _check_locations(locations)
     _check_folders(locations, config.name)
 
-    study, config, created = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
-    _record_data_source(study, dataset)
-    if request.fresh:
-        shutil.rmtree(locations.checkpoint_root / config.name, ignore_errors=True)
-    tracking = _open_tracking(config, locations, study, fresh=request.fresh)
+    # Processes started together on a new study: one creates it (and its seed, its parent run),
+    # the others wait here and then join it; one whose freshly drawn seed lost reloads its data
+    # with the study's seed (the validation split must be the same in every process).
+    with creation_lock(locations.storage_url, "open"):
+        recorded = None if request.fresh else stored_seed(config.name, locations)
+        if recorded is not None and recorded != config.seed:
+            config = _settle_seed(requested, locations, request)  # one line if another seed was asked for
+            dataset = _load_data(config, request.data_dir)
+        study, config, created = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
+        _record_data_source(study, dataset)
+        if request.fresh:
+            shutil.rmtree(locations.checkpoint_root / config.name, ignore_errors=True)
+        tracking = _open_tracking(config, locations, study, fresh=request.fresh)
     target = config.budget.trials
     counts = count_trials(study)
     if on_ready is not None:

@@ -189,7 +189,11 @@ def _key(study_name: str) -> int:
 
 @contextlib.contextmanager
 def _file_lock(path: Path) -> Iterator[None]:
-    with open(path, "a+b") as fh:
+    try:
+        fh = open(path, "a+b")  # noqa: SIM115 - closed below, after the lock is released
+    except OSError as e:
+        raise RuntimeFailure(f"Cannot create the lock file {path} ({e.strerror}); make its folder writable.") from None
+    with fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         try:
             yield
@@ -198,19 +202,21 @@ def _file_lock(path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def creation_lock(url: str) -> Iterator[None]:
+def creation_lock(url: str, purpose: str = "create") -> Iterator[None]:
     """Hold a lock, shared by every process using the store at ``url``, while it is opened for
     the first time in a process (which creates or migrates its tables when needed).
 
-    SQLite files lock a sibling ``<file>.hpsearch-create.lock`` (``flock``), PostgreSQL takes an
+    SQLite and journal files lock a sibling ``<file>.hpsearch-<purpose>.lock`` (``flock``), PostgreSQL takes an
     advisory lock, MySQL ``GET_LOCK``; other URLs (a tracking server creates its own store) take
-    none. Each lock is released when its holder dies.
+    none. Each lock is released when its holder dies. Locks of different ``purpose`` are
+    independent, so one may be held while the other is taken ("open" around creating a study,
+    "create" around creating the tables inside it).
     """
     parts = urlsplit(url)
     scheme = parts.scheme.split("+")[0]
-    if scheme == "sqlite":
-        path = Path(parts.path[1:])  # one slash stripped, as SQLAlchemy does; the query is not part of it
-        with _file_lock(path.with_name(path.name + ".hpsearch-create.lock")):
+    if scheme in ("sqlite", "journal"):
+        path = Path(parts.path[1:])  # one slash stripped, as SQLAlchemy does (and parse_storage_url)
+        with _file_lock(path.with_name(f"{path.name}.hpsearch-{purpose}.lock")):
             yield
         return
     if scheme not in ("postgresql", "postgres", "mysql"):
@@ -224,9 +230,9 @@ def creation_lock(url: str) -> Iterator[None]:
     try:
         with engine.connect() as con:
             if scheme == "mysql":
-                lock, unlock, args = "SELECT GET_LOCK(:k, 600)", "SELECT RELEASE_LOCK(:k)", {"k": "hpsearch:create"}
+                lock, unlock, args = "SELECT GET_LOCK(:k, 600)", "SELECT RELEASE_LOCK(:k)", {"k": f"hpsearch:{purpose}"}
             else:
-                lock, unlock, args = "SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)", {"k": _key("/create")}  # no study name has a "/"
+                lock, unlock, args = "SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)", {"k": _key("/" + purpose)}  # no study name has a "/"
             con.execute(sqlalchemy.text(lock), args)
             try:
                 yield

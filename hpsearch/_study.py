@@ -361,7 +361,7 @@ def load_study(name: str, locations: Locations, *, rank: int = 0, for_worker: bo
     raw = attrs.get(ATTR_CONFIG)
     if raw is None:
         raise RuntimeFailure(f"Study {name!r} was not created by hpsearch (it has no stored configuration).")
-    config = parse_study_dict(raw, name=name, source=f"study {name!r} in storage")
+    config = parse_study_dict(raw, name=name, source=f"study {name!r} in storage", stored=True)
     if config.seed is None:
         config = config.with_overrides(seed=seed_of(attrs))
     if not for_worker:

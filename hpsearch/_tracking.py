@@ -12,6 +12,7 @@ back-filled from the resume state, so the metric history has every epoch exactly
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -348,7 +349,10 @@ class StudyTracking:
         self.artifact_root = artifact_root
         from hpsearch._storage import creation_lock
 
-        with creation_lock(self.tracking_uri):  # the client opens the store (creating or migrating it)
+        # The client opens the store, creating or migrating it: only one process at a time. Readers
+        # (create=False: report, check, export) create nothing and take no lock, so they also work
+        # on a store in a folder they may only read.
+        with creation_lock(self.tracking_uri) if create else contextlib.nullcontext():
             self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
             self.experiment_id = self._experiment(create)
         self.parent_run_id: str | None = None

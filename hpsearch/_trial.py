@@ -255,7 +255,8 @@ class TrialRunner:
         # metrics out of the process only after the resume checkpoint is on disk.
         callbacks: list[keras.callbacks.Callback] = [cb.EpochTimer(), cb.LearningRateLogger(), nan_guard, history]
         done = resume.history if resume else None  # per-epoch logs restart from what the resume state has
-        callbacks += [cb.EpochCSVLogger(ckpt.directory / _CSV, done), cb.TensorBoardScalars(ckpt.directory / _BOARD, done)]
+        epoch_logs = [cb.EpochCSVLogger(ckpt.directory / _CSV, done), cb.TensorBoardScalars(ckpt.directory / _BOARD, done)]
+        callbacks += epoch_logs
         if plan.plateau is not None:
             plateau = cb.ResumableReduceLROnPlateau(
                 monitor=monitor, mode=mode, factor=plan.plateau.factor, patience=plan.plateau.patience, verbose=0
@@ -295,15 +296,19 @@ class TrialRunner:
 
         initial_epoch = resume.epochs_done if resume else 0
         if initial_epoch < max_epochs and not self._stopped_before(resume):
-            model.fit(
-                self.pipelines.train(batch_size, seed=seed * 1000 + initial_epoch),
-                validation_data=self.pipelines.evaluation("validation", batch_size),
-                epochs=max_epochs,
-                initial_epoch=initial_epoch,
-                callbacks=callbacks,
-                verbose=0,
-                shuffle=False,
-            )
+            try:
+                model.fit(
+                    self.pipelines.train(batch_size, seed=seed * 1000 + initial_epoch),
+                    validation_data=self.pipelines.evaluation("validation", batch_size),
+                    epochs=max_epochs,
+                    initial_epoch=initial_epoch,
+                    callbacks=callbacks,
+                    verbose=0,
+                    shuffle=False,
+                )
+            finally:  # a fit that raised skipped on_train_end: no open file or writer thread stays behind
+                for log in epoch_logs:
+                    log.close()
 
         outcome.history = history.history
         outcome.epochs_trained = len(history.history)
@@ -418,6 +423,10 @@ class TrialRunner:
             self._log_epoch_logs(run, ckpt)
         except Exception as e:  # noqa: BLE001 - plots and epoch logs are best effort; the result stands
             _tag(run, {"hpsearch.artifact_error": _reason(e)})
+        if (ckpt.directory / _CSV).is_file():
+            files.append((ckpt.directory / _CSV, "history"))  # verified and kept pending like the model
+        if outcome.model_error is None and outcome.state == "FAIL" and ckpt.best_path.is_file():
+            outcome.model_error = _load_problem(ckpt.best_path)  # fit raised: _check_best never ran
         if outcome.model_error is not None:
             _tag(run, {"hpsearch.model_error": outcome.model_error})
         elif ckpt.best_path.is_file():
@@ -453,9 +462,7 @@ class TrialRunner:
 
     @staticmethod
     def _log_epoch_logs(run: TrialRun, ckpt: TrialCheckpoints) -> None:
-        """``history/history.csv`` and ``tensorboard/{train,validation}/`` of the trial's run."""
-        if (ckpt.directory / _CSV).is_file():
-            run.log_artifact(ckpt.directory / _CSV, "history")
+        """``tensorboard/{train,validation}/`` of the trial's run (``history.csv`` is stored with the model)."""
         if (ckpt.directory / _BOARD).is_dir():
             run.log_artifacts(ckpt.directory / _BOARD, _BOARD)
 
@@ -469,7 +476,9 @@ class TrialRunner:
             if outcome.reason:
                 tags[TAG_FAIL_REASON] = outcome.reason
             outcome.run.finish(outcome.state, value=value, tags=tags)
-        if outcome.checkpoints is not None and outcome.pending_upload is None:
+        # Keep the folder only while a pending record says what to upload: a folder whose record
+        # could not be written would never be found again by the next run.
+        if outcome.checkpoints is not None and (outcome.pending_upload is None or outcome.checkpoints.pending() is None):
             outcome.checkpoints.clear()
         if outcome.run is not None and self.tracking.remote:
             try:

@@ -231,3 +231,13 @@ def test_a_step_schedule_that_cannot_act_within_the_epochs_is_refused(tmp_path: 
     with pytest.raises(UsageError, match="a drop every 5 epochs never happens in a trial of at most 4 epochs \\(training.max_epochs 4\\)"):
         check_schedules_act(fixed)  # every_epochs omitted: its default, 5
     check_schedules_act(load_study_config("cifar10").with_overrides(max_epochs=2))  # the flagship acts at any budget
+
+
+def test_a_stored_config_with_a_step_that_does_not_divide_its_range_still_loads() -> None:
+    """Studies created before the step check keep working: show, report, export, workers."""
+    raw = {"search_space": {"dropout": {"low": 0.0, "high": 0.5, "step": 0.2}}}
+    with pytest.raises(UsageError, match="multiple of `step`"):
+        parse_study_dict(raw, name="old")
+    config = parse_study_dict(raw, name="old", source="study 'old' in storage", stored=True)
+    assert config.search_space.dropout.step == 0.2
+    assert config.with_overrides(trials=3).budget.trials == 3

@@ -182,3 +182,24 @@ def test_every_trial_keeps_its_epoch_logs_and_tensorboard_gathers_them(finished_
     for trial in trained:
         for split in ("train", "validation"):
             assert list((logdir / f"trial-{trial.number:04d}" / split).glob("events.out.tfevents.*")), (trial.number, split)
+
+
+def test_readers_take_no_creation_lock(tmp_path: Path) -> None:
+    """report / check / export open the store with create=False: no lock file is written next to
+    it (it may sit in a folder they can only read)."""
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    StudyTracking(uri, "s", None)
+    lock = tmp_path / "mlflow.db.hpsearch-create.lock"
+    assert lock.is_file()
+    lock.unlink()
+    StudyTracking(uri, "s", None, create=False)
+    assert not lock.exists()
+
+
+def test_an_unwritable_lock_is_one_line(tmp_path: Path) -> None:
+    from hpsearch._storage import creation_lock
+
+    (tmp_path / "mlflow.db.hpsearch-create.lock").mkdir()  # a folder where the lock file goes
+    with pytest.raises(RuntimeFailure, match="Cannot create the lock file .*make its folder writable"):
+        with creation_lock(f"sqlite:///{tmp_path}/mlflow.db"):
+            pass

@@ -376,3 +376,27 @@ def test_workers_on_postgres_and_a_tracking_server_survive_a_killed_worker(tmp_p
         server.terminate()
         server.wait(60)
         server_log.close()
+
+
+@pytest.mark.slow
+def test_two_studies_started_together_on_a_new_study_share_it(tmp_path: Path, cifar_dir: Path) -> None:
+    """Two `hpsearch study` of one new study, started at the same instant: one creates it, the other
+    joins it with the same seed (the same validation split) and the same parent run; no traceback."""
+    write_study(tmp_path / "pair.yaml", budget={"trials": 2}, seed=None)
+    env = {**os.environ, "HPSEARCH_HOME": str(tmp_path / "mlruns"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env.pop("HPSEARCH_STORAGE", None)
+    env.pop("MLFLOW_TRACKING_URI", None)
+    cmd = [sys.executable, "-m", "hpsearch", "study", "pair.yaml", "--data-dir", str(cifar_dir), "--subset", "100", "--epochs", "1"]
+    procs = [subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [p.communicate(timeout=600) for p in procs]
+    for p, (out, err) in zip(procs, outputs):
+        assert p.returncode == 0 and "Traceback" not in err, err[-2000:]
+    storage = f"sqlite:///{tmp_path}/mlruns/optuna.db"
+    assert optuna.get_all_study_names(storage) == ["pair"]
+    study = optuna.load_study(study_name="pair", storage=storage)
+    seed = study.user_attrs["hpsearch.seed"]
+    for _, err in outputs:
+        assert f"seed     {seed}" in err  # both processes ran with the study's seed
+    client = MlflowClient(f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    runs = client.search_runs([client.get_experiment_by_name("pair").experiment_id])
+    assert len([r for r in runs if "mlflow.parentRunId" not in r.data.tags]) == 1
