@@ -52,6 +52,8 @@ STUDY_ATTRS = {
     "hpsearch.target_trials",
     "hpsearch.mlflow_parent_run_id",
     "hpsearch.test_metrics",
+    "hpsearch.seed",
+    "hpsearch.data_source",
 }
 TRIAL_RUN_TAGS = {
     "mlflow.parentRunId",
