@@ -101,6 +101,11 @@ class TrialCheckpoints:
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
 
+    @classmethod
+    def of_trial(cls, study_dir: str | Path, first_number: int) -> TrialCheckpoints:
+        """The folder of the trial first asked as ``first_number`` (its retries share it)."""
+        return cls(Path(study_dir) / f"trial-{first_number:05d}")
+
     @property
     def best_path(self) -> Path:
         return self.directory / "best.keras"

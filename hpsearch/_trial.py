@@ -119,7 +119,7 @@ class TrialRunner:
             warnings.warn(text, stacklevel=3)
 
     def checkpoints_for(self, first_number: int) -> TrialCheckpoints:
-        return TrialCheckpoints(self.checkpoint_dir / f"trial-{first_number:05d}")
+        return TrialCheckpoints.of_trial(self.checkpoint_dir, first_number)
 
     # -- one trial ---------------------------------------------------------------------------
 

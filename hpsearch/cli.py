@@ -378,10 +378,9 @@ def _epochs_saved(trial: Any, config: Any, locations: Any) -> int:
     reported = len(trial.intermediate_values)
     if locations is None:
         return reported
-    folder = locations.checkpoint_root / config.name / f"trial-{first_attempt(trial):05d}"  # TrialRunner.checkpoints_for
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        state = TrialCheckpoints(folder).load()
+        state = TrialCheckpoints.of_trial(locations.checkpoint_root / config.name, first_attempt(trial)).load()
     return max(reported, state.epochs_done if state is not None else 0)
 
 
