@@ -8,6 +8,7 @@ literal values on purpose; change one only together with a migration for existin
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import optuna
@@ -125,3 +126,15 @@ def test_a_study_file_keeps_resolving_to_the_same_search_space(tmp_path: Path) -
     assert list(space["optimizer"]) == ["sgd", "adam", "rmsprop", "nadam", "adagrad", "adadelta"]
     assert list(space["schedule"])[:3] == ["none", "exponential", "natural_exp"]
     assert space["batch_size"] == [32, 64, 128, 256]
+
+
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def test_the_resolved_cifar10_study_is_unchanged() -> None:
+    """``to_dict()`` and ``identity()`` of the shipped study, key order included (snapshot taken before issue 10)."""
+    config = load_study_config("cifar10")
+    golden = json.loads((GOLDEN / "cifar10_config.json").read_text())
+    resolved = json.loads(json.dumps({"to_dict": config.to_dict(), "identity": config.identity()}))
+    assert resolved == golden
+    assert json.dumps(resolved["identity"]) == json.dumps(golden["identity"])  # same key order
