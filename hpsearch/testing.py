@@ -1,6 +1,6 @@
 """Test helpers: run the real worker loop with a trivial objective (no TensorFlow).
 
-:class:`TrivialRunner` stands in for :class:`~hpsearch._trial.TrialRunner`: it samples the study's
+:class:`TrivialRunner` stands in for :class:`~hpsearch.trial._runner.TrialRunner`: it samples the study's
 real search space, sleeps for ``seconds`` (a stand-in for training), and scores the params with a
 cheap deterministic function. The study loop around it -- storage, budget lock, heartbeats,
 retries -- is the real one, which is what storage benchmarks and concurrency tests exercise.
@@ -12,9 +12,9 @@ import math
 import time
 from typing import Any
 
-from hpsearch._config import StudyConfig
-from hpsearch._outcome import TrialOutcome
-from hpsearch._search_space import sample
+from hpsearch.config._study_config import StudyConfig
+from hpsearch.trial._outcome import TrialOutcome
+from hpsearch.space._sample import sample
 
 __all__ = ["TrivialRunner"]
 

@@ -28,12 +28,12 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
-from hpsearch._config import parse_study_dict  # noqa: E402
-from hpsearch._datasets import Dataset, Pipelines, Split  # noqa: E402
-from hpsearch._model import build_model  # noqa: E402
-from hpsearch._search_space import sample  # noqa: E402
-from hpsearch._tracking import StudyTracking  # noqa: E402
-from hpsearch._trial import TrialRunner  # noqa: E402
+from hpsearch.config._study_config import parse_study_dict  # noqa: E402
+from hpsearch.data._datasets import Dataset, Pipelines, Split  # noqa: E402
+from hpsearch.models._cnn import build_model  # noqa: E402
+from hpsearch.space._sample import sample  # noqa: E402
+from hpsearch.tracking._tracking import StudyTracking  # noqa: E402
+from hpsearch.trial._runner import TrialRunner  # noqa: E402
 
 PARAMS = {
     "optimizer": "adam",
@@ -88,8 +88,8 @@ class Accounting:
     def __init__(self) -> None:
         import keras
 
-        import hpsearch._trial as trial_module
-        from hpsearch import _callbacks
+        import hpsearch.trial._runner as trial_module
+        from hpsearch.trial import _callbacks as _callbacks
 
         self.build = self.fit = self.callbacks = 0.0
         real_fit = keras.Model.fit

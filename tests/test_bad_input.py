@@ -18,8 +18,8 @@ from conftest import write_cifar10, write_npz, write_study
 from mlflow import MlflowClient
 
 from hpsearch._locations import resolve_locations
-from hpsearch._tracking import normalize_tracking_uri
-from hpsearch.cli import main
+from hpsearch.tracking._tracking import normalize_tracking_uri
+from hpsearch.cli._main import main
 
 
 @pytest.fixture

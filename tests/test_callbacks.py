@@ -6,8 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from hpsearch import _callbacks as cb
-from hpsearch._checkpoints import TrialCheckpoints
+from hpsearch.trial import _callbacks as cb
+from hpsearch.trial._checkpoints import TrialCheckpoints
 
 
 def tiny_model(lr: float = 0.01) -> keras.Model:

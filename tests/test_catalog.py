@@ -10,12 +10,12 @@ import optuna
 import pytest
 
 from conftest import write_study
-from hpsearch._catalog import PRUNERS, SAMPLERS
-from hpsearch._config import load_study_config
+from hpsearch.space._catalog import PRUNERS, SAMPLERS
+from hpsearch.config._study_config import load_study_config
 from hpsearch._locations import resolve_locations
-from hpsearch._outcome import TrialOutcome
-from hpsearch._search_space import sample
-from hpsearch._study import count_trials, make_pruner, make_sampler, open_study, run_worker
+from hpsearch.trial._outcome import TrialOutcome
+from hpsearch.space._sample import sample
+from hpsearch.study._loop import count_trials, make_pruner, make_sampler, open_study, run_worker
 
 SAMPLER_TYPES = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
 PRUNER_TYPES = {

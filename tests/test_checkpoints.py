@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch._checkpoints import TrialCheckpoints, atomic_write
+from hpsearch.trial._checkpoints import TrialCheckpoints, atomic_write
 
 
 def fake_model(content: bytes):

@@ -16,13 +16,13 @@ from conftest import hpsearch_cli, write_study
 from optuna.trial import TrialState, create_trial
 from mlflow import MlflowClient
 
-from hpsearch.cli import main
+from hpsearch.cli._main import main
 
 
 def test_help_is_fast_and_imports_no_tensorflow() -> None:
     code = (
         "import sys, time; t = time.perf_counter()\n"
-        "from click.testing import CliRunner; from hpsearch.cli import main\n"
+        "from click.testing import CliRunner; from hpsearch.cli._main import main\n"
         "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output\n"
         "for cmd in ('study', 'worker', 'list', 'show'):\n"
         "    assert CliRunner().invoke(main, [cmd, '--help']).exit_code == 0\n"
@@ -120,7 +120,7 @@ def test_end_to_end_cifar10_study_in_a_subprocess(tmp_path: Path, cifar_dir: Pat
 
 
 def test_the_resume_hint_never_shows_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hpsearch.cli import _resume_hint
+    from hpsearch.cli._main import _resume_hint
 
     monkeypatch.setattr(sys, "argv", ["hpsearch", "study", "cifar10", "--storage", "postgresql://hp:s3cret@db/hp", "--trials", "9"])
     hint = _resume_hint()
@@ -181,10 +181,10 @@ def test_the_stop_message_names_each_interrupted_trial_and_its_epoch(monkeypatch
 
     from optuna.distributions import FloatDistribution
 
-    from hpsearch._config import parse_study_dict
-    from hpsearch._study import _retry
-    from hpsearch._workers import Terminated
-    from hpsearch.cli import _stopped_message
+    from hpsearch.config._study_config import parse_study_dict
+    from hpsearch.study._loop import _retry
+    from hpsearch.study._workers import Terminated
+    from hpsearch.cli._main import _stopped_message
 
     monkeypatch.setattr(sys, "argv", ["hpsearch", "study", "mine.yaml", "--epochs", "5"])
     config = parse_study_dict({"training": {"max_epochs": 5}, "budget": {"trials": 4}}, name="mine")

@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from conftest import write_cifar10
 from mlflow import MlflowClient
 
-from hpsearch._export import FORMATS, predict_exported
-from hpsearch._study import ATTR_DATA_SOURCE
-from hpsearch._tracking import normalize_tracking_uri
-from hpsearch.cli import main
+from hpsearch.results._export import FORMATS, predict_exported
+from hpsearch.study._loop import ATTR_DATA_SOURCE
+from hpsearch.tracking._tracking import normalize_tracking_uri
+from hpsearch.cli._main import main
 
 
 def args(finished_study: dict, *extra: str) -> list[str]:
@@ -127,9 +127,9 @@ def test_export_says_when_the_data_changed_or_moved(finished_study: dict, tmp_pa
     assert result.exit_code == 0, result.output
     assert "Note: the data loaded (CIFAR-10 from files in" in result.output and "differs from what study 'shop' was trained on" in result.output
 
-    from hpsearch._config import load_study_config
-    from hpsearch._datasets import load_dataset
-    from hpsearch._session import _data_note
+    from hpsearch.config._study_config import load_study_config
+    from hpsearch.data._datasets import load_dataset
+    from hpsearch.study._session import _data_note
 
     moved = shutil.copytree(cifar_dir, tmp_path / "moved")
     study = optuna.load_study(study_name="shop", storage=finished_study["storage"])

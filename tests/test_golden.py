@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpsearch._config import load_study_config
+from hpsearch.config._study_config import load_study_config
 
 CNN_LAYERS = {
     "none": (
@@ -70,7 +70,7 @@ TRIAL_RUN_TAGS = {
 
 @pytest.mark.parametrize("batch_norm", sorted(CNN_LAYERS))
 def test_the_cifar_cnn_keeps_its_layers_and_size(batch_norm: str) -> None:
-    from hpsearch._model import build_model
+    from hpsearch.models._cnn import build_model
 
     params = {
         "optimizer": "adam",

@@ -9,11 +9,11 @@ import keras
 import numpy as np
 import pytest
 
-from hpsearch._catalog import BATCH_NORM_MODES, CONDITIONAL_ROLES, INITIALIZERS, OPTIMIZERS, REGULARIZERS, SCHEDULES
-from hpsearch._config import Choice, Fixed, load_study_config
+from hpsearch.space._catalog import BATCH_NORM_MODES, CONDITIONAL_ROLES, INITIALIZERS, OPTIMIZERS, REGULARIZERS, SCHEDULES
+from hpsearch.config._study_config import Choice, Fixed, load_study_config
 from hpsearch._errors import UsageError
-from hpsearch._model import build_model, check_input_shape
-from hpsearch._schedules import NaturalExpDecay, Plateau, build_learning_rate
+from hpsearch.models._cnn import build_model, check_input_shape
+from hpsearch.models._schedules import NaturalExpDecay, Plateau, build_learning_rate
 
 
 def params(**changes: Any) -> dict[str, Any]:

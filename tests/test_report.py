@@ -11,10 +11,10 @@ from mlflow import MlflowClient
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from hpsearch._config import parse_study_dict
-from hpsearch._report import _curves, build_report, pruning_statistics
-from hpsearch._tracking import normalize_tracking_uri
-from hpsearch.cli import main
+from hpsearch.config._study_config import parse_study_dict
+from hpsearch.results._report import _curves, build_report, pruning_statistics
+from hpsearch.tracking._tracking import normalize_tracking_uri
+from hpsearch.cli._main import main
 
 
 def test_report_of_a_real_study(finished_study: dict, tmp_path: Path) -> None:
@@ -150,7 +150,7 @@ def test_learning_curves_one_colour_per_trial_named_axes_whole_epochs() -> None:
 def test_learning_curve_png_train_and_validation_share_a_colour(tmp_path: Path, monkeypatch) -> None:
     import matplotlib.pyplot as plt
 
-    from hpsearch._plots import learning_curve_png
+    from hpsearch.trial._plots import learning_curve_png
 
     drawn = []
     monkeypatch.setattr(plt, "close", drawn.append)

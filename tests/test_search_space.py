@@ -8,9 +8,9 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpsearch._catalog import OPTIMIZERS, REGULARIZERS, SCHEDULES, param_name
-from hpsearch._config import load_study_config
-from hpsearch._search_space import describe, sample
+from hpsearch.space._catalog import OPTIMIZERS, REGULARIZERS, SCHEDULES, param_name
+from hpsearch.config._study_config import load_study_config
+from hpsearch.space._sample import describe, sample
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -75,7 +75,7 @@ def test_describe_lists_conditions(space) -> None:
 
 
 def test_align_choices_follows_the_recorded_order_and_reports_other_sets(tmp_path: Path) -> None:
-    from hpsearch._search_space import align_choices
+    from hpsearch.space._sample import align_choices
 
     path = tmp_path / "s.yaml"
     path.write_text(textwrap.dedent("""

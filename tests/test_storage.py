@@ -17,7 +17,7 @@ import optuna
 import pytest
 
 from hpsearch._errors import RuntimeFailure, UsageError
-from hpsearch._storage import budget_lock, open_storage, parse_storage_url
+from hpsearch.study._storage import budget_lock, open_storage, parse_storage_url
 
 POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
 REQUIRE = os.environ.get("HPSEARCH_REQUIRE_SERVICES") == "1"
@@ -81,7 +81,7 @@ def test_budget_lock_is_exclusive_across_processes(url: str, tmp_path: Path) -> 
 
 def _create_both_stores(storage_url: str, tracking_uri: str, start: object, errors: object) -> None:
     """Open a new Optuna storage and MLflow store, as `hpsearch study` does, the moment all are ready."""
-    from hpsearch._tracking import StudyTracking
+    from hpsearch.tracking._tracking import StudyTracking
 
     for create in (lambda: open_storage(storage_url), lambda: StudyTracking(tracking_uri, "together", None)):
         start.wait(120)  # all processes have imported everything: they open each store together

@@ -13,9 +13,9 @@ from mlflow import MlflowClient
 
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import resolve_locations
-from hpsearch._session import StudyRequest, check_study, run_study
-from hpsearch._study import ATTR_IDENTITY, NullReporter, make_sampler
-from hpsearch._tracking import normalize_tracking_uri
+from hpsearch.study._session import StudyRequest, check_study, run_study
+from hpsearch.study._loop import ATTR_IDENTITY, NullReporter, make_sampler
+from hpsearch.tracking._tracking import normalize_tracking_uri
 
 COMPLETE, PRUNED, FAIL = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
 
@@ -104,7 +104,7 @@ def test_running_again_continues_to_the_new_total(store: Path, tmp_path: Path, c
 
 
 def test_sampler_seed_depends_on_rank_and_progress(tmp_path: Path) -> None:
-    from hpsearch._config import load_study_config
+    from hpsearch.config._study_config import load_study_config
 
     config = load_study_config(str(write_study(tmp_path / "quick.yaml")))
     draws = set()
@@ -155,7 +155,7 @@ def growing_rss():
 def test_a_grown_worker_stops_between_trials_to_be_replaced(
     store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("hpsearch._study._rss", growing_rss())
+    monkeypatch.setattr("hpsearch.study._loop._rss", growing_rss())
     sections = {"memory": {"max_growth": 0.05}, "budget": {"trials": 3}}
     summary = run_study(request(tmp_path, cifar_dir, sections=sections, recycle=True))
     # baseline after trial 1, +10% > 5% before trial 3: stop between trials
@@ -186,7 +186,7 @@ def test_an_unwritable_folder_stops_the_study_before_its_first_trial(
 def test_an_artifact_store_that_refuses_study_yaml_is_one_error(
     store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("hpsearch._session._check_folders", lambda *args: None, raising=False)  # unwritable right after the check
+    monkeypatch.setattr("hpsearch.study._session._check_folders", lambda *args: None, raising=False)  # unwritable right after the check
     with unwritable(store / "artifacts" / "quick"):
         with pytest.raises(RuntimeFailure, match=r"^MLflow's artifact store did not accept study.yaml \(\w+Error: .*quick"):
             run_study(request(tmp_path, cifar_dir))
@@ -200,8 +200,8 @@ def test_failures_in_a_row_are_counted_across_the_worker_replacing_itself(
     def out_of_memory(*args, **kwargs):
         raise MemoryError("simulated: out of memory")
 
-    monkeypatch.setattr("hpsearch._trial.build_model", out_of_memory)
-    monkeypatch.setattr("hpsearch._study._rss", growing_rss())  # the worker recycles every second trial
+    monkeypatch.setattr("hpsearch.trial._runner.build_model", out_of_memory)
+    monkeypatch.setattr("hpsearch.study._loop._rss", growing_rss())  # the worker recycles every second trial
     sections = {"memory": {"max_growth": 0.05}, "budget": {"trials": 5, "max_consecutive_failures": 3}}
     replaced = 0
     with pytest.raises(RuntimeFailure, match="3 trials failed in a row, stopping the study. Last: trial 2: MemoryError"):
@@ -259,10 +259,10 @@ import os  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 
-from hpsearch._config import load_study_config, parse_study_dict  # noqa: E402
-from hpsearch._search_space import sample  # noqa: E402
-from hpsearch._storage import open_storage  # noqa: E402
-from hpsearch._study import ATTR_WORKER, count_trials, load_study, open_study, run_worker  # noqa: E402
+from hpsearch.config._study_config import load_study_config, parse_study_dict  # noqa: E402
+from hpsearch.space._sample import sample  # noqa: E402
+from hpsearch.study._storage import open_storage  # noqa: E402
+from hpsearch.study._loop import ATTR_WORKER, count_trials, load_study, open_study, run_worker  # noqa: E402
 from hpsearch.testing import TrivialRunner  # noqa: E402
 
 POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
@@ -478,19 +478,19 @@ def test_two_studies_of_one_file_sample_different_first_trials_unless_seeded(tmp
 def test_a_resumed_study_and_its_workers_keep_the_seed_it_was_created_with(
     store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hpsearch._session
+    import hpsearch.study._session
     from click.testing import CliRunner
 
-    from hpsearch.cli import main
+    from hpsearch.cli._main import main
 
     split_seeds: list[int] = []
-    real_load = hpsearch._session.load_dataset
+    real_load = hpsearch.study._session.load_dataset
 
     def load_dataset(data, *, seed, data_dir=None):
         split_seeds.append(seed)
         return real_load(data, seed=seed, data_dir=data_dir)
 
-    monkeypatch.setattr(hpsearch._session, "load_dataset", load_dataset)
+    monkeypatch.setattr(hpsearch.study._session, "load_dataset", load_dataset)
     sections = {"seed": None, "training": {"max_epochs": 1, "early_stopping_patience": 3}}
     first = run_study(request(tmp_path, cifar_dir, trials=1, sections=sections))
     seed = first.config.seed

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from hpsearch._errors import RuntimeFailure, UsageError
-from hpsearch._tracking import TAG_STATE, TAG_TRIAL, TAG_VALUE, StudyTracking, check_tracking_uri, normalize_tracking_uri
+from hpsearch.tracking._tracking import TAG_STATE, TAG_TRIAL, TAG_VALUE, StudyTracking, check_tracking_uri, normalize_tracking_uri
 
 
 @pytest.fixture
@@ -160,7 +160,7 @@ def test_every_trial_keeps_its_epoch_logs_and_tensorboard_gathers_them(finished_
     import optuna
     from click.testing import CliRunner
 
-    from hpsearch.cli import main
+    from hpsearch.cli._main import main
 
     client = MlflowClient(normalize_tracking_uri(finished_study["tracking"]))
     study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
@@ -197,7 +197,7 @@ def test_readers_take_no_creation_lock(tmp_path: Path) -> None:
 
 
 def test_an_unwritable_lock_is_one_line(tmp_path: Path) -> None:
-    from hpsearch._storage import creation_lock
+    from hpsearch.study._storage import creation_lock
 
     (tmp_path / "mlflow.db.hpsearch-create.lock").mkdir()  # a folder where the lock file goes
     with pytest.raises(RuntimeFailure, match="Cannot create the lock file .*make its folder writable"):

@@ -10,10 +10,10 @@ import optuna
 import pytest
 from conftest import unwritable, write_study
 
-from hpsearch._config import load_study_config
-from hpsearch._datasets import Pipelines, load_dataset
-from hpsearch._tracking import StudyTracking
-from hpsearch._trial import TrialRunner
+from hpsearch.config._study_config import load_study_config
+from hpsearch.data._datasets import Pipelines, load_dataset
+from hpsearch.tracking._tracking import StudyTracking
+from hpsearch.trial._runner import TrialRunner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -82,7 +82,7 @@ def test_an_exception_fails_only_this_trial(tmp_path: Path, pipelines: Pipelines
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("OOM when allocating tensor with shape [512,2304]")
 
-    monkeypatch.setattr("hpsearch._trial.build_model", out_of_memory)
+    monkeypatch.setattr("hpsearch.trial._runner.build_model", out_of_memory)
     trial = optuna.create_study().ask()
     outcome = runner.run(trial)
     assert outcome.state == "FAIL" and outcome.reason == "RuntimeError: OOM when allocating tensor with shape [512,2304]"
@@ -188,8 +188,8 @@ def test_plots_draw_the_stored_1_based_epoch_numbers(tmp_path: Path, monkeypatch
     from matplotlib.axes import Axes
     from optuna.distributions import FloatDistribution
 
-    from hpsearch._plots import learning_curve_png
-    from hpsearch._report import _curves
+    from hpsearch.trial._plots import learning_curve_png
+    from hpsearch.results._report import _curves
 
     drawn: list[list[int]] = []
     marked: list[float] = []

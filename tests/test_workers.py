@@ -24,7 +24,7 @@ import pytest
 from conftest import write_study
 from mlflow import MlflowClient
 
-from hpsearch._workers import gpu_for_rank, is_dead_here, parse_gpus, worker_identity
+from hpsearch.study._workers import gpu_for_rank, is_dead_here, parse_gpus, worker_identity
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 

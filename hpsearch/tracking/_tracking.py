@@ -347,7 +347,7 @@ class StudyTracking:
         self.tracking_uri = normalize_tracking_uri(tracking_uri)
         self.study_name = study_name
         self.artifact_root = artifact_root
-        from hpsearch._storage import creation_lock
+        from hpsearch.study._storage import creation_lock
 
         # The client opens the store, creating or migrating it: only one process at a time. Readers
         # (create=False: report, check, export) create nothing and take no lock, so they also work

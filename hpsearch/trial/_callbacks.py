@@ -1,6 +1,6 @@
 """Small Keras callbacks, one concern each, used by the trial runner.
 
-Order matters and is set by :mod:`hpsearch._trial`: the callbacks that *add* to the epoch logs
+Order matters and is set by :mod:`hpsearch.trial._runner`: the callbacks that *add* to the epoch logs
 (:class:`EpochTimer`, :class:`LearningRateLogger`) run before the ones that read them; the resume
 checkpoint is written before metrics leave the process, so a killed trial never has a logged
 epoch that its checkpoint lacks.
@@ -28,7 +28,7 @@ from typing import Any, Protocol
 import keras
 import numpy as np
 
-from hpsearch._checkpoints import RemoteSlots, TrialCheckpoints
+from hpsearch.trial._checkpoints import RemoteSlots, TrialCheckpoints
 
 __all__ = [
     "EpochTimer",

@@ -1,7 +1,7 @@
 """Learning-rate schedules, from sampled params to what the optimizer and trainer need.
 
 Schedule knobs are in epochs or fractions of the trial's epoch budget (see
-:mod:`hpsearch._catalog`); Keras schedules count optimizer steps, so everything is converted with
+:mod:`hpsearch.space._catalog`); Keras schedules count optimizer steps, so everything is converted with
 ``steps_per_epoch`` here. ``polynomial``, ``cosine`` and ``multistep`` span exactly ``max_epochs``. ``reduce_on_plateau`` is not a
 schedule object: Keras cannot change a learning rate that is a ``LearningRateSchedule``, so it is
 a constant rate plus a callback, described by :class:`Plateau`.

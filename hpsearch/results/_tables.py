@@ -21,7 +21,7 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch._study import seed_of
+from hpsearch.study._loop import seed_of
 
 __all__ = [
     "TrialTable",

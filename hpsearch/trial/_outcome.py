@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hpsearch._checkpoints import TrialCheckpoints
-    from hpsearch._tracking import TrialRun
+    from hpsearch.trial._checkpoints import TrialCheckpoints
+    from hpsearch.tracking._tracking import TrialRun
 
 __all__ = ["TrialOutcome"]
 

@@ -25,13 +25,13 @@ import optuna
 import yaml
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch._catalog import check_input_shape
-from hpsearch._config import StudyConfig, check_schedules_act, load_study_config
-from hpsearch._datasets import Dataset, load_dataset
+from hpsearch.space._catalog import check_input_shape
+from hpsearch.config._study_config import StudyConfig, check_schedules_act, load_study_config
+from hpsearch.data._datasets import Dataset, load_dataset
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations
-from hpsearch._storage import check_storage, creation_lock, open_storage, parse_storage_url
-from hpsearch._study import (
+from hpsearch.study._storage import check_storage, creation_lock, open_storage, parse_storage_url
+from hpsearch.study._loop import (
     ATTR_DATA,
     ATTR_DATA_SOURCE,
     ATTR_PARENT_RUN,
@@ -131,7 +131,7 @@ def _settle_seed(config: StudyConfig, locations: Locations, request: StudyReques
 def _check_locations(locations: Locations) -> None:
     """Fail fast, writing nothing, on a bad storage URL or an unreachable tracking store; then
     create the default store folder if it is used."""
-    from hpsearch._tracking import check_tracking_uri
+    from hpsearch.tracking._tracking import check_tracking_uri
 
     if locations.storage_is_default:
         parse_storage_url(locations.storage_url)
@@ -220,7 +220,7 @@ def _data_note(study: optuna.Study, data: Dataset) -> str | None:
 
 
 def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Study, *, fresh: bool) -> Any:
-    from hpsearch._tracking import StudyTracking
+    from hpsearch.tracking._tracking import StudyTracking
 
     tracking = StudyTracking(locations.tracking_uri, config.name, locations.artifact_root)
     if fresh:
@@ -257,8 +257,8 @@ def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Stud
 
 
 def _runner(config: StudyConfig, dataset: Dataset, tracking: Any, locations: Locations, reporter: Reporter) -> Any:
-    from hpsearch._datasets import Pipelines
-    from hpsearch._trial import TrialRunner
+    from hpsearch.data._datasets import Pipelines
+    from hpsearch.trial._runner import TrialRunner
 
     return TrialRunner(
         config,
@@ -280,7 +280,7 @@ def _best_trial(study: optuna.Study) -> FrozenTrial | None:
 def _sweep_runs(study: optuna.Study, tracking: Any) -> int:
     """End MLflow trial runs left RUNNING although their Optuna trial is over (killed between the
     two writes). Returns how many were fixed."""
-    from hpsearch._tracking import TAG_FAIL_REASON
+    from hpsearch.tracking._tracking import TAG_FAIL_REASON
 
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     fixed = 0
@@ -302,8 +302,8 @@ def _sweep_runs(study: optuna.Study, tracking: Any) -> int:
 def _upload_pending(tracking: Any, study_dir: Path, reporter: Reporter) -> None:
     """Store the files that earlier runs could not get into MLflow (kept in the trials' checkpoint
     folders); a folder is deleted once the store lists all its files."""
-    from hpsearch._checkpoints import TrialCheckpoints
-    from hpsearch._tracking import TAG_MODEL_PENDING
+    from hpsearch.trial._checkpoints import TrialCheckpoints
+    from hpsearch.tracking._tracking import TAG_MODEL_PENDING
 
     for pending in TrialCheckpoints.pending_in(study_dir):
         run = tracking.trial_run(pending.run_id)
@@ -321,7 +321,7 @@ def _upload_pending(tracking: Any, study_dir: Path, reporter: Reporter) -> None:
 
 def _pending_message(study_dir: Path) -> str | None:
     """One line about trials whose files are still waiting for MLflow, or ``None``."""
-    from hpsearch._checkpoints import TrialCheckpoints
+    from hpsearch.trial._checkpoints import TrialCheckpoints
 
     pending = TrialCheckpoints.pending_in(study_dir)
     if not pending:
@@ -392,8 +392,8 @@ def _test_best(study: optuna.Study, tracking: Any, dataset: Dataset, pipelines: 
         return stored  # the best trial has not changed since its test metrics were logged
     import keras
 
-    from hpsearch._datasets import Pipelines
-    from hpsearch._export import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
+    from hpsearch.data._datasets import Pipelines
+    from hpsearch.results._export import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
 
     run_id = best.user_attrs["mlflow_run_id"]
     try:
@@ -418,7 +418,7 @@ def _parallel(
     request: StudyRequest, config: StudyConfig, locations: Locations, study: optuna.Study, reporter: Reporter, deadline: float | None
 ) -> str:
     """Run ``request.workers`` worker processes and relay their finished trials to ``reporter``."""
-    from hpsearch._workers import gpu_for_rank, spawn_worker
+    from hpsearch.study._workers import gpu_for_rank, spawn_worker
 
     env = dict(os.environ)
     env["HPSEARCH_STORAGE"] = locations.storage_url  # not argv: `ps` would show passwords
@@ -522,7 +522,7 @@ def run_study(
     runner = None
     try:
         if request.workers == 1:
-            from hpsearch._workers import configure_gpus
+            from hpsearch.study._workers import configure_gpus
 
             configure_gpus()  # memory growth, before the first model touches a GPU
             runner = _runner(config, dataset, tracking, locations, reporter)
@@ -575,8 +575,8 @@ class WorkerRequest:
 
 def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[StudyConfig, int, int], Reporter] | None = None) -> WorkerResult:
     """Join an existing study and run its trials until its budget is met."""
-    from hpsearch._tracking import StudyTracking, check_tracking_uri
-    from hpsearch._workers import configure_gpus
+    from hpsearch.tracking._tracking import StudyTracking, check_tracking_uri
+    from hpsearch.study._workers import configure_gpus
 
     locations = resolve_locations(request.storage, request.tracking_uri)
     study, config = load_study(request.study_name, locations, rank=request.rank, for_worker=True)
@@ -634,7 +634,7 @@ def storage_read_only(storage: str | None) -> tuple[optuna.storages.BaseStorage,
 
 def open_tracking_read_only(study: optuna.Study, config: StudyConfig, locations: Locations) -> Any:
     """The study's MLflow side, attached to its parent run, creating nothing."""
-    from hpsearch._tracking import StudyTracking, check_tracking_uri
+    from hpsearch.tracking._tracking import StudyTracking, check_tracking_uri
 
     if not locations.tracking_is_default:
         check_tracking_uri(locations.tracking_uri)
@@ -653,7 +653,7 @@ def report_study(name: str, storage: str | None, tracking_uri: str | None, outpu
 
     Returns ``(path, artifact URI or None, notes)``.
     """
-    from hpsearch._report import build_report, write_report
+    from hpsearch.results._report import build_report, write_report
 
     locations = resolve_locations(storage, tracking_uri)
     study, config = load_study(name, locations)
@@ -719,8 +719,8 @@ def export_study(
     data_dir: str | None,
     dataset: str | None,
 ) -> Any:
-    """Export the best model of study ``name`` (see :func:`hpsearch._export.export_best`)."""
-    from hpsearch._export import export_best
+    """Export the best model of study ``name`` (see :func:`hpsearch.results._export.export_best`)."""
+    from hpsearch.results._export import export_best
 
     locations = resolve_locations(storage, tracking_uri)
     study, config = load_study(name, locations)
@@ -734,9 +734,9 @@ def export_study(
 
 
 def check_study(name: str, storage: str | None, tracking_uri: str | None) -> tuple[int, int, list[Any]]:
-    """Compare study ``name`` in Optuna with its MLflow runs (see :mod:`hpsearch._consistency`)."""
-    from hpsearch._consistency import check_consistency
-    from hpsearch._tracking import param_repr
+    """Compare study ``name`` in Optuna with its MLflow runs (see :mod:`hpsearch.results._consistency`)."""
+    from hpsearch.results._consistency import check_consistency
+    from hpsearch.tracking._tracking import param_repr
 
     locations = resolve_locations(storage, tracking_uri)
     study, config = load_study(name, locations)

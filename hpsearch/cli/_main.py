@@ -255,7 +255,7 @@ def _hidden_note(hidden: list[str], how: str) -> str:
 
 
 def _summary_table(summary: Any) -> str:
-    from hpsearch._results import render_trials, trial_table
+    from hpsearch.results._tables import render_trials, trial_table
 
     table = trial_table(summary.study, top=10)
     if not table.rows:
@@ -266,7 +266,7 @@ def _summary_table(summary: Any) -> str:
 
 
 def _print_summary(summary: Any) -> None:
-    from hpsearch._progress import short_params
+    from hpsearch.cli._progress import short_params
 
     c = summary.counts
     metric = summary.config.objective.metric
@@ -372,8 +372,8 @@ def _signal_name(stop: BaseException) -> str:
 def _epochs_saved(trial: Any, config: Any, locations: Any) -> int:
     """Epochs an interrupted ``trial`` completed: its resume state's count (what the retry continues
     from; saved just before the epoch is reported to Optuna), else the epochs it reported."""
-    from hpsearch._checkpoints import TrialCheckpoints
-    from hpsearch._study import first_attempt
+    from hpsearch.trial._checkpoints import TrialCheckpoints
+    from hpsearch.study._loop import first_attempt
 
     reported = len(trial.intermediate_values)
     if locations is None:
@@ -387,8 +387,8 @@ def _epochs_saved(trial: Any, config: Any, locations: Any) -> int:
 def _stopped_message(stop: BaseException, study_obj: Any, config: Any, locations: Any, since: datetime.datetime) -> str:
     """What an interrupt stopped (the study, each trial and its epoch), what became of it, and the
     command that resumes."""
-    from hpsearch._results import interrupted_since
-    from hpsearch._study import count_trials, target_trials
+    from hpsearch.results._tables import interrupted_since
+    from hpsearch.study._loop import count_trials, target_trials
 
     what = _signal_name(stop)
     resume = f"Resume with:\n  {_resume_hint()}"
@@ -465,7 +465,7 @@ def study(study: str, **options: Any) -> None:
     Running the same command again continues the study; --trials counts finished trials in
     total. Ctrl-C stops cleanly and prints the command that resumes.
     """
-    from hpsearch._workers import install_sigterm_handler, parse_gpus
+    from hpsearch.study._workers import install_sigterm_handler, parse_gpus
 
     gpus = parse_gpus(options.pop("gpus"))
     if gpus and options["workers"] == 1:
@@ -473,8 +473,8 @@ def study(study: str, **options: Any) -> None:
     _quiet_tensorflow()
     _quiet_optuna()
     install_sigterm_handler()
-    from hpsearch._progress import TerminalReporter
-    from hpsearch._session import StudyRequest, run_study
+    from hpsearch.cli._progress import TerminalReporter
+    from hpsearch.study._session import StudyRequest, run_study
 
     request = StudyRequest(
         study=study, gpus=tuple(gpus) if gpus else None, deadline=_deadline(options["timeout"]), recycle=_OWNS_PROCESS, **options
@@ -492,7 +492,7 @@ def study(study: str, **options: Any) -> None:
         return r
 
     def ready(config: Any, locations: Any, study_obj: Any, tracking: Any) -> None:
-        from hpsearch._study import count_trials
+        from hpsearch.study._loop import count_trials
 
         opened.update(study=study_obj, config=config, locations=locations)
         counts = count_trials(study_obj)
@@ -554,7 +554,7 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
 
     The study's configuration comes from the storage; this machine brings only its data.
     """
-    from hpsearch._workers import gpu_for_rank, install_sigterm_handler, parse_gpus
+    from hpsearch.study._workers import gpu_for_rank, install_sigterm_handler, parse_gpus
 
     gpu = gpu_for_rank(parse_gpus(gpus), options["rank"])
     if gpu is not None:
@@ -562,8 +562,8 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
     _quiet_tensorflow()
     _quiet_optuna()
     install_sigterm_handler()
-    from hpsearch._progress import TerminalReporter
-    from hpsearch._session import WorkerRequest, run_worker_process
+    from hpsearch.cli._progress import TerminalReporter
+    from hpsearch.study._session import WorkerRequest, run_worker_process
 
     reporters: list[Any] = []
 
@@ -585,7 +585,7 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
             sys.exit(130)
         for r in reporters:
             r.close()
-        from hpsearch._session import open_read_only
+        from hpsearch.study._session import open_read_only
 
         try:
             study_obj, config, locations = open_read_only(name, options["storage"])
@@ -616,8 +616,8 @@ def list_(wide: bool, storage: str | None, tracking_uri: str | None) -> None:
     """Every study in the storage: trials by state, best value, last activity."""
     import pandas as pd
 
-    from hpsearch._results import render_table, studies_frame
-    from hpsearch._session import storage_read_only
+    from hpsearch.results._tables import render_table, studies_frame
+    from hpsearch.study._session import storage_read_only
 
     store, _ = storage_read_only(storage)
     frame = studies_frame(store)
@@ -646,8 +646,8 @@ def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, 
     The table fits the terminal, leaving out the least important columns (--wide shows all) and
     rounding floats; csv and json carry every column, every digit and the stored types.
     """
-    from hpsearch._results import render_trials, to_csv, to_json, trial_table
-    from hpsearch._session import open_read_only
+    from hpsearch.results._tables import render_trials, to_csv, to_json, trial_table
+    from hpsearch.study._session import open_read_only
 
     study_obj, config, _ = open_read_only(name, storage)
     table = trial_table(study_obj, top=top)
@@ -669,8 +669,8 @@ def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, 
 @_friendly
 def space(study: str) -> None:
     """Print the resolved search space of study file STUDY (defaults included)."""
-    from hpsearch._config import load_study_config
-    from hpsearch._search_space import describe
+    from hpsearch.config._study_config import load_study_config
+    from hpsearch.space._sample import describe
 
     config = load_study_config(study)
     rows = describe(config.search_space)
@@ -697,7 +697,7 @@ def entry() -> None:
 @_friendly
 def report(name: str, output: str | None, storage: str | None, tracking_uri: str | None) -> None:
     """Write a self-contained HTML report of study NAME (opens offline); also logged to MLflow."""
-    from hpsearch._session import report_study
+    from hpsearch.study._session import report_study
 
     path, uri, notes = report_study(name, storage, tracking_uri, output)
     for note in notes:
@@ -717,7 +717,7 @@ def report(name: str, output: str | None, storage: str | None, tracking_uri: str
 def export(name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, storage: str | None, tracking_uri: str | None) -> None:
     """Export the best model of study NAME, verify it with its own runtime, register it in MLflow."""
     _quiet_tensorflow()
-    from hpsearch._session import export_study
+    from hpsearch.study._session import export_study
 
     result = export_study(name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset)
     if result.data_note:
@@ -796,7 +796,7 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
     """Start the MLflow UI on the study store (experiments, trial runs, charts, artifacts)."""
     from hpsearch._errors import RuntimeFailure
     from hpsearch._locations import redact, resolve_locations
-    from hpsearch._tracking import normalize_tracking_uri, study_experiments, ui_path
+    from hpsearch.tracking._tracking import normalize_tracking_uri, study_experiments, ui_path
 
     loc = resolve_locations(storage, tracking_uri)
     if loc.artifact_root is None:
@@ -831,7 +831,7 @@ def tensorboard_(name: str, host: str, port: int, logdir: str | None, serve: boo
     import importlib.util
 
     from hpsearch._errors import UsageError
-    from hpsearch._session import gather_tensorboard_logs
+    from hpsearch.study._session import gather_tensorboard_logs
 
     folder, count = gather_tensorboard_logs(name, storage, tracking_uri, logdir)
     plain = shlex.join(["tensorboard", "--logdir", str(folder), "--host", host, "--port", str(port)])
@@ -857,7 +857,7 @@ def tensorboard_(name: str, host: str, port: int, logdir: str | None, serve: boo
 @_friendly
 def check(name: str, storage: str | None, tracking_uri: str | None) -> None:
     """Verify that every finished trial of NAME has exactly one matching MLflow run (exit 1 if not)."""
-    from hpsearch._session import check_study
+    from hpsearch.study._session import check_study
 
     finished, runs, problems = check_study(name, storage, tracking_uri)
     if not problems:
@@ -879,7 +879,7 @@ def check(name: str, storage: str | None, tracking_uri: str | None) -> None:
 def server(host: str, port: int, backend_store_uri: str | None, artifacts_destination: str | None, allowed_hosts: str | None) -> None:
     """Serve an MLflow tracking server (runs + artifacts) that workers on other machines share."""
     from hpsearch._locations import redact, resolve_locations
-    from hpsearch._tracking import check_tracking_uri, normalize_tracking_uri
+    from hpsearch.tracking._tracking import check_tracking_uri, normalize_tracking_uri
 
     loc = resolve_locations(None, None)
     backend = backend_store_uri or f"sqlite:///{loc.home / 'mlflow.db'}"

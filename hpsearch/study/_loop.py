@@ -4,7 +4,7 @@ The worker loop is Optuna's ask-and-tell, not ``study.optimize``, because hpsear
 ``optimize`` does not offer:
 
 * **exact budgets across workers** -- counting the finished + running trials and asking for a
-  new one happen under :func:`~hpsearch._storage.budget_lock`, so K workers on a study of N
+  new one happen under :func:`~hpsearch.study._storage.budget_lock`, so K workers on a study of N
   trials run exactly N (``--trials`` counts COMPLETE + PRUNED trials, in total);
 * **immediate recovery** -- a RUNNING trial whose worker provably died on this machine is failed
   and re-queued at once; trials of other machines are failed by Optuna's heartbeat check after
@@ -34,13 +34,13 @@ from optuna.distributions import CategoricalDistribution
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch._config import StudyConfig, parse_study_dict
+from hpsearch.config._study_config import StudyConfig, parse_study_dict
 from hpsearch._errors import RuntimeFailure, UsageError, did_you_mean
 from hpsearch._locations import Locations, redact
-from hpsearch._outcome import TrialOutcome
-from hpsearch._search_space import align_choices
-from hpsearch._storage import MAX_RETRY, budget_lock, open_storage, parse_storage_url
-from hpsearch._workers import is_dead_here, worker_identity
+from hpsearch.trial._outcome import TrialOutcome
+from hpsearch.space._sample import align_choices
+from hpsearch.study._storage import MAX_RETRY, budget_lock, open_storage, parse_storage_url
+from hpsearch.study._workers import is_dead_here, worker_identity
 
 __all__ = [
     "ATTR_CONFIG",
@@ -200,7 +200,7 @@ def _recorded_choices(study: optuna.Study) -> dict[str, tuple[Any, ...]]:
 
 def _aligned(config: StudyConfig, study: optuna.Study) -> tuple[StudyConfig, list[str]]:
     """``config`` with its choices in the order the study's trials recorded (see
-    :func:`~hpsearch._search_space.align_choices`), and the parameters that cannot be aligned."""
+    :func:`~hpsearch.space._sample.align_choices`), and the parameters that cannot be aligned."""
     space, conflicts = align_choices(config.search_space, _recorded_choices(study))
     return (config if space == config.search_space else dataclasses.replace(config, search_space=space)), conflicts
 
@@ -539,7 +539,7 @@ def run_worker(
     """Run trials of ``study`` until ``target`` trials have finished (in total, all workers).
 
     Args:
-        runner: a :class:`~hpsearch._trial.TrialRunner` (anything with ``run`` and ``close``).
+        runner: a :class:`~hpsearch.trial._runner.TrialRunner` (anything with ``run`` and ``close``).
         deadline: ``time.time()`` after which no new trial starts.
         max_trials: stop after this many trials in *this* worker (tests, benchmarks).
         recycle: return ``"recycle"`` instead of starting another trial once this process has

@@ -16,7 +16,7 @@ and a retry that has to restart from epoch 0 does not keep the dead attempt's va
 
 :func:`budget_lock` serializes "count the trials, then ask for one" across processes so that N
 workers never start more than the requested number of trials. :func:`creation_lock` serializes
-the creation (and migration) of a store, Optuna's here and MLflow's in :mod:`hpsearch._tracking`,
+the creation (and migration) of a store, Optuna's here and MLflow's in :mod:`hpsearch.tracking._tracking`,
 so processes started together on an empty store do not race to create its tables.
 """
 

@@ -13,7 +13,7 @@ from typing import Any, TextIO
 from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
-from hpsearch._results import epochs_trained, format_duration
+from hpsearch.results._tables import epochs_trained, format_duration
 
 __all__ = ["TerminalReporter", "short_params"]
 

@@ -16,8 +16,8 @@ from typing import Any
 import keras
 import numpy as np
 
-import hpsearch._schedules  # noqa: F401 - registers custom schedules for deserialization
-from hpsearch._datasets import Pipelines
+import hpsearch.models._schedules  # noqa: F401 - registers custom schedules for deserialization
+from hpsearch.data._datasets import Pipelines
 from hpsearch._errors import RuntimeFailure, UsageError
 
 __all__ = [

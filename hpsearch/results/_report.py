@@ -21,8 +21,8 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import __version__
-from hpsearch._config import StudyConfig
-from hpsearch._results import epochs_trained, failure, format_duration, retried_as, trial_table
+from hpsearch.config._study_config import StudyConfig
+from hpsearch.results._tables import epochs_trained, failure, format_duration, retried_as, trial_table
 
 __all__ = ["build_report", "pruning_statistics", "MIN_TRIALS_FOR_IMPORTANCES", "PARALLEL_AXES"]
 

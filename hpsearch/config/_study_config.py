@@ -22,8 +22,8 @@ from typing import Any, Union
 
 import yaml
 
-from hpsearch import _catalog
-from hpsearch._catalog import Knob
+from hpsearch.space import _catalog as _catalog
+from hpsearch.space._catalog import Knob
 from hpsearch._errors import UsageError, closest, did_you_mean
 
 __all__ = [
@@ -110,7 +110,7 @@ class Conditional:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """The whole search space, one field per role of :data:`hpsearch._catalog.ROLE_ORDER`."""
+    """The whole search space, one field per role of :data:`hpsearch.space._catalog.ROLE_ORDER`."""
 
     optimizer: Conditional
     learning_rate: ParamSpec

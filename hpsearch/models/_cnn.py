@@ -16,9 +16,9 @@ from typing import Any
 
 import keras
 
-from hpsearch import _catalog
+from hpsearch.space import _catalog as _catalog
 from hpsearch._errors import UsageError
-from hpsearch._schedules import LearningRatePlan, build_learning_rate
+from hpsearch.models._schedules import LearningRatePlan, build_learning_rate
 
 __all__ = ["build_model", "build_optimizer", "build_regularizer", "check_input_shape"]
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hpsearch._config import DataConfig
+from hpsearch.config._study_config import DataConfig
 from hpsearch._errors import RuntimeFailure, UsageError
 
 if TYPE_CHECKING:

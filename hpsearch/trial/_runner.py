@@ -23,16 +23,16 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from hpsearch import _callbacks as cb
-from hpsearch._checkpoints import RemoteSlots, ResumeState, TrialCheckpoints
-from hpsearch._config import StudyConfig
-from hpsearch._datasets import Pipelines
-from hpsearch._model import build_model
-from hpsearch._outcome import TrialOutcome
-from hpsearch._plots import learning_curve_png
-from hpsearch._schedules import build_learning_rate
-from hpsearch._search_space import sample
-from hpsearch._tracking import EPOCH_METRICS, TAG_FAIL_REASON, TAG_MODEL_PENDING, TAG_RESUMED_FROM, StudyTracking, TrialRun
+from hpsearch.trial import _callbacks as cb
+from hpsearch.trial._checkpoints import RemoteSlots, ResumeState, TrialCheckpoints
+from hpsearch.config._study_config import StudyConfig
+from hpsearch.data._datasets import Pipelines
+from hpsearch.models._cnn import build_model
+from hpsearch.trial._outcome import TrialOutcome
+from hpsearch.trial._plots import learning_curve_png
+from hpsearch.models._schedules import build_learning_rate
+from hpsearch.space._sample import sample
+from hpsearch.tracking._tracking import EPOCH_METRICS, TAG_FAIL_REASON, TAG_MODEL_PENDING, TAG_RESUMED_FROM, StudyTracking, TrialRun
 
 if TYPE_CHECKING:
     import optuna

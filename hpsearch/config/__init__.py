@@ -1,0 +1,1 @@
+"""Study file -> validated, frozen configuration."""

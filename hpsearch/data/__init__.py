@@ -1,0 +1,1 @@
+"""Datasets: sources on disk or by name, splits, tf.data pipelines."""

@@ -1,0 +1,1 @@
+"""Model builders: the CNN, optimizers, regularizers, learning-rate schedules."""

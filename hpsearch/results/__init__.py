@@ -1,0 +1,1 @@
+"""Reading results: rankings, tables, report, export, consistency checks."""

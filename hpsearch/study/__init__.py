@@ -1,0 +1,1 @@
+"""Studies: storage, samplers and pruners, the ask/tell loop, recovery, workers, sessions."""

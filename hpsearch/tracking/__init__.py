@@ -1,0 +1,1 @@
+"""MLflow: the only code that imports ``mlflow``."""

@@ -1,0 +1,1 @@
+"""One trial: build, fit with callbacks, checkpoints and resume, outcome."""
