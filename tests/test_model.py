@@ -72,7 +72,8 @@ def test_every_option_builds_and_trains_one_step(role: str, value: str) -> None:
 
 def test_images_too_small_for_the_model_are_a_usage_error() -> None:
     build_model(params(), input_shape=(10, 10, 1), num_classes=2, input_scale=1.0, steps_per_epoch=1, max_epochs=1)
-    with pytest.raises(UsageError, match=r"^Images of 8x8 are too small for the cifar_cnn model \(at least 10x10\); resize them first\.$"):
+    too_small = r"^Images of 8x8 are too small for the cifar_cnn model \(at least 10x10\); resize them first\.$"
+    with pytest.raises(UsageError, match=too_small):
         build_model(params(), input_shape=(8, 8, 3), num_classes=2, input_scale=1.0, steps_per_epoch=1, max_epochs=1)
     keras.backend.clear_session()
 

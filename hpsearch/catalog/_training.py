@@ -50,7 +50,9 @@ OPTIMIZERS = Catalog(
             knobs={"initial_accumulator_value": positive(0.1, "starting accumulator")},
             build="keras.optimizers:Adagrad",
         ),
-        "adadelta": Option(doc="Adadelta", knobs={"rho": unit(0.95, "decay rate", low_open=True)}, build="keras.optimizers:Adadelta"),
+        "adadelta": Option(
+            doc="Adadelta", knobs={"rho": unit(0.95, "decay rate", low_open=True)}, build="keras.optimizers:Adadelta"
+        ),
     },
     context=("learning_rate",),
 )

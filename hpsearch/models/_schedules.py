@@ -112,7 +112,8 @@ def polynomial(
     *, learning_rate: float, steps_per_epoch: int, max_epochs: int, end_fraction: float, power: float
 ) -> LearningRatePlan:
     total = float(steps_per_epoch * max_epochs)
-    return LearningRatePlan(_sched.PolynomialDecay(learning_rate, total, end_learning_rate=learning_rate * end_fraction, power=power))
+    end = learning_rate * end_fraction
+    return LearningRatePlan(_sched.PolynomialDecay(learning_rate, total, end_learning_rate=end, power=power))
 
 
 def cosine(*, learning_rate: float, steps_per_epoch: int, max_epochs: int, alpha: float) -> LearningRatePlan:
