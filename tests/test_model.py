@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Any
 
@@ -9,10 +10,10 @@ import keras
 import numpy as np
 import pytest
 
-from hpsearch.space._catalog import BATCH_NORM_MODES, CONDITIONAL_ROLES, INITIALIZERS, OPTIMIZERS, REGULARIZERS, SCHEDULES
+from hpsearch.catalog import BATCH_NORM_MODES, CONDITIONAL_ROLES, INITIALIZERS, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULES
 from hpsearch.config._study_config import Choice, Fixed, load_study_config
 from hpsearch._errors import UsageError
-from hpsearch.models._cnn import build_model, check_input_shape
+from hpsearch.models._cnn import build_model
 from hpsearch.models._schedules import NaturalExpDecay, Plateau, build_learning_rate
 
 
@@ -69,10 +70,29 @@ def test_every_option_builds_and_trains_one_step(role: str, value: str) -> None:
     keras.backend.clear_session()
 
 
-def test_input_shape_check() -> None:
-    check_input_shape((10, 10, 1))
-    with pytest.raises(UsageError, match="too small"):
-        check_input_shape((8, 8, 3))
+def test_images_too_small_for_the_model_are_a_usage_error() -> None:
+    build_model(params(), input_shape=(10, 10, 1), num_classes=2, input_scale=1.0, steps_per_epoch=1, max_epochs=1)
+    too_small = r"^Images of 8x8 are too small for the cifar_cnn model \(at least 10x10\); resize them first\.$"
+    with pytest.raises(UsageError, match=too_small):
+        build_model(params(), input_shape=(8, 8, 3), num_classes=2, input_scale=1.0, steps_per_epoch=1, max_epochs=1)
+    keras.backend.clear_session()
+
+
+def _arguments(builder: object) -> set[str]:
+    return set(inspect.signature(builder).parameters)  # type: ignore[arg-type]
+
+
+def test_every_builder_takes_the_knobs_its_entry_declares() -> None:
+    """A knob is declared once, in the catalog: the builder the entry names takes exactly it."""
+    for name in OPTIMIZERS:  # Keras classes: the knob names are their argument names
+        assert set(OPTIMIZERS[name]) | {"learning_rate"} <= _arguments(OPTIMIZERS.builder(name)), name
+    for name in REGULARIZERS:
+        builder = REGULARIZERS.builder(name)
+        assert (builder is None) == (name == "none")
+        assert builder is None or set(REGULARIZERS[name]) <= _arguments(builder), name
+    for catalog in (SCHEDULES, MODELS):
+        for name in catalog:
+            assert _arguments(catalog.builder(name)) == set(catalog.context) | set(catalog[name]), name
 
 
 def _lr(plan: Any, step: int) -> float:

@@ -16,48 +16,23 @@ from typing import Any
 
 import keras
 
-from hpsearch.space import _catalog as _catalog
 from hpsearch._errors import UsageError
+from hpsearch.catalog import MODELS, OPTIMIZERS, REGULARIZERS, check_input_shape
 from hpsearch.models._schedules import LearningRatePlan, build_learning_rate
 
-__all__ = ["build_model", "build_optimizer", "build_regularizer", "check_input_shape"]
-
-def check_input_shape(input_shape: tuple[int, ...]) -> None:
-    """Raise :class:`UsageError` if images of ``input_shape`` (H, W, C) cannot feed the CNN."""
-    problem = _catalog.check_input_shape("cifar_cnn", input_shape)
-    if problem:
-        raise UsageError(problem[0].upper() + problem[1:] + ".")
+__all__ = ["build_model", "build_optimizer", "build_regularizer", "cifar_cnn"]
 
 
 def build_regularizer(params: Mapping[str, Any]) -> keras.regularizers.Regularizer | None:
+    """The kernel regularizer ``params["regularizer"]`` names (``None`` for ``none``)."""
     name = params["regularizer"]
-    if name == "none":
-        return None
-    if name == "l1":
-        return keras.regularizers.L1(params["l1.l1"])
-    if name == "l2":
-        return keras.regularizers.L2(params["l2.l2"])
-    if name == "l1_l2":
-        return keras.regularizers.L1L2(l1=params["l1_l2.l1"], l2=params["l1_l2.l2"])
-    raise ValueError(f"Unknown regularizer {name!r}.")
+    return REGULARIZERS.build(name, REGULARIZERS.knob_values(name, params))
 
 
 def build_optimizer(params: Mapping[str, Any], learning_rate: Any) -> keras.optimizers.Optimizer:
+    """The optimizer ``params["optimizer"]`` names, at ``learning_rate`` (a rate or a schedule)."""
     name = params["optimizer"]
-    opt = keras.optimizers
-    if name == "sgd":
-        return opt.SGD(learning_rate, momentum=params["sgd.momentum"], nesterov=params["sgd.nesterov"])
-    if name == "adam":
-        return opt.Adam(learning_rate, beta_1=params["adam.beta_1"], beta_2=params["adam.beta_2"])
-    if name == "rmsprop":
-        return opt.RMSprop(learning_rate, rho=params["rmsprop.rho"], momentum=params["rmsprop.momentum"])
-    if name == "nadam":
-        return opt.Nadam(learning_rate, beta_1=params["nadam.beta_1"], beta_2=params["nadam.beta_2"])
-    if name == "adagrad":
-        return opt.Adagrad(learning_rate, initial_accumulator_value=params["adagrad.initial_accumulator_value"])
-    if name == "adadelta":
-        return opt.Adadelta(learning_rate, rho=params["adadelta.rho"])
-    raise ValueError(f"Unknown optimizer {name!r}.")
+    return OPTIMIZERS.build(name, OPTIMIZERS.knob_values(name, params), learning_rate=learning_rate)
 
 
 def _hidden(x: Any, layer: keras.layers.Layer, batch_norm: str, name: str) -> Any:
@@ -71,6 +46,43 @@ def _hidden(x: Any, layer: keras.layers.Layer, batch_norm: str, name: str) -> An
     return x
 
 
+def cifar_cnn(
+    *,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    input_scale: float,
+    initializer: str,
+    regularizer: keras.regularizers.Regularizer | None,
+    batch_norm: str,
+    dropout: float,
+) -> keras.Model:
+    """The classic Keras CIFAR-10 CNN, uncompiled (the builder of :data:`hpsearch.catalog.MODELS` ``cifar_cnn``)."""
+    layer_kwargs: dict[str, Any] = {
+        "kernel_initializer": initializer,
+        "kernel_regularizer": regularizer,
+        # A bias right before batch norm is redundant (BN re-centres).
+        "use_bias": batch_norm != "before_activation",
+    }
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = keras.layers.Rescaling(input_scale, name="rescale")(inputs)
+    for block, filters in enumerate((32, 64), start=1):
+        x = _hidden(x, keras.layers.Conv2D(filters, 3, padding="same", name=f"conv{block}a", **layer_kwargs), batch_norm, f"conv{block}a")
+        x = _hidden(x, keras.layers.Conv2D(filters, 3, name=f"conv{block}b", **layer_kwargs), batch_norm, f"conv{block}b")
+        x = keras.layers.MaxPooling2D(2, name=f"pool{block}")(x)
+        x = keras.layers.Dropout(dropout, name=f"dropout{block}")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    x = _hidden(x, keras.layers.Dense(512, name="dense", **layer_kwargs), batch_norm, "dense")
+    x = keras.layers.Dropout(dropout, name="dropout3")(x)
+    outputs = keras.layers.Dense(
+        num_classes,
+        activation="softmax",
+        kernel_initializer=initializer,
+        kernel_regularizer=regularizer,
+        name="classes",
+    )(x)
+    return keras.Model(inputs, outputs, name="cifar_cnn")
+
+
 def build_model(
     params: Mapping[str, Any],
     *,
@@ -79,43 +91,28 @@ def build_model(
     input_scale: float,
     steps_per_epoch: int,
     max_epochs: int,
+    model: str = "cifar_cnn",
 ) -> tuple[keras.Model, LearningRatePlan]:
-    """Build and compile the CNN. Returns the model and its learning-rate plan."""
-    check_input_shape(input_shape)
+    """Build and compile the ``model`` family from ``params``. Returns the model and its learning-rate plan."""
+    problem = check_input_shape(model, input_shape)
+    if problem:
+        raise UsageError(problem[0].upper() + problem[1:] + ".")
     if num_classes < 2:
         raise ValueError(f"`num_classes >= 2` must hold, but got ({num_classes=}).")
-    bn = params["batch_norm"]
-    layer_kwargs: dict[str, Any] = {
-        "kernel_initializer": params["initializer"],
-        "kernel_regularizer": build_regularizer(params),
-        # A bias right before batch norm is redundant (BN re-centres).
-        "use_bias": bn != "before_activation",
-    }
-    dropout = float(params["dropout"])
-
-    inputs = keras.Input(shape=input_shape, name="image")
-    x = keras.layers.Rescaling(input_scale, name="rescale")(inputs)
-    for block, filters in enumerate((32, 64), start=1):
-        x = _hidden(x, keras.layers.Conv2D(filters, 3, padding="same", name=f"conv{block}a", **layer_kwargs), bn, f"conv{block}a")
-        x = _hidden(x, keras.layers.Conv2D(filters, 3, name=f"conv{block}b", **layer_kwargs), bn, f"conv{block}b")
-        x = keras.layers.MaxPooling2D(2, name=f"pool{block}")(x)
-        x = keras.layers.Dropout(dropout, name=f"dropout{block}")(x)
-    x = keras.layers.Flatten(name="flatten")(x)
-    x = _hidden(x, keras.layers.Dense(512, name="dense", **layer_kwargs), bn, "dense")
-    x = keras.layers.Dropout(dropout, name="dropout3")(x)
-    outputs = keras.layers.Dense(
-        num_classes,
-        activation="softmax",
-        kernel_initializer=params["initializer"],
-        kernel_regularizer=layer_kwargs["kernel_regularizer"],
-        name="classes",
-    )(x)
-    model = keras.Model(inputs, outputs, name="cifar_cnn")
-
+    net = MODELS.build(
+        model,
+        input_shape=input_shape,
+        num_classes=num_classes,
+        input_scale=input_scale,
+        initializer=params["initializer"],
+        regularizer=build_regularizer(params),
+        batch_norm=params["batch_norm"],
+        dropout=float(params["dropout"]),
+    )
     plan = build_learning_rate(params, steps_per_epoch=steps_per_epoch, max_epochs=max_epochs)
-    model.compile(
+    net.compile(
         optimizer=build_optimizer(params, plan.learning_rate),
         loss="sparse_categorical_crossentropy",
         metrics=["accuracy"],
     )
-    return model, plan
+    return net, plan

@@ -1,1 +1,1 @@
-"""The search space: what can be searched (catalog) and the only code that calls ``trial.suggest_*``."""
+"""The search space in action: the only code that calls ``trial.suggest_*`` (what can be searched is :mod:`hpsearch.catalog`)."""

@@ -15,7 +15,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.space._catalog import param_name
+from hpsearch.catalog import param_name
 from hpsearch.config._study_config import Branch, Choice, Conditional, Fixed, ParamSpec, Range, SearchSpace
 
 if TYPE_CHECKING:

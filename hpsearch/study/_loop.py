@@ -34,6 +34,7 @@ from optuna.distributions import CategoricalDistribution
 from optuna.storages import BaseStorage, RetryHeartbeatStaleTrialCallback, fail_stale_trials
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.catalog import PRUNERS, SAMPLERS
 from hpsearch.config._study_config import StudyConfig, parse_study_dict
 from hpsearch._errors import RuntimeFailure, UsageError, did_you_mean
 from hpsearch._locations import Locations, redact
@@ -132,42 +133,12 @@ def make_sampler(config: StudyConfig, *, rank: int = 0, n_existing: int = 0) -> 
     seed would replay the first random suggestions and repeat earlier param sets.
     """
     seed = _mixed_seed(config.seed, rank, n_existing)
-    opts = dict(config.sampler.options)
-    if config.sampler.name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    return optuna.samplers.TPESampler(
-        seed=seed,
-        n_startup_trials=opts.get("n_startup_trials", 10),
-        multivariate=opts.get("multivariate", True),
-        group=opts.get("multivariate", True),  # conditional params: model each branch separately
-        constant_liar=True,  # parallel workers: avoid suggesting what a running trial is testing
-    )
+    return SAMPLERS.build(config.sampler.name, dict(config.sampler.options), seed=seed)
 
 
 def make_pruner(config: StudyConfig) -> optuna.pruners.BasePruner:
-    """The study's pruner. Trials report epoch ``e`` (1-based) as step ``e``.
-
-    A study file's ``n_warmup_steps: N`` means "never prune a trial's first N epochs"; Optuna
-    prunes from ``step == n_warmup_steps`` on, so it gets ``N + 1``. ``min_resource`` is in
-    epochs as it is (the first rung is at epoch ``min_resource``).
-    """
-    opts = dict(config.pruner.options)
-    if "n_warmup_steps" in opts:
-        opts["n_warmup_steps"] = int(opts["n_warmup_steps"]) + 1
-    name = config.pruner.name
-    if name == "none":
-        return optuna.pruners.NopPruner()
-    if name == "median":
-        return optuna.pruners.MedianPruner(**opts)
-    if name == "percentile":
-        return optuna.pruners.PercentilePruner(**opts)
-    if name == "successive_halving":
-        return optuna.pruners.SuccessiveHalvingPruner(**opts)
-    if name == "hyperband":
-        return optuna.pruners.HyperbandPruner(max_resource=config.training.max_epochs, **opts)
-    if name == "threshold":
-        return optuna.pruners.ThresholdPruner(**opts)
-    raise ValueError(f"Unknown pruner {name!r}.")
+    """The study's pruner (see :data:`hpsearch.catalog.PRUNERS` for how epochs map to Optuna steps)."""
+    return PRUNERS.build(config.pruner.name, dict(config.pruner.options), max_epochs=config.training.max_epochs)
 
 
 # ----------------------------------------------------------------------------- create / load

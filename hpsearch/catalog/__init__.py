@@ -1,0 +1,55 @@
+"""Every option hpsearch knows, declared once with its knobs, defaults, domains, docs and builder.
+
+The bottom layer of the package: the study-file validator (``config``), the sampler (``space``),
+the builders (``models``, ``study``) and the CLI read it. Importing it is cheap: builders are
+imported when something is built (a ``"module:attribute"`` path, or a function that imports Optuna
+or Keras inside), never at import time.
+
+* :class:`Knob` -- one tunable value; :func:`param_name` -- its Optuna/MLflow name in a branch.
+* :class:`Catalog` -- a read-only ``name -> {knob: Knob}`` table of :class:`Option` s that also
+  builds them: ``OPTIMIZERS.build("sgd", {"momentum": 0.9}, learning_rate=0.1)``.
+* Training: :data:`OPTIMIZERS`, :data:`SCHEDULES`, :data:`REGULARIZERS`, :data:`SCALAR_ROLES`,
+  :data:`CONDITIONAL_ROLES`, :data:`ROLE_ORDER`, :data:`INITIALIZERS`, :data:`BATCH_NORM_MODES`.
+* Strategies: :data:`SAMPLERS`, :data:`PRUNERS`. Models: :data:`MODELS`, :data:`METRICS`,
+  :func:`check_input_shape`. Data: :data:`DATASETS`.
+"""
+
+from __future__ import annotations
+
+from hpsearch.catalog._data import DATASETS
+from hpsearch.catalog._knob import Knob, param_name
+from hpsearch.catalog._models import METRICS, MODELS, ModelOption, check_input_shape
+from hpsearch.catalog._option import Catalog, Option
+from hpsearch.catalog._strategies import PRUNERS, SAMPLERS
+from hpsearch.catalog._training import (
+    BATCH_NORM_MODES,
+    CONDITIONAL_ROLES,
+    INITIALIZERS,
+    OPTIMIZERS,
+    REGULARIZERS,
+    ROLE_ORDER,
+    SCALAR_ROLES,
+    SCHEDULES,
+)
+
+__all__ = [
+    "Knob",
+    "Option",
+    "ModelOption",
+    "Catalog",
+    "param_name",
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "REGULARIZERS",
+    "CONDITIONAL_ROLES",
+    "SCALAR_ROLES",
+    "ROLE_ORDER",
+    "INITIALIZERS",
+    "BATCH_NORM_MODES",
+    "METRICS",
+    "SAMPLERS",
+    "PRUNERS",
+    "DATASETS",
+    "MODELS",
+    "check_input_shape",
+]

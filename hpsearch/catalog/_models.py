@@ -1,0 +1,59 @@
+"""Model families known by name: each with its builder and the smallest images it accepts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hpsearch.catalog._option import Catalog, Option
+
+__all__ = ["ModelOption", "MODELS", "METRICS", "check_input_shape"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelOption(Option):
+    """A model family: its builder and the smallest image height/width it accepts."""
+
+    min_side: int
+
+    def check_input_shape(self, name: str, input_shape: tuple[int, ...]) -> str | None:
+        """Why images of ``input_shape`` (H, W, C) cannot feed model ``name``, or ``None`` if they can."""
+        if len(input_shape) != 3:
+            return f"images must be (H, W, C), got shape {input_shape}"
+        if min(input_shape[:2]) < self.min_side:
+            h, w = input_shape[:2]
+            side = self.min_side
+            return f"images of {h}x{w} are too small for the {name} model (at least {side}x{side}); resize them first"
+        return None
+
+
+#: Built as ``MODELS.build(name, input_shape=..., num_classes=..., input_scale=..., initializer=...,
+#: regularizer=..., batch_norm=..., dropout=...)``, which returns an uncompiled ``keras.Model``.
+MODELS = Catalog(
+    "model",
+    {
+        "cifar_cnn": ModelOption(
+            doc="the classic Keras CIFAR-10 CNN (two conv blocks of 32 and 64 filters, dense 512)",
+            build="hpsearch.models._cnn:cifar_cnn",
+            min_side=10,  # two valid 3x3 convolutions and two 2x2 pools
+        ),
+    },
+    context=("input_shape", "num_classes", "input_scale", "initializer", "regularizer", "batch_norm", "dropout"),
+)
+
+#: Metrics every trial produces, with the direction that makes each one better.
+METRICS: dict[str, str] = {
+    "val_accuracy": "maximize",
+    "val_loss": "minimize",
+    "accuracy": "maximize",
+    "loss": "minimize",
+}
+
+
+def check_input_shape(model: str, input_shape: tuple[int, ...]) -> str | None:
+    """Why images of ``input_shape`` (H, W, C) cannot feed ``model``, or ``None`` if they can.
+
+    The one input-shape check; the rule belongs to the model's catalog entry.
+    """
+    option = MODELS.option(model)
+    assert isinstance(option, ModelOption)
+    return option.check_input_shape(model, input_shape)
