@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch.config._study_config import (
+from hpsearch.config import (
     Choice,
     check_schedules_act,
     Fixed,
