@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
 
 from hpsearch._errors import UsageError, closest, did_you_mean
@@ -28,6 +28,7 @@ from hpsearch.config._sections import (
     PrunerConfig,
     SamplerConfig,
     TrainingConfig,
+    _Frozen,
     _Section,
 )
 from hpsearch.config._space import Choice, Fixed, SearchSpace, default_search_space, parse_search_space
@@ -35,13 +36,11 @@ from hpsearch.config._space import Choice, Fixed, SearchSpace, default_search_sp
 __all__ = ["StudyConfig", "parse_study_dict", "validate_study_name", "check_schedules_act"]
 
 
-class StudyConfig(BaseModel):
+class StudyConfig(_Frozen):
     """A validated, immutable study definition: a study file, its study's name and its source.
 
     The fields are in study-file order (:meth:`to_dict`); ``data``'s keys sit at the top of a file.
     """
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     name: str
     description: str = ""
@@ -93,9 +92,9 @@ class StudyConfig(BaseModel):
         """The config in study-file form (``parse_study_dict(c.to_dict()) == c``, source aside)."""
         out: dict[str, Any] = {}
         for key in type(self).model_fields:
-            value = getattr(self, key)
             if key in ("name", "source"):
                 continue
+            value = getattr(self, key)
             if isinstance(value, DataConfig):
                 out.update(value.model_dump())
             elif isinstance(value, SearchSpace):
@@ -247,7 +246,7 @@ def _problem_at(where: str, error: ErrorDetails) -> Problem:
         return Problem(where, unknown_key(error["loc"][-1], _section_of(error["loc"]).model_fields))
     if error["type"] in ("model_type", "dict_type", "model_attributes_type"):
         return Problem(where, f"expected a mapping of keys to values, got {show(error['input'])}")
-    return Problem(where, f"{error['msg']}, got {show(error['input'])}")  # pragma: no cover - no such field yet
+    return Problem(where, f"{error['msg']}, got {show(error['input'])}")  # a pydantic check of its own (none today)
 
 
 def _section_of(loc: tuple[int | str, ...]) -> type[BaseModel]:

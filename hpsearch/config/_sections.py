@@ -72,7 +72,10 @@ class Domain:
 
 
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    """Immutable, refuses unknown keys. Validators are built on first use, not at import: `hpsearch
+    list` and `--help` import this package without reading a study file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
 
 class _Section(_Frozen):
