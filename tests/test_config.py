@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hpsearch.config._study_config import (
+from hpsearch.config import (
     Choice,
     check_schedules_act,
     Fixed,
@@ -126,6 +126,13 @@ BAD_FILES = [
     ("seed: 1\nseed: 2\n", "duplicate key 'seed'"),
     ("heartbeat:\n  interval: 30\n  grace_period: 10\n", "`grace_period > interval` must hold"),
     ("- just\n- a list\n", "expected a mapping at the top level"),
+    ("training: 5\n", "training: expected a mapping of keys to values, got 5"),
+    ("budget:\n  trials: 0\n  trails: 1\n", "budget.trails: unknown key (did you mean 'trials'?)"),  # the likely cause first
+    ("data:\n  subset: 100\n", "data: unknown key"),  # the data keys sit at the top of a file
+    ("subset: 1\n", "subset: expected an integer in [2, inf], got 1"),
+    ("heartbeat:\n  interval: 0\n", "heartbeat.interval: expected an integer in [1, inf], got 0"),
+    ("sampler:\n  name: tpe\n  n_startup: 3\n", "sampler.n_startup: unknown key (did you mean 'n_startup_trials'?)"),
+    ("pruner:\n  name: percentile\n  percentile: 101\n", "pruner.percentile: expected a number in [0, 100], got 101"),
 ]
 
 
@@ -241,3 +248,38 @@ def test_a_stored_config_with_a_step_that_does_not_divide_its_range_still_loads(
     config = parse_study_dict(raw, name="old", source="study 'old' in storage", stored=True)
     assert config.search_space.dropout.step == 0.2
     assert config.with_overrides(trials=3).budget.trials == 3
+
+
+def test_sections_declare_their_defaults_once_and_validate_when_built() -> None:
+    from pydantic import ValidationError
+
+    from hpsearch.config import HeartbeatConfig, ObjectiveConfig, PrunerConfig, SamplerConfig, StudyConfig, TrainingConfig
+
+    assert StudyConfig(name="plain") == parse_study_dict({}, name="plain")  # the model's defaults are the file's
+    assert parse_study_dict({"training": None, "sampler": None}, name="plain") == StudyConfig(name="plain")
+    assert HeartbeatConfig.model_validate({"interval": 5}).grace_period == 15  # omitted: three intervals
+    assert ObjectiveConfig.model_validate({"metric": "val_loss"}).direction == "minimize"
+    assert TrainingConfig(max_epochs=3.0).max_epochs == 3
+    for bad in ({"max_epochs": 0}, {"max_epochs": True}, {"max_epochs": "3"}, {"epochs": 3}):
+        with pytest.raises(ValidationError):
+            TrainingConfig(**bad)
+    with pytest.raises(UsageError, match="Invalid study name 'a/b'"):
+        StudyConfig(name="a/b")
+    with pytest.raises(ValidationError):
+        load_study_config("cifar10").training.max_epochs = 3  # type: ignore[misc]
+
+    sampler = SamplerConfig.model_validate({"name": "tpe", "n_startup_trials": 3})
+    assert sampler.options == (("n_startup_trials", 3), ("multivariate", True))
+    assert sampler.model_dump() == {"name": "tpe", "n_startup_trials": 3, "multivariate": True}  # study-file form
+    assert SamplerConfig(name=sampler.name, options=sampler.options) == sampler
+    assert PrunerConfig.model_validate("none") == PrunerConfig(name="none")
+    with pytest.raises(ValidationError, match="the threshold pruner needs"):
+        PrunerConfig(name="threshold")
+
+
+def test_a_config_copy_keeps_its_validated_parts() -> None:
+    config = load_study_config("cifar10")
+    narrowed = parse_study_dict({"search_space": {"batch_size": 32}}, name="x").search_space
+    copy = config.model_copy(update={"search_space": narrowed})
+    assert copy.search_space.batch_size == Fixed(32) and copy.budget == config.budget
+    assert parse_study_dict(copy.to_dict(), name="cifar10", source=config.source) == copy

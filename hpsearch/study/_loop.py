@@ -16,7 +16,6 @@ The worker loop is Optuna's ask-and-tell, not ``study.optimize``, because hpsear
 from __future__ import annotations
 
 import copy
-import dataclasses
 import datetime
 import hashlib
 import json
@@ -173,7 +172,7 @@ def _aligned(config: StudyConfig, study: optuna.Study) -> tuple[StudyConfig, lis
     """``config`` with its choices in the order the study's trials recorded (see
     :func:`~hpsearch.space._sample.align_choices`), and the parameters that cannot be aligned."""
     space, conflicts = align_choices(config.search_space, _recorded_choices(study))
-    return (config if space == config.search_space else dataclasses.replace(config, search_space=space)), conflicts
+    return (config if space == config.search_space else config.model_copy(update={"search_space": space})), conflicts
 
 
 def _conflict_message(name: str, conflicts: list[str]) -> str:

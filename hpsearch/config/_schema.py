@@ -1,0 +1,306 @@
+"""A whole study: :class:`StudyConfig`, read from a study file's mapping by :func:`parse_study_dict`.
+
+Every problem reaches the user as one line, ``<source>: <key.path>: <what is wrong>. <how to fix>``:
+the first error pydantic finds (an unknown key before a bad value of the same section) is turned
+into that line. The config round-trips through :meth:`StudyConfig.to_dict`, so the exact
+configuration a study was created with is stored next to it and workers load it from there.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
+
+from hpsearch._errors import UsageError, closest, did_you_mean
+from hpsearch.space import _catalog as _catalog
+from hpsearch.config._problems import Problem, as_mapping, join, show, unknown_key
+from hpsearch.config._sections import (
+    BudgetConfig,
+    DataConfig,
+    Domain,
+    HeartbeatConfig,
+    MemoryConfig,
+    ObjectiveConfig,
+    PrunerConfig,
+    SamplerConfig,
+    TrainingConfig,
+    _Frozen,
+    _Section,
+)
+from hpsearch.config._space import Choice, Fixed, SearchSpace, default_search_space, parse_search_space
+
+__all__ = ["StudyConfig", "parse_study_dict", "validate_study_name", "check_schedules_act"]
+
+
+class StudyConfig(_Frozen):
+    """A validated, immutable study definition: a study file, its study's name and its source.
+
+    The fields are in study-file order (:meth:`to_dict`); ``data``'s keys sit at the top of a file.
+    """
+
+    name: str
+    description: str = ""
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: str = "cifar_cnn"  #: one of :data:`~hpsearch.space._catalog.MODELS`
+    seed: Annotated[int | None, Domain(0, 2**32 - 1)] = None  #: ``None``: a new study draws one and records it
+    objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    search_space: SearchSpace = Field(default_factory=default_search_space)
+    sampler: SamplerConfig = Field(default_factory=SamplerConfig)
+    pruner: PrunerConfig = Field(default_factory=PrunerConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
+    memory: MemoryConfig = Field(default_factory=MemoryConfig)
+    source: str = "<dict>"  #: where it was read from, the start of each of its error messages
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, name: str) -> str:
+        return validate_study_name(name)
+
+    @field_validator("description", mode="before")
+    @classmethod
+    def _text(cls, description: Any) -> str:
+        description = description or ""
+        if not isinstance(description, str):
+            raise Problem("", f"expected text, got {show(description)}")
+        return description.strip()
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _known_model(cls, model: Any) -> str:
+        if not isinstance(model, str) or model not in _catalog.MODELS:
+            raise Problem(
+                "",
+                f"unknown model {model!r}{did_you_mean(str(model), _catalog.MODELS)}; "
+                f"expected one of {', '.join(_catalog.MODELS)}",
+            )
+        return model
+
+    @field_validator("search_space", mode="plain")
+    @classmethod
+    def _space(cls, raw: Any, info: ValidationInfo) -> SearchSpace:
+        if isinstance(raw, SearchSpace):
+            return raw
+        return parse_search_space(raw, stored=bool(info.context and info.context.get("stored")))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config in study-file form (``parse_study_dict(c.to_dict()) == c``, source aside)."""
+        out: dict[str, Any] = {}
+        for key in type(self).model_fields:
+            if key in ("name", "source"):
+                continue
+            value = getattr(self, key)
+            if isinstance(value, DataConfig):
+                out.update(value.model_dump())
+            elif isinstance(value, SearchSpace):
+                out[key] = value.to_dict()
+            else:
+                out[key] = value.model_dump() if isinstance(value, BaseModel) else value
+        return out
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs the *same* study: trials of different identities don't compare.
+
+        Budget, sampler, pruner and heartbeat may change between runs of one study; the search
+        space, objective, data and training length may not.
+        """
+        d = self.to_dict()
+        keys = ("dataset", "validation_fraction", "subset", "model", "objective", "training", "search_space")
+        return {k: d[k] for k in keys}
+
+    def with_overrides(self, **changes: Any) -> StudyConfig:
+        """A copy with CLI overrides applied and re-validated (``trials=5``, ``max_epochs=2``...)."""
+        raw = self.to_dict()
+        sections = {
+            "trials": ("budget", "trials"),
+            "timeout": ("budget", "timeout"),
+            "max_epochs": ("training", "max_epochs"),
+        }
+        flags: dict[str, str] = {}  # where a problem would be reported -> the flag that set the value
+        for key, value in changes.items():
+            if value is None:
+                continue
+            if key in sections:
+                section, sub = sections[key]
+                raw[section][sub] = value
+                flags[f"{section}.{sub}"] = f"{_OVERRIDE_FLAGS[key]} {value}"
+            elif key in ("dataset", "subset", "seed"):
+                raw[key] = value
+                flags[key] = f"{_OVERRIDE_FLAGS[key]} {value}"
+            else:  # pragma: no cover - programming error
+                raise TypeError(f"unknown override {key!r}")
+        # The search space is not overridden and was checked when it was read: a stored one keeps loading.
+        return parse_study_dict(raw, name=self.name, source=self.source, flags=flags, stored=True)
+
+
+#: The command-line flag behind each :meth:`StudyConfig.with_overrides` key: a bad value is
+#: blamed on the flag that carried it, not on the study file.
+_OVERRIDE_FLAGS = {
+    "trials": "--trials",
+    "timeout": "--timeout",
+    "max_epochs": "--epochs",
+    "dataset": "--dataset",
+    "subset": "--subset",
+    "seed": "--seed",
+}
+
+
+def parse_study_dict(
+    raw: Any, *, name: str, source: str = "<dict>", flags: Mapping[str, str] | None = None, stored: bool = False
+) -> StudyConfig:
+    """Validate a study definition (the parsed YAML) into a :class:`StudyConfig`.
+
+    Args:
+        flags: key path -> the command-line flag (with its value) that set that key; a problem
+            there is reported as ``"--flag value: <problem>"``.
+        stored: the config a study was created with, read back from its storage. Checks added
+            after a study may have been created (a range ``step`` that does not divide it) are
+            skipped, so such a study can still be shown, reported, exported and joined.
+
+    Raises:
+        UsageError: with ``"<source>: <key.path>: <problem>"`` or ``"--flag value: <problem>"``.
+    """
+    validate_study_name(name)
+    try:
+        fields = _model_layout(raw, name=name, source=source)
+        return StudyConfig.model_validate(fields, context={"stored": stored})
+    except Problem as p:
+        problem = p
+    except ValidationError as e:
+        problem = _first_problem(e)
+    if flags and problem.where in flags:
+        raise UsageError(f"{flags[problem.where]}: {problem.message}.") from None
+    where = f"{problem.where}: " if problem.where else ""
+    raise UsageError(f"{source}: {where}{problem.message}.") from None
+
+
+# ----------------------------------------------------------------------------- file layout <-> model
+
+
+def _file_keys() -> tuple[str, ...]:
+    """The top-level keys of a study file, in :meth:`StudyConfig.to_dict` order."""
+    keys: list[str] = []
+    for field in StudyConfig.model_fields:
+        if field == "data":
+            keys += DataConfig.model_fields
+        elif field not in ("name", "source"):
+            keys.append(field)
+    return tuple(keys)
+
+
+def _nested_keys() -> dict[str, str]:
+    """Key -> its path inside a section (``trials`` -> ``budget.trials``), to place a misplaced key."""
+    nested = {role: f"search_space.{role}" for role in _catalog.ROLE_ORDER}
+    for field, info in StudyConfig.model_fields.items():
+        section = info.annotation
+        if isinstance(section, type) and issubclass(section, _Section) and section is not DataConfig:
+            nested.update({key: f"{field}.{key}" for key in section.model_fields})
+    return nested
+
+
+_FILE_KEYS = _file_keys()
+_NESTED_KEYS = _nested_keys()
+
+
+def _model_layout(raw: Any, *, name: str, source: str) -> dict[str, Any]:
+    """A study file's mapping as :class:`StudyConfig`'s fields: the top-level data keys go to ``data``."""
+    raw = as_mapping(raw, "")
+    for key in raw:
+        if key not in _FILE_KEYS:
+            hint = did_you_mean(key, _FILE_KEYS)
+            if not hint and (near := closest(key, _NESTED_KEYS)):
+                hint = f" (did you mean '{_NESTED_KEYS[near]}'?)"
+            raise Problem(str(key), f"unknown key{hint or ' (known keys: ' + ', '.join(_FILE_KEYS) + ')'}")
+    data_keys = DataConfig.model_fields
+    return {
+        "name": name,
+        "source": source,
+        "data": {k: v for k, v in raw.items() if k in data_keys},
+        **{k: v for k, v in raw.items() if k not in data_keys},
+    }
+
+
+def _first_problem(error: ValidationError) -> Problem:
+    """The error to report, at its study-file key path: the first section's first unknown key,
+    else its first error."""
+    errors = error.errors()
+    section = errors[0]["loc"][:1]
+    first = next((e for e in errors if e["loc"][:1] == section and e["type"] == "extra_forbidden"), errors[0])
+    loc = first["loc"]
+    where = ""
+    for part in loc[1:] if loc[:1] == ("data",) else loc:  # the data keys sit at the top of a file
+        where = join(where, part)
+    return _problem_at(where, first)
+
+
+def _problem_at(where: str, error: ErrorDetails) -> Problem:
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, Problem):
+        return Problem(".".join(p for p in (where, cause.where) if p), cause.message)
+    if error["type"] == "extra_forbidden":
+        return Problem(where, unknown_key(error["loc"][-1], _section_of(error["loc"]).model_fields))
+    if error["type"] in ("model_type", "dict_type", "model_attributes_type"):
+        return Problem(where, f"expected a mapping of keys to values, got {show(error['input'])}")
+    return Problem(where, f"{error['msg']}, got {show(error['input'])}")  # a pydantic check of its own (none today)
+
+
+def _section_of(loc: tuple[int | str, ...]) -> type[BaseModel]:
+    """The model that holds the key at ``loc``."""
+    model: type[BaseModel] = StudyConfig
+    for part in loc[:-1]:
+        model = model.model_fields[str(part)].annotation  # type: ignore[assignment]
+    return model
+
+
+# ----------------------------------------------------------------------------- other checks
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=@-]*$")
+
+
+def validate_study_name(name: str) -> str:
+    """Check a study name is safe as an experiment name and a folder name; return it."""
+    if not isinstance(name, str) or not name:
+        raise UsageError(
+            "The study name is empty; pass a name such as --study-name cifar10-wide "
+            "(or omit --study-name to use the study file's name)."
+        )
+    if "/" in name or "\\" in name or ".." in name:
+        raise UsageError(
+            f"Invalid study name {name!r}: '/', '\\' and '..' are not allowed (the name becomes a "
+            "folder name); use letters, digits and - _ . only, e.g. --study-name cifar10-wide."
+        )
+    if len(name) > 128 or not _NAME_RE.match(name):
+        raise UsageError(
+            f"Invalid study name {name!r}: use 1-128 letters, digits and - _ . + = @, starting "
+            "with a letter or digit."
+        )
+    return name
+
+
+def check_schedules_act(config: StudyConfig, *, epochs_from: str = "training.max_epochs") -> None:
+    """Refuse a ``step`` schedule whose drop can never happen within a trial's epochs.
+
+    Its horizon is a fixed number of epochs: ``every_epochs: 8`` with ``--epochs 3`` trains at a
+    constant rate while being recorded as a step schedule. (``multistep`` spreads its drops over
+    each trial's budget instead; the other schedules are continuous or span ``max_epochs``.)
+    Checked when a study is run from its file, not when a stored study is read back.
+
+    Raises:
+        UsageError: naming the knob, the epoch budget and the fix.
+    """
+    if "step" not in config.search_space.schedule.names:
+        return
+    spec = dict(config.search_space.schedule.branch("step").knobs)["every_epochs"]
+    largest = spec.value if isinstance(spec, Fixed) else max(spec.choices) if isinstance(spec, Choice) else spec.high
+    max_epochs = config.training.max_epochs
+    if largest >= max_epochs:
+        raise UsageError(
+            f"{config.source}: search_space.schedule.step.every_epochs: a drop every {largest} epochs never happens "
+            f"in a trial of at most {max_epochs} epochs ({epochs_from} {max_epochs}); keep every_epochs below "
+            f"{max_epochs}, or use the `multistep` schedule, whose drops are spread over each trial's epochs."
+        )

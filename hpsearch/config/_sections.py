@@ -1,0 +1,262 @@
+"""The fixed sections of a study file as frozen pydantic models.
+
+Each key's type, default and legal domain is declared once, on its model: pydantic refuses unknown
+keys and fills in defaults; numeric domains are :class:`Domain` metadata, checked with the same
+rules and messages as the catalog's knobs. Sampler and pruner options come from the catalog's
+tables (:data:`~hpsearch.space._catalog.SAMPLERS`, :data:`~hpsearch.space._catalog.PRUNERS`).
+
+Validators raise :class:`~hpsearch.config._problems.Problem` (a ``ValueError``); ``_schema`` turns
+the first error into the one line the user sees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, ClassVar, get_args
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    GetCoreSchemaHandler,
+    ModelWrapValidatorHandler,
+    ValidationInfo,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+from pydantic_core import core_schema
+
+from hpsearch._errors import did_you_mean
+from hpsearch.space import _catalog as _catalog
+from hpsearch.space._catalog import Knob
+from hpsearch.config._problems import Problem, as_mapping, check_keys, coerce, join, normalize_name, show
+
+__all__ = [
+    "Domain",
+    "DataConfig",
+    "TrainingConfig",
+    "ObjectiveConfig",
+    "SamplerConfig",
+    "PrunerConfig",
+    "BudgetConfig",
+    "HeartbeatConfig",
+    "MemoryConfig",
+]
+
+
+@dataclass(frozen=True)
+class Domain:
+    """``Annotated`` metadata: the legal values of a numeric field, checked as a catalog knob is.
+
+    ``Annotated[int, Domain(1)]`` takes ``3`` and ``3.0`` (as ``3``) and refuses ``0``, ``true``
+    and ``"3"`` with ``expected an integer in [1, inf], got 0``; ``int | None`` also takes null.
+    Bounds are inclusive unless ``*_open``.
+    """
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> core_schema.CoreSchema:
+        args = get_args(source)
+        kinds = [t for t in args if t is not type(None)] or [source]
+        nullable = type(None) in args
+        knob = Knob(kinds[0], None, self.low, self.high, low_open=self.low_open, high_open=self.high_open)
+
+        def check(value: Any) -> Any:
+            return None if value is None and nullable else coerce(value, knob, "")
+
+        return core_schema.no_info_before_validator_function(check, handler(source))
+
+
+class _Frozen(BaseModel):
+    """Immutable, refuses unknown keys. Validators are built on first use, not at import: `hpsearch
+    list` and `--help` import this package without reading a study file."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+
+
+class _Section(_Frozen):
+    """A mapping section; an empty one (``training:`` with nothing under it) means all defaults."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_file(cls, raw: Any) -> Any:
+        if raw is None:
+            return {}
+        return cls._derived_defaults(dict(raw)) if isinstance(raw, Mapping) else raw
+
+    @classmethod
+    def _derived_defaults(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        """Fill in the defaults that depend on another key of the section (none here)."""
+        return raw
+
+
+class DataConfig(_Section):
+    """What to train on. In a study file these keys sit at the top level, not under ``data:``."""
+
+    dataset: str = "cifar10"  #: a name of :data:`~hpsearch.space._catalog.DATASETS` or a path to an .npz file
+    validation_fraction: Annotated[float, Domain(0.0, 1.0, low_open=True, high_open=True)] = 0.1
+    subset: Annotated[int | None, Domain(2)] = None  #: train on this many images; ``None``: all
+
+    @field_validator("dataset", mode="before")
+    @classmethod
+    def _known_or_npz(cls, dataset: Any) -> str:
+        supported = (
+            f"supported: {', '.join(_catalog.DATASETS)}, "
+            "or a path to an .npz file with x_train, y_train, x_test, y_test"
+        )
+        if not isinstance(dataset, str) or not dataset.strip():
+            raise Problem("", f"expected a dataset name or path, got {show(dataset)}; {supported}")
+        if dataset.endswith(".npz"):
+            return dataset
+        if dataset.strip().lower() not in _catalog.DATASETS:
+            raise Problem("", f"unknown dataset {dataset!r}{did_you_mean(dataset, _catalog.DATASETS)}; {supported}")
+        return dataset.strip().lower()
+
+
+class TrainingConfig(_Section):
+    max_epochs: Annotated[int, Domain(1)] = 20
+    early_stopping_patience: Annotated[int | None, Domain(0)] = 5  #: ``None``: never stop early
+
+
+class ObjectiveConfig(_Section):
+    metric: str = "val_accuracy"  #: one of :data:`~hpsearch.space._catalog.METRICS`
+    direction: str = "maximize"  #: omitted: the direction that makes ``metric`` better
+
+    @classmethod
+    def _derived_defaults(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        metric = raw.get("metric", cls.model_fields["metric"].default)
+        if "direction" not in raw and isinstance(metric, str) and metric in _catalog.METRICS:
+            raw["direction"] = _catalog.METRICS[metric]
+        return raw
+
+    @field_validator("metric", mode="before")
+    @classmethod
+    def _produced(cls, metric: Any) -> str:
+        if not isinstance(metric, str) or metric not in _catalog.METRICS:
+            raise Problem(
+                "",
+                f"the model does not produce {metric!r}{did_you_mean(str(metric), _catalog.METRICS)}; "
+                f"it produces {', '.join(_catalog.METRICS)}",
+            )
+        return metric
+
+    @field_validator("direction", mode="before")
+    @classmethod
+    def _improves(cls, direction: Any, info: ValidationInfo) -> str:
+        if direction not in ("maximize", "minimize"):
+            raise Problem("", f"expected maximize or minimize, got {direction!r}")
+        metric = info.data.get("metric")  # absent when the metric itself was refused
+        if metric is not None and direction != _catalog.METRICS[metric]:
+            raise Problem(
+                "", f"{direction} {metric} would select the worst models; use direction: {_catalog.METRICS[metric]}"
+            )
+        return direction
+
+
+class BudgetConfig(_Section):
+    trials: Annotated[int, Domain(1)] = 20
+    timeout: Annotated[float | None, Domain(0.0, low_open=True)] = None  #: seconds; ``None``: no limit
+    max_consecutive_failures: Annotated[int, Domain(1)] = 5
+
+
+class HeartbeatConfig(_Section):
+    interval: Annotated[int, Domain(1)] = 20  #: seconds between a running trial's heartbeats
+    grace_period: Annotated[int, Domain(1)] = 60  #: omitted: three intervals
+
+    @classmethod
+    def _derived_defaults(cls, raw: dict[str, Any]) -> dict[str, Any]:
+        interval = raw.get("interval", cls.model_fields["interval"].default)
+        if "grace_period" not in raw and isinstance(interval, (int, float)) and not isinstance(interval, bool):
+            raw["grace_period"] = 3 * interval
+        return raw
+
+    @field_validator("grace_period")
+    @classmethod
+    def _outlives_interval(cls, grace: int, info: ValidationInfo) -> int:
+        interval = info.data.get("interval")  # absent when the interval itself was refused
+        if interval is not None and grace <= interval:
+            raise Problem(
+                "",
+                f"`grace_period > interval` must hold, but got (grace_period={grace}, {interval=}); "
+                "a live worker would be declared dead between two heartbeats",
+            )
+        return grace
+
+
+class MemoryConfig(_Section):
+    """Restart a worker process (between trials) once its memory has grown by more than
+    ``max_growth`` (a fraction) past its size after its first trial; ``None``: never."""
+
+    max_growth: Annotated[float | None, Domain(0.0, low_open=True)] = 0.05
+
+
+class _Named(_Frozen):
+    """An option of a catalog table (a sampler, a pruner) and the values of its knobs.
+
+    A study file writes it ``tpe`` or ``{name: tpe, n_startup_trials: 5}``; omitted knobs take
+    the table's defaults, and :meth:`model_dump` gives that form back. ``options`` holds every
+    knob of the option, in the table's order.
+    """
+
+    _TABLE: ClassVar[Mapping[str, Mapping[str, Knob]]]
+
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _from_file(cls, raw: Any, handler: ModelWrapValidatorHandler[_Named]) -> _Named:
+        if isinstance(raw, cls):
+            return raw
+        if isinstance(raw, Mapping) and "options" in raw:  # the model's own form: name=..., options=...
+            raw = {"name": raw.get("name", cls.model_fields["name"].default), **dict(raw["options"])}
+        name, options = cls._parse(raw)
+        return handler({"name": name, "options": options})
+
+    @classmethod
+    def _parse(cls, raw: Any) -> tuple[str, tuple[tuple[str, Any], ...]]:
+        default = cls.model_fields["name"].default
+        if isinstance(raw, str) or raw is None:
+            raw = {"name": raw or default}
+        raw = as_mapping(raw, "")
+        name = normalize_name(raw.get("name", default), cls._TABLE, "name")
+        knobs = cls._TABLE[name]
+        check_keys(raw, ["name", *knobs], "")
+        return name, tuple((key, _option(raw, key, knob)) for key, knob in knobs.items())
+
+    @model_serializer
+    def _to_file(self) -> dict[str, Any]:
+        return {"name": self.name, **dict(self.options)}
+
+
+def _option(raw: Mapping[str, Any], key: str, knob: Knob) -> Any:
+    """An option's value: its default when omitted; null where the default is null."""
+    if key not in raw:
+        return knob.default
+    value = raw[key]
+    if value is None and knob.default is None:
+        return None
+    return coerce(value, knob, join("", key))
+
+
+class SamplerConfig(_Named):
+    _TABLE = _catalog.SAMPLERS
+
+    name: str = "tpe"
+
+
+class PrunerConfig(_Named):
+    _TABLE = _catalog.PRUNERS
+
+    name: str = "median"
+
+    @model_validator(mode="after")
+    def _threshold_has_a_bound(self) -> PrunerConfig:
+        options = dict(self.options)
+        if self.name == "threshold" and options["lower"] is None and options["upper"] is None:
+            raise Problem("", "the threshold pruner needs `lower`, `upper` or both")
+        return self
