@@ -6,7 +6,6 @@ promises, and drives a real study; every builder takes exactly the knobs its ent
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import math
 import subprocess
@@ -102,7 +101,7 @@ def test_an_unknown_sampler_never_becomes_tpe(tmp_path: Path) -> None:
     """A configuration that skipped the study-file check (e.g. stored by another version) is refused."""
     config = load_study_config(str(write_study(tmp_path / "s.yaml")))
     with pytest.raises(UsageError, match=r"Unknown sampler 'tpee' \(did you mean 'tpe'\?\); expected one of tpe, random"):
-        make_sampler(dataclasses.replace(config, sampler=SamplerConfig("tpee")))
+        make_sampler(config.model_copy(update={"sampler": SamplerConfig.model_construct(name="tpee", options=())}))
 
 
 @pytest.mark.parametrize("multivariate", [True, False])
