@@ -514,3 +514,24 @@ def test_a_resumed_study_and_its_workers_keep_the_seed_it_was_created_with(
     listed = CliRunner().invoke(main, ["list"])
     row = next(line for line in listed.output.splitlines() if line.startswith("quick"))
     assert listed.exit_code == 0 and str(seed) in row.split(), listed.output
+
+
+# ----------------------------------------------------------------------------- the data record
+
+
+def test_one_data_check_refuses_other_data_with_the_fix_and_one_kind_rule(tmp_path: Path) -> None:
+    from hpsearch._dataset_kind import dataset_kind
+    from hpsearch.study._data_record import check_same_data, dataset_flags, record_fingerprint
+
+    study = optuna.create_study(study_name="data")
+    fingerprint = {"dataset": "cifar10", "input_shape": [32, 32, 3], "num_classes": 10}
+    check_same_data(study, fingerprint, fix="unused")  # nothing recorded yet: any data
+    record_fingerprint(study, fingerprint)
+    check_same_data(study, {**fingerprint, "input_shape": (32, 32, 3)}, fix="unused")  # as stored (JSON lists)
+    with pytest.raises(UsageError, match=r"^Study 'data' was created on different data \(.*'num_classes': 10\}\); this run loads .*'num_classes': 5\}: pass X\.$"):
+        check_same_data(study, {**fingerprint, "num_classes": 5}, fix="pass X.")
+
+    assert dataset_kind("cifar10") == "named" and dataset_kind("/data/mine.npz") == "npz"
+    config = load_study_config("cifar10", study_name="kinds")
+    assert dataset_flags(config, "/data") == ["--data-dir", "/data"]
+    assert dataset_flags(config.with_overrides(dataset="/d/own.npz"), None) == ["--dataset", "/d/own.npz"]
