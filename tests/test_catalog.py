@@ -67,7 +67,7 @@ def test_the_tests_cover_every_catalog_entry() -> None:
 def _run(tmp_path: Path, **sections: Any) -> tuple[optuna.Study, Any]:
     config = load_study_config(str(write_study(tmp_path / "s.yaml", budget={"trials": 8}, **sections)))
     locations = resolve_locations(f"sqlite:///{tmp_path}/optuna.db", f"sqlite:///{tmp_path}/mlflow.db")
-    study, config, _ = open_study(config, locations, data_fingerprint={})
+    study, config = open_study(config, locations, data_fingerprint={})
     study.sampler = make_sampler(config)
     study.pruner = make_pruner(config)
     result = run_worker(study, config, SteppedRunner(config), locations, target=8, poll_seconds=0.1)

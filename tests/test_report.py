@@ -131,7 +131,7 @@ def test_learning_curves_one_colour_per_trial_named_axes_whole_epochs() -> None:
     study, _ = study_of(3)
     top = study.trials[:3]
     curves = {"val_accuracy": [(0, 0.3), (1, 0.5), (2, 0.6)], "accuracy": [(0, 0.2), (1, 0.4), (2, 0.7)]}
-    fig = _curves(study, top, "val_accuracy", lambda t, metric: curves[metric])
+    fig = _curves(top, "val_accuracy", lambda t, metric: curves[metric])
     by_trial: dict[str, list] = {}
     for trace in fig.data:
         by_trial.setdefault(trace.name.split()[1], []).append(trace)

@@ -191,3 +191,23 @@ def test_list_and_show_are_fast_on_a_thousand_trials_without_tensorflow(tmp_path
     assert out["show-json"][0] < 5 and out["list"][0] < 5 and out["show"][0] < 5, out
     assert time.perf_counter() - start < 30
     print(out)
+
+
+# ----------------------------------------------------------------------------- the one ranking
+
+
+def test_one_ranking_best_first_in_the_study_direction_and_none_without_a_completed_trial() -> None:
+    from hpsearch.study._ranking import best_trial, best_value, ranked
+
+    for direction, best in (("maximize", 0.9), ("minimize", 0.1)):
+        study = optuna.create_study(direction=direction)
+        assert best_trial(study) is None and best_value(study.trials, study.direction) is None
+        add(study, TrialState.PRUNED, 0.95 if direction == "maximize" else 0.01)  # pruned never wins
+        add(study, TrialState.FAIL)
+        assert best_trial(study) is None
+        for value in (0.5, 0.9, 0.1, 0.9):
+            add(study, TrialState.COMPLETE, value)
+        assert best_trial(study).value == best and best_trial(study).number == (3 if best == 0.9 else 4)  # ties: first trial
+        assert best_trial(study).number == study.best_trial.number  # as Optuna
+        assert [t.value for t in ranked(study.trials, study.direction, top=2)] == ([0.9, 0.9] if best == 0.9 else [0.1, 0.5])
+        assert best_value(study.trials, study.direction) == best

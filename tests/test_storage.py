@@ -143,3 +143,14 @@ def test_parse_normalizes_postgres_alias() -> None:
     assert parse_storage_url("postgres://u:p@h/db").url == "postgresql://u:p@h/db"
     assert parse_storage_url("journal:////tmp/x.log").path == Path("/tmp/x.log")
     assert parse_storage_url("sqlite:///rel/o.db").path == Path("rel/o.db")  # relative, as in SQLAlchemy
+
+
+def test_one_sql_probe_says_why_without_the_password() -> None:
+    from hpsearch._sql import probe
+
+    problem = probe("postgresql://hp:s3cret@127.0.0.1:9/hp", flag="--storage")
+    assert problem is not None and "s3cret" not in problem and "127.0.0.1" in problem
+    with pytest.raises(UsageError, match=r"^--storage mysql://hp:\*\*\*@db/hp needs the database driver"):
+        probe("mysql://hp:s3cret@db/hp", flag="--storage")
+    if POSTGRES:
+        assert probe(POSTGRES, flag="--storage") is None

@@ -13,8 +13,11 @@ from mlflow import MlflowClient
 
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import resolve_locations
-from hpsearch.study._session import StudyRequest, check_study, run_study
-from hpsearch.study._loop import ATTR_IDENTITY, NullReporter, make_sampler
+from hpsearch.results._read import check_study
+from hpsearch.study._attrs import ATTR_IDENTITY
+from hpsearch.study._reporter import NullReporter
+from hpsearch.study._session import StudyRequest, run_study
+from hpsearch.study._strategies import make_sampler
 from hpsearch.tracking._tracking import normalize_tracking_uri
 
 COMPLETE, PRUNED, FAIL = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED, optuna.trial.TrialState.FAIL)
@@ -262,7 +265,9 @@ import uuid  # noqa: E402
 from hpsearch.config._study_config import load_study_config, parse_study_dict  # noqa: E402
 from hpsearch.space._sample import sample  # noqa: E402
 from hpsearch.study._storage import open_storage  # noqa: E402
-from hpsearch.study._loop import ATTR_WORKER, count_trials, load_study, open_study, run_worker  # noqa: E402
+from hpsearch.study._attrs import ATTR_WORKER  # noqa: E402
+from hpsearch.study._loop import count_trials, run_worker  # noqa: E402
+from hpsearch.study._open import load_study, open_study  # noqa: E402
 from hpsearch.testing import TrivialRunner  # noqa: E402
 
 POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
@@ -327,7 +332,7 @@ def test_a_silent_worker_on_another_machine_has_its_trial_retried(kind: str, tmp
         str(write_study(tmp_path / "h.yaml", budget={"trials": 2}, heartbeat={"interval": 1, "grace_period": 2})), study_name=name
     )
     locations = resolve_locations(_url(kind, tmp_path), "sqlite:////unused/mlflow.db")
-    study, _, _ = open_study(config, locations, data_fingerprint={})
+    study, _ = open_study(config, locations, data_fingerprint={})
     lost = study.ask()
     params = sample(lost, config.search_space)
     lost.set_user_attr(ATTR_WORKER, {"host": "machine-b", "pidns": 1, "pid": 4242, "started": 0.0})
@@ -402,7 +407,7 @@ def test_a_worker_samples_the_distributions_of_the_process_that_created_the_stud
     declared = load_study_config("cifar10", study_name=name)  # optimizer: sgd, adam, ... (not sorted)
     assert list(declared.search_space.optimizer.names) != sorted(declared.search_space.optimizer.names)
     locations = resolve_locations(_url(kind, tmp_path), "sqlite:////unused/mlflow.db")
-    study, config, _ = open_study(declared, locations, data_fingerprint={})
+    study, config = open_study(declared, locations, data_fingerprint={})
     run_worker(study, config, TrivialRunner(config), locations, target=1)  # `hpsearch study cifar10 --trials 1`
 
     stored = optuna.load_study(study_name=name, storage=open_storage(locations.storage_url)).user_attrs["hpsearch.config"]
@@ -433,7 +438,7 @@ def test_a_study_stored_with_sorted_choices_is_continued_by_workers_and_by_its_f
     name = f"old-{uuid.uuid4().hex[:8]}"
     declared = load_study_config("cifar10", study_name=name)
     locations = resolve_locations(_url("sqlite", tmp_path), "sqlite:////unused/mlflow.db")
-    study, config, _ = open_study(declared, locations, data_fingerprint={})
+    study, config = open_study(declared, locations, data_fingerprint={})
     _store_as_before_the_fix(study)
     if first == "study":
         run_worker(study, config, TrivialRunner(config), locations, target=1)
@@ -446,8 +451,8 @@ def test_a_study_stored_with_sorted_choices_is_continued_by_workers_and_by_its_f
     worker_study, worker_config = load_study(name, locations, for_worker=True)
     assert worker_config.search_space.optimizer.names == recorded and worker_config.seed == 42
     run_worker(worker_study, worker_config, TrivialRunner(worker_config), locations, target=2)
-    again, again_config, created = open_study(declared, locations, data_fingerprint={})  # `hpsearch study cifar10` again
-    assert not created and again_config.search_space.optimizer.names == recorded and again_config.seed == 42
+    again, again_config = open_study(declared, locations, data_fingerprint={})  # `hpsearch study cifar10` again
+    assert again._study_id == study._study_id and again_config.search_space.optimizer.names == recorded and again_config.seed == 42
     run_worker(again, again_config, TrivialRunner(again_config), locations, target=3)
 
     trials = optuna.load_study(study_name=name, storage=study._storage).trials
@@ -466,7 +471,7 @@ def test_two_studies_of_one_file_sample_different_first_trials_unless_seeded(tmp
 
     def first_draw(name: str, seed: int | None = None) -> tuple[int, dict]:
         config = load_study_config(str(path), study_name=name).with_overrides(seed=seed)
-        study, config, _ = open_study(config, locations, data_fingerprint={})
+        study, config = open_study(config, locations, data_fingerprint={})
         assert study.user_attrs["hpsearch.seed"] == config.seed  # recorded with the study
         return config.seed, sample(study.ask(), config.search_space)
 
@@ -478,19 +483,19 @@ def test_two_studies_of_one_file_sample_different_first_trials_unless_seeded(tmp
 def test_a_resumed_study_and_its_workers_keep_the_seed_it_was_created_with(
     store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import hpsearch.study._session
+    import hpsearch.study._data_record
     from click.testing import CliRunner
 
     from hpsearch.cli._main import main
 
     split_seeds: list[int] = []
-    real_load = hpsearch.study._session.load_dataset
+    real_load = hpsearch.study._data_record.load_dataset
 
     def load_dataset(data, *, seed, data_dir=None):
         split_seeds.append(seed)
         return real_load(data, seed=seed, data_dir=data_dir)
 
-    monkeypatch.setattr(hpsearch.study._session, "load_dataset", load_dataset)
+    monkeypatch.setattr(hpsearch.study._data_record, "load_dataset", load_dataset)
     sections = {"seed": None, "training": {"max_epochs": 1, "early_stopping_patience": 3}}
     first = run_study(request(tmp_path, cifar_dir, trials=1, sections=sections))
     seed = first.config.seed
@@ -509,3 +514,24 @@ def test_a_resumed_study_and_its_workers_keep_the_seed_it_was_created_with(
     listed = CliRunner().invoke(main, ["list"])
     row = next(line for line in listed.output.splitlines() if line.startswith("quick"))
     assert listed.exit_code == 0 and str(seed) in row.split(), listed.output
+
+
+# ----------------------------------------------------------------------------- the data record
+
+
+def test_one_data_check_refuses_other_data_with_the_fix_and_one_kind_rule(tmp_path: Path) -> None:
+    from hpsearch._dataset_kind import dataset_kind
+    from hpsearch.study._data_record import check_same_data, dataset_flags, record_fingerprint
+
+    study = optuna.create_study(study_name="data")
+    fingerprint = {"dataset": "cifar10", "input_shape": [32, 32, 3], "num_classes": 10}
+    check_same_data(study, fingerprint, fix="unused")  # nothing recorded yet: any data
+    record_fingerprint(study, fingerprint)
+    check_same_data(study, {**fingerprint, "input_shape": (32, 32, 3)}, fix="unused")  # as stored (JSON lists)
+    with pytest.raises(UsageError, match=r"^Study 'data' was created on different data \(.*'num_classes': 10\}\); this run loads .*'num_classes': 5\}: pass X\.$"):
+        check_same_data(study, {**fingerprint, "num_classes": 5}, fix="pass X.")
+
+    assert dataset_kind("cifar10") == "named" and dataset_kind("/data/mine.npz") == "npz"
+    config = load_study_config("cifar10", study_name="kinds")
+    assert dataset_flags(config, "/data") == ["--data-dir", "/data"]
+    assert dataset_flags(config.with_overrides(dataset="/d/own.npz"), None) == ["--dataset", "/d/own.npz"]

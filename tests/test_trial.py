@@ -203,9 +203,9 @@ def test_plots_draw_the_stored_1_based_epoch_numbers(tmp_path: Path, monkeypatch
     trial = optuna.trial.create_trial(
         value=0.6, params={"x": 0.5}, distributions={"x": FloatDistribution(0, 1)}, intermediate_values={1: 0.2, 2: 0.4, 3: 0.6}
     )
-    from_optuna = _curves(optuna.create_study(), [trial], "val_accuracy", None)
+    from_optuna = _curves([trial], "val_accuracy", None)
     assert list(from_optuna.data[0].x) == [1, 2, 3]
-    from_mlflow = _curves(optuna.create_study(), [trial], "val_accuracy", lambda t, m: [(1, 0.1), (2, 0.2)])
+    from_mlflow = _curves([trial], "val_accuracy", lambda t, m: [(1, 0.1), (2, 0.2)])
     assert [list(d.x) for d in from_mlflow.data] == [[1, 2], [1, 2]]
 
 

@@ -68,7 +68,7 @@ class TerminalReporter:
     def _write(self, text: str) -> None:
         self._bar.write(text, file=self.stream)
 
-    def trial_started(self, number: int, params: Mapping[str, Any], resumed_from: int, retry_of: int | None) -> None:
+    def trial_started(self, number: int, params: Mapping[str, Any], retry_of: int | None) -> None:
         note = f" (retry of trial {retry_of})" if retry_of is not None else ""
         self._bar.set_postfix_str(f"trial {number}{note} starting", refresh=True)
 

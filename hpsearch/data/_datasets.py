@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hpsearch.config._study_config import DataConfig
+from hpsearch._dataset_kind import dataset_kind
 from hpsearch._errors import RuntimeFailure, UsageError
 
 if TYPE_CHECKING:
@@ -333,7 +334,7 @@ def _input_scale(*xs: np.ndarray) -> float:
 def load_dataset(data: DataConfig, *, seed: int, data_dir: str | Path | None = None) -> Dataset:
     """Load, check, subset and split the dataset described by ``data``."""
     names: tuple[str, ...] | None = None
-    if data.dataset.endswith(".npz"):
+    if dataset_kind(data.dataset) == "npz":
         label = Path(data.dataset).name
         x_train, y_train, x_test, y_test = load_npz(data.dataset)
         source: dict[str, Any] = {"kind": "npz", "path": str(Path(data.dataset).expanduser().resolve())}

@@ -1,6 +1,6 @@
 """The best model: fetch its checkpoint, evaluate it on the test set, export and verify it.
 
-Checkpoints are loaded with Keras safe mode (no arbitrary code from a ``.keras`` file). Every
+Checkpoints are loaded with Keras safe mode (see :mod:`hpsearch.study._best_model`). Every
 export is reloaded with its own runtime -- Keras, TensorFlow SavedModel, ONNX Runtime, the
 TFLite interpreter -- and its predictions compared with the Keras model's on test images, so a
 file that is written but wrong is caught here rather than in production.
@@ -8,7 +8,6 @@ file that is written but wrong is caught here rather than in production.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,9 +15,10 @@ from typing import Any
 import keras
 import numpy as np
 
-import hpsearch.models._schedules  # noqa: F401 - registers custom schedules for deserialization
-from hpsearch.data._datasets import Pipelines
 from hpsearch._errors import RuntimeFailure, UsageError
+from hpsearch.data._datasets import Pipelines
+from hpsearch.study._best_model import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
+from hpsearch.study._ranking import best_trial
 
 __all__ = [
     "FORMATS",
@@ -36,38 +36,9 @@ __all__ = [
 #: Export formats and the file/folder suffix each writes.
 FORMATS = {"keras": ".keras", "saved_model": "", "onnx": ".onnx", "tflite": ".tflite"}
 
-#: Largest allowed |exported - keras| difference of softmax outputs.
+#: Largest difference :func:`verify_export` accepts between the exported model's outputs and the
+#: Keras model's (max |exported - keras| over every output value of the checked test images).
 TOLERANCE = 1e-4
-
-
-def load_checkpoint(path: str | Path) -> keras.Model:
-    """Load a ``.keras`` checkpoint in safe mode."""
-    try:
-        return keras.saving.load_model(path, safe_mode=True)
-    except Exception as e:  # noqa: BLE001 - corrupt zip, unknown layer, unsafe lambda...
-        raise RuntimeFailure(f"Cannot load checkpoint {path} ({type(e).__name__}: {e}).") from None
-
-
-def evaluate(model: keras.Model, pipelines: Pipelines, split: str = "test", batch_size: int = 256) -> dict[str, float]:
-    """``{"<split>_loss": ..., "<split>_accuracy": ...}`` of ``model`` on ``split``."""
-    results = model.evaluate(pipelines.evaluation(split, batch_size), verbose=0, return_dict=True)
-    out = {f"{split}_loss": float(results["loss"])}
-    if "accuracy" in results:
-        out[f"{split}_accuracy"] = float(results["accuracy"])
-    elif "compile_metrics" in results:
-        out[f"{split}_accuracy"] = float(results["compile_metrics"])
-    return out
-
-
-def fetch_checkpoint(tracking: Any, run_id: str, dst_dir: str | Path) -> Path:
-    """Download ``model/best.keras`` of trial run ``run_id`` into ``dst_dir``."""
-    try:
-        return tracking.download(run_id, "model/best.keras", dst_dir)
-    except Exception as e:  # noqa: BLE001 - missing artifact, unreachable store
-        raise RuntimeFailure(
-            f"The best checkpoint of MLflow run {run_id} is not available ({type(e).__name__}: {e}); "
-            "check --tracking-uri points at the study's tracking store."
-        ) from None
 
 
 def export_model(model: keras.Model, fmt: str, output: str | Path) -> Path:
@@ -161,8 +132,10 @@ def verify_export(model: keras.Model, path: Path, fmt: str, x: np.ndarray) -> fl
     return diff
 
 
-def scratch_dir() -> tempfile.TemporaryDirectory:
-    return tempfile.TemporaryDirectory(prefix="hpsearch-export-")
+def _describe(metrics: dict[str, float]) -> str:
+    """``test accuracy 0.5000, test loss 1.2000``: each metric by its name, the loss last."""
+    order = sorted(metrics, key=lambda name: name.endswith("_loss"))
+    return ", ".join(f"{name.replace('_', ' ', 1)} {metrics[name]:.4f}" for name in order)
 
 
 def default_output(study_name: str, trial_number: int, fmt: str) -> Path:
@@ -183,17 +156,14 @@ def export_best(
     """Export the best trial's best checkpoint: evaluate it on the test set, write ``fmt``, reload
     it with that format's runtime, compare predictions, and register the model in the Model Registry
     (as an MLflow model of the Keras flavour, the exported file attached)."""
-    from optuna.trial import TrialState
-
     if fmt not in FORMATS:
         raise UsageError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    complete = [t for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))]
-    if not complete:
+    best = best_trial(study)
+    if best is None:
         raise RuntimeFailure(
             f"Study {study.study_name!r} has no completed trial yet, so there is nothing to export; "
             f"run `hpsearch study {study.study_name}` first."
         )
-    best = study.best_trial
     run_id = best.user_attrs.get("mlflow_run_id")
     if not run_id:
         raise RuntimeFailure(f"Trial {best.number} of study {study.study_name!r} has no MLflow run to export from.")
@@ -211,10 +181,7 @@ def export_best(
         example=x[:2],
         fmt=fmt,
         tags={"trial": best.number, "format": fmt, "objective_value": best.value, **metrics, "max_abs_diff": diff},
-        description=(
-            f"Trial {best.number} of study {study.study_name} ({fmt}); test accuracy "
-            f"{metrics.get('test_accuracy', float('nan')):.4f}, test loss {metrics['test_loss']:.4f}."
-        ),
+        description=f"Trial {best.number} of study {study.study_name} ({fmt}); {_describe(metrics)}.",
     )
     result.model_version = version
     result.model_uri = model_uri

@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch import __version__
 from hpsearch.config._study_config import StudyConfig
 from hpsearch.results._tables import epochs_trained, failure, format_duration, retried_as, trial_table
+from hpsearch.study._ranking import ranked
 
 __all__ = ["build_report", "pruning_statistics", "MIN_TRIALS_FOR_IMPORTANCES", "PARALLEL_AXES"]
 
@@ -98,7 +99,7 @@ def _optuna_plot(make: Callable[[], go.Figure], first: list[bool], why_not: str)
         return f"<p class='muted'>{html.escape(why_not)} ({html.escape(str(e).splitlines()[0] if str(e) else type(e).__name__)})</p>"
 
 
-def _curves(study: optuna.Study, top: list[FrozenTrial], metric: str, history: Callable[[FrozenTrial, str], list[tuple[int, float]]] | None) -> go.Figure:
+def _curves(top: list[FrozenTrial], metric: str, history: Callable[[FrozenTrial, str], list[tuple[int, float]]] | None) -> go.Figure:
     fig = go.Figure()
     train_metric = metric.removeprefix("val_")
     for t in top:
@@ -223,12 +224,11 @@ def build_report(
 ) -> str:
     """The report as one HTML string. ``history(trial, metric)`` returns ``[(epoch, value)]`` (MLflow)."""
     metric = config.objective.metric
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
     trials = study.trials
     by_state = {s.name: sum(1 for t in trials if t.state == s) for s in TrialState}
-    complete = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
-    best = (max if maximize else min)(complete, key=lambda t: t.value) if complete else None
-    ranked = sorted(complete, key=lambda t: t.value, reverse=maximize)[:top]
+    complete = ranked(trials, study.direction)
+    best = complete[0] if complete else None
+    top_trials = complete[:top]
     test = study.user_attrs.get("hpsearch.test_metrics") or {}
     first = [True]
     parts = [
@@ -280,8 +280,8 @@ def build_report(
         parts.append("</div>")
 
     parts.append("<h2>Learning curves of the top trials</h2>")
-    if ranked:
-        parts.append(_figure_html(_curves(study, ranked, metric, history), first))
+    if top_trials:
+        parts.append(_figure_html(_curves(top_trials, metric, history), first))
     else:
         parts.append("<p class='muted'>No completed trial yet.</p>")
 

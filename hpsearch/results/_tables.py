@@ -21,7 +21,8 @@ import optuna
 import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch.study._loop import seed_of
+from hpsearch.study._open import seed_of
+from hpsearch.study._ranking import best_value, rank_key
 
 __all__ = [
     "TrialTable",
@@ -42,8 +43,6 @@ __all__ = [
 
 #: The columns every trial has, before its params.
 TRIAL_COLUMNS = ("number", "state", "value", "duration_s", "epochs", "resumed_from_epoch", "mlflow_run_id", "fail_reason")
-
-_STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2, TrialState.RUNNING: 3, TrialState.WAITING: 4}
 
 
 def format_duration(seconds: float | None) -> str:
@@ -104,15 +103,6 @@ def interrupted_since(study: optuna.Study, since: datetime.datetime) -> list[tup
     return [(t, by_number.get(retries[t.number]) if t.number in retries else None) for t in stopped]
 
 
-def _sort_key(t: FrozenTrial, maximize: bool) -> tuple:
-    value = t.value if t.value is not None else float("nan")
-    if value != value:
-        score = float("inf")
-    else:
-        score = -value if maximize else value
-    return (_STATE_ORDER.get(t.state, 9), score, t.number)
-
-
 @dataclass(frozen=True)
 class TrialTable:
     """One row per trial, best first, holding the values exactly as stored (``int`` stays ``int``,
@@ -129,7 +119,7 @@ def trial_table(study: optuna.Study, *, top: int | None = None) -> TrialTable:
     retries = retried_as(trials)
     rows: list[dict[str, Any]] = []
     param_names: list[str] = []
-    for t in sorted(trials, key=lambda t: _sort_key(t, maximize))[:top]:
+    for t in sorted(trials, key=lambda t: rank_key(t, maximize))[:top]:
         row = {
             "number": t.number,
             "state": t.state.name,
@@ -182,9 +172,8 @@ def studies_frame(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
     for summary in storage.get_all_studies():
         trials = storage.get_all_trials(storage.get_study_id_from_name(summary.study_name), deepcopy=False)
         states = pd.Series([t.state.name for t in trials], dtype=object).value_counts()
-        finished = [t for t in trials if t.state == TrialState.COMPLETE and t.value is not None]
         maximize = summary.directions[0] == optuna.study.StudyDirection.MAXIMIZE
-        best = (max if maximize else min)((t.value for t in finished), default=None)
+        best = best_value(trials, summary.directions[0])
         stamps = [s for t in trials for s in (t.datetime_start, t.datetime_complete) if s is not None]
         rows.append(
             {

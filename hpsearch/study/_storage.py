@@ -15,16 +15,13 @@ retry reports the epochs of the resume state it continues from, so pruning decis
 and a retry that has to restart from epoch 0 does not keep the dead attempt's values.
 
 :func:`budget_lock` serializes "count the trials, then ask for one" across processes so that N
-workers never start more than the requested number of trials. :func:`creation_lock` serializes
-the creation (and migration) of a store, Optuna's here and MLflow's in :mod:`hpsearch.tracking._tracking`,
-so processes started together on an empty store do not race to create its tables.
+workers never start more than the requested number of trials. A store is created (and migrated)
+under :func:`hpsearch._locks.creation_lock`, which the MLflow side shares.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import hashlib
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -38,8 +35,12 @@ from optuna.storages.journal import JournalFileBackend
 
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import redact
+from hpsearch._locks import advisory_key, creation_lock, file_lock
+from hpsearch._sql import probe
 
-__all__ = ["StorageSpec", "parse_storage_url", "check_storage", "open_storage", "budget_lock", "creation_lock", "MAX_RETRY"]
+__all__ = ["StorageSpec", "parse_storage_url", "check_storage", "open_storage", "budget_lock", "MAX_RETRY"]
+
+# creation_lock moved to hpsearch._locks; still importable from here until the merge (tests/test_tracking.py).
 
 #: How many times one trial is retried after its worker died (kill -9, lost machine).
 MAX_RETRY = 3
@@ -91,20 +92,9 @@ def _enable_wal(path: Path) -> None:
 
 
 def _check_server(spec: StorageSpec) -> None:
-    import sqlalchemy
-
-    try:
-        engine = sqlalchemy.create_engine(spec.url, connect_args={"connect_timeout": 10})
-        with engine.connect():
-            pass
-        engine.dispose()
-    except ModuleNotFoundError as e:
-        raise UsageError(f"--storage {redact(spec.url)} needs the database driver {e.name!r}: pip install 'hpsearch[postgres]'.") from None
-    except Exception as e:  # noqa: BLE001 - drivers raise many kinds
-        detail = str(getattr(e, "orig", e)).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise RuntimeFailure(
-            f"Storage {redact(spec.url)} does not answer ({redact(detail)}); check the URL, the password and that the server runs."
-        ) from None
+    problem = probe(spec.url, flag="--storage")
+    if problem is not None:
+        raise RuntimeFailure(f"Storage {redact(spec.url)} does not answer ({problem}); check the URL, the password and that the server runs.")
 
 
 def check_storage(url: str) -> StorageSpec:
@@ -181,67 +171,6 @@ def open_storage(
 _thread_lock = threading.Lock()
 
 
-def _key(study_name: str) -> int:
-    """A stable signed 64-bit key for advisory locks."""
-    digest = hashlib.sha256(f"hpsearch:{study_name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    try:
-        fh = open(path, "a+b")  # noqa: SIM115 - closed below, after the lock is released
-    except OSError as e:
-        raise RuntimeFailure(f"Cannot create the lock file {path} ({e.strerror}); make its folder writable.") from None
-    with fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
-
-
-@contextlib.contextmanager
-def creation_lock(url: str, purpose: str = "create") -> Iterator[None]:
-    """Hold a lock, shared by every process using the store at ``url``, while it is opened for
-    the first time in a process (which creates or migrates its tables when needed).
-
-    SQLite and journal files lock a sibling ``<file>.hpsearch-<purpose>.lock`` (``flock``), PostgreSQL takes an
-    advisory lock, MySQL ``GET_LOCK``; other URLs (a tracking server creates its own store) take
-    none. Each lock is released when its holder dies. Locks of different ``purpose`` are
-    independent, so one may be held while the other is taken ("open" around creating a study,
-    "create" around creating the tables inside it).
-    """
-    parts = urlsplit(url)
-    scheme = parts.scheme.split("+")[0]
-    if scheme in ("sqlite", "journal"):
-        path = Path(parts.path[1:])  # one slash stripped, as SQLAlchemy does (and parse_storage_url)
-        with _file_lock(path.with_name(f"{path.name}.hpsearch-{purpose}.lock")):
-            yield
-        return
-    if scheme not in ("postgresql", "postgres", "mysql"):
-        yield
-        return
-    import sqlalchemy
-
-    if scheme == "postgres":  # SQLAlchemy only knows the long name
-        url = "postgresql" + url[len("postgres") :]
-    engine = sqlalchemy.create_engine(url, connect_args={"connect_timeout": 10})
-    try:
-        with engine.connect() as con:
-            if scheme == "mysql":
-                lock, unlock, args = "SELECT GET_LOCK(:k, 600)", "SELECT RELEASE_LOCK(:k)", {"k": f"hpsearch:{purpose}"}
-            else:
-                lock, unlock, args = "SELECT pg_advisory_lock(:k)", "SELECT pg_advisory_unlock(:k)", {"k": _key("/" + purpose)}  # no study name has a "/"
-            con.execute(sqlalchemy.text(lock), args)
-            try:
-                yield
-            finally:
-                con.execute(sqlalchemy.text(unlock), args)
-    finally:
-        engine.dispose()
-
-
 @contextlib.contextmanager
 def budget_lock(storage: BaseStorage, url: str, study_name: str) -> Iterator[None]:
     """Hold a lock, shared by every worker of ``study_name``, while counting and asking trials.
@@ -253,7 +182,7 @@ def budget_lock(storage: BaseStorage, url: str, study_name: str) -> Iterator[Non
     with _thread_lock:
         if spec.path is not None:
             # Not "<file>.lock": Optuna's journal backend uses that name for its own lock.
-            with _file_lock(spec.path.with_name(spec.path.name + ".hpsearch-budget.lock")):
+            with file_lock(spec.path.with_name(spec.path.name + ".hpsearch-budget.lock")):
                 yield
             return
         import sqlalchemy
@@ -262,11 +191,11 @@ def budget_lock(storage: BaseStorage, url: str, study_name: str) -> Iterator[Non
         assert isinstance(rdb, RDBStorage), type(storage)
         with rdb.engine.connect() as con:
             if spec.kind == "postgresql":
-                con.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": _key(study_name)})
+                con.execute(sqlalchemy.text("SELECT pg_advisory_lock(:k)"), {"k": advisory_key(study_name)})
                 try:
                     yield
                 finally:
-                    con.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": _key(study_name)})
+                    con.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:k)"), {"k": advisory_key(study_name)})
             else:
                 name = f"hpsearch:{study_name}"[:64]
                 con.execute(sqlalchemy.text("SELECT GET_LOCK(:n, 600)"), {"n": name})

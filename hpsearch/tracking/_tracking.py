@@ -124,15 +124,10 @@ def check_tracking_uri(uri: str) -> None:
         _probe_server(uri)
         return
     if scheme in ("postgresql", "mysql", "mssql"):
-        import sqlalchemy
+        from hpsearch._sql import probe
 
-        try:
-            engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": 10} if scheme != "mssql" else {})
-            with engine.connect():
-                pass
-            engine.dispose()
-        except Exception as e:  # noqa: BLE001 - driver errors vary
-            raise RuntimeFailure(f"Tracking database {shown} does not answer ({type(e).__name__}); check the URI and that the server runs.") from None
+        if (problem := probe(uri, flag="--tracking-uri")) is not None:
+            raise RuntimeFailure(f"Tracking database {shown} does not answer ({problem}); check the URI and that the server runs.")
         return
     if scheme == "databricks":
         return
@@ -347,7 +342,7 @@ class StudyTracking:
         self.tracking_uri = normalize_tracking_uri(tracking_uri)
         self.study_name = study_name
         self.artifact_root = artifact_root
-        from hpsearch.study._storage import creation_lock
+        from hpsearch._locks import creation_lock
 
         # The client opens the store, creating or migrating it: only one process at a time. Readers
         # (create=False: report, check, export) create nothing and take no lock, so they also work
