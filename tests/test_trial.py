@@ -12,7 +12,7 @@ from conftest import unwritable, write_study
 
 from hpsearch.config._study_config import load_study_config
 from hpsearch.data._datasets import Pipelines, load_dataset
-from hpsearch.tracking._tracking import StudyTracking
+from hpsearch.tracking import StudyTracking
 from hpsearch.trial._runner import TrialRunner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -796,7 +796,7 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
     """Start the MLflow UI on the study store (experiments, trial runs, charts, artifacts)."""
     from hpsearch._errors import RuntimeFailure
     from hpsearch._locations import redact, resolve_locations
-    from hpsearch.tracking._tracking import normalize_tracking_uri, study_experiments, ui_path
+    from hpsearch.tracking import normalize_tracking_uri, study_experiments, ui_path
 
     loc = resolve_locations(storage, tracking_uri)
     if loc.artifact_root is None:

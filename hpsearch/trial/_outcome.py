@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hpsearch.trial._checkpoints import TrialCheckpoints
-    from hpsearch.tracking._tracking import TrialRun
+    from hpsearch.tracking import TrialRun
 
 __all__ = ["TrialOutcome"]
 

@@ -32,7 +32,7 @@ from hpsearch.trial._outcome import TrialOutcome
 from hpsearch.trial._plots import learning_curve_png
 from hpsearch.models._schedules import build_learning_rate
 from hpsearch.space._sample import sample
-from hpsearch.tracking._tracking import EPOCH_METRICS, TAG_FAIL_REASON, TAG_MODEL_PENDING, TAG_RESUMED_FROM, StudyTracking, TrialRun
+from hpsearch.tracking import EPOCH_METRICS, TAG_FAIL_REASON, TAG_MODEL_PENDING, TAG_RESUMED_FROM, StudyTracking, TrialRun
 
 if TYPE_CHECKING:
     import optuna
