@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from hpsearch.trial import _callbacks as cb
+from hpsearch.trial import callbacks as cb
 from hpsearch.trial._checkpoints import RemoteSlots, ResumeState, TrialCheckpoints
 from hpsearch.config._study_config import StudyConfig
 from hpsearch.data._datasets import Pipelines
