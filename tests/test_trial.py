@@ -320,7 +320,7 @@ def test_a_corrupt_best_checkpoint_without_a_good_copy_fails_the_trial(
     runner.on_message = lambda text: None
     runner.on_epoch = corrupt_best_at_last_epoch(runner, 2)
     # this process no longer has the best epoch's weights (as when that epoch was before a resume)
-    monkeypatch.setattr(TrialRunner, "_best_weights", staticmethod(lambda *args: None), raising=False)
+    monkeypatch.setattr("hpsearch.trial._artifacts._best_weights", lambda *args: None)
     trial = optuna.create_study(direction="maximize").ask()
     outcome = runner.run(trial)
     assert outcome.state == "FAIL" and outcome.value is None
