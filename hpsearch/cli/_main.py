@@ -45,7 +45,7 @@ _EPILOG = (
 #: Third-party warnings and log lines go here, not to the terminal (``HPSEARCH_VERBOSE=1`` keeps
 #: them on the terminal): ``<HPSEARCH_HOME>/hpsearch.log``, created when the first one comes.
 LOG_NAME = "hpsearch.log"
-_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep  # hpsearch/, not hpsearch/cli/
 #: Warnings of the MLflow server that ``ui`` / ``server`` run (a ``PYTHONWARNINGS`` value).
 _SERVER_WARNINGS = "ignore::DeprecationWarning,ignore::FutureWarning,ignore:starlette."
 
