@@ -16,13 +16,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from hpsearch.tracking._names import (
         EPOCH_METRICS,
-        MODEL_ARTIFACT,
-        TAG_ATTEMPTS,
         TAG_FAIL_REASON,
         TAG_MODEL_PENDING,
         TAG_RESUMED_FROM,
         TAG_STATE,
-        TAG_STUDY,
         TAG_TRIAL,
         TAG_VALUE,
         objective_column,
@@ -36,13 +33,10 @@ _WHERE = {
     **dict.fromkeys(
         (
             "EPOCH_METRICS",
-            "MODEL_ARTIFACT",
-            "TAG_ATTEMPTS",
             "TAG_FAIL_REASON",
             "TAG_MODEL_PENDING",
             "TAG_RESUMED_FROM",
             "TAG_STATE",
-            "TAG_STUDY",
             "TAG_TRIAL",
             "TAG_VALUE",
             "objective_column",

@@ -65,7 +65,8 @@ VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
 
 
 def objective_column(metric: str) -> str:
-    """The metric every trial run gets at its end: the objective at its best epoch."""
+    """The metric a trial run gets at its end for ``metric`` at its best epoch; the objective's
+    is the column the runs view sorts by."""
     return f"best_{metric}"
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import keras
 
-from hpsearch.tracking import TAG_MODEL_PENDING, TrialRun
+from hpsearch.tracking import TAG_MODEL_PENDING, TrialRun, objective_column
 from hpsearch.trial._assemble import BOARD_LOG, CSV_LOG, TrialCallbacks
 from hpsearch.trial._checkpoints import TrialCheckpoints
 from hpsearch.trial._outcome import TrialOutcome, reason_of
@@ -99,7 +99,7 @@ def store_artifacts(outcome: TrialOutcome, *, study_name: str, metric: str, say:
         if outcome.best_epoch is not None:
             best_row = next(r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch)
             keys = dict.fromkeys((metric, "val_accuracy", "val_loss"))  # objective first: the UI's column
-            run.log_metrics({f"best_{k}": best_row[k] for k in keys if k in best_row})
+            run.log_metrics({objective_column(k): best_row[k] for k in keys if k in best_row})
         if (ckpt.directory / BOARD_LOG).is_dir():  # history.csv is stored with the model, below
             run.log_artifacts(ckpt.directory / BOARD_LOG, BOARD_LOG)
     except Exception as e:  # noqa: BLE001 - plots and epoch logs are best effort; the result stands
