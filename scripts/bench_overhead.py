@@ -89,7 +89,7 @@ class Accounting:
         import keras
 
         import hpsearch.trial._runner as trial_module
-        from hpsearch.trial import _callbacks as _callbacks
+        from hpsearch.trial import callbacks as _callbacks
 
         self.build = self.fit = self.callbacks = 0.0
         real_fit = keras.Model.fit

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from hpsearch.trial import _callbacks as cb
+from hpsearch.trial import callbacks as cb
 from hpsearch.trial._checkpoints import TrialCheckpoints
 
 
@@ -84,6 +84,24 @@ def test_pruning_stops_training_but_lets_early_stopping_restore(tmp_path) -> Non
 def test_missing_metric_lists_what_exists() -> None:
     with pytest.raises(KeyError, match="'val_acc' is not in the epoch logs; available: loss, val_loss"):
         cb.monitored_value({"loss": 1.0, "val_loss": 2.0}, "val_acc")
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda tmp: cb.BestCheckpoint(TrialCheckpoints(tmp), "val_acc", "max"),
+        lambda tmp: cb.ResumableEarlyStopping(tmp / "best.keras", monitor="val_acc", mode="max", patience=2),
+        lambda tmp: cb.ResumableReduceLROnPlateau(monitor="val_acc", mode="max", patience=1, verbose=0),
+        lambda tmp: cb.PruningReporter(FakeTrial(prune_at=99), "val_acc"),
+    ],
+    ids=["best", "early_stopping", "plateau", "pruning"],
+)
+def test_a_callback_watching_a_missing_metric_fails_with_the_metrics_that_exist(make, tmp_path) -> None:
+    """Keras's EarlyStopping and ReduceLROnPlateau only warn and carry on; these fail the trial
+    with one line that names the metrics the logs do have."""
+    with pytest.raises(cb.MissingMetricError) as raised:
+        fit(tiny_model(), [make(tmp_path)], epochs=1)
+    assert str(raised.value) == "Metric 'val_acc' is not in the epoch logs; available: accuracy, loss, val_accuracy, val_loss."
 
 
 def test_best_checkpoint_saves_only_improvements(tmp_path) -> None:

@@ -12,7 +12,7 @@ import pytest
 from mlflow import MlflowClient
 
 from hpsearch._errors import RuntimeFailure, UsageError
-from hpsearch.tracking._tracking import TAG_STATE, TAG_TRIAL, TAG_VALUE, StudyTracking, check_tracking_uri, normalize_tracking_uri
+from hpsearch.tracking import TAG_STATE, TAG_TRIAL, TAG_VALUE, StudyTracking, check_tracking_uri, normalize_tracking_uri
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_a_retry_continues_the_run_without_duplicate_steps(tracking: StudyTracki
     first.log_epoch(1, {"loss": 0.9})
     # killed after epoch 2 was checkpointed but before it was logged; the retry continues
     retry = tracking.start_trial(7, {"optimizer": "adam"}, continue_run_id=first.run_id)
-    assert retry.run_id == first.run_id and retry.resumed
+    assert retry.run_id == first.run_id
     history = [{"epoch": 0, "loss": 1.0}, {"epoch": 1, "loss": 0.9}, {"epoch": 2, "loss": 0.8}]
     assert retry.backfill(history) == 1
     retry.log_epoch(3, {"loss": 0.7})
@@ -203,3 +203,19 @@ def test_an_unwritable_lock_is_one_line(tmp_path: Path) -> None:
     with pytest.raises(RuntimeFailure, match="Cannot create the lock file .*make its folder writable"):
         with creation_lock(f"sqlite:///{tmp_path}/mlflow.db"):
             pass
+
+
+def test_the_package_names_load_on_first_use_and_uris_need_no_mlflow() -> None:
+    """``hpsearch.tracking`` re-exports its modules' names; the URI helpers import no ``mlflow``
+    (the CLI's light commands use them)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from hpsearch.tracking import normalize_tracking_uri, ui_path\n"
+        "assert 'mlflow' not in sys.modules\n"
+        "import hpsearch.tracking as t\n"
+        "assert all(getattr(t, name) is not None for name in t.__all__)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

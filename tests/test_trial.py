@@ -12,7 +12,9 @@ from conftest import unwritable, write_study
 
 from hpsearch.config._study_config import load_study_config
 from hpsearch.data._datasets import Pipelines, load_dataset
-from hpsearch.tracking._tracking import StudyTracking
+from hpsearch.tracking import StudyTracking
+from hpsearch.trial._checkpoints import TrialCheckpoints
+from hpsearch.trial._resume import gather_resume
 from hpsearch.trial._runner import TrialRunner
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -320,7 +322,7 @@ def test_a_corrupt_best_checkpoint_without_a_good_copy_fails_the_trial(
     runner.on_message = lambda text: None
     runner.on_epoch = corrupt_best_at_last_epoch(runner, 2)
     # this process no longer has the best epoch's weights (as when that epoch was before a resume)
-    monkeypatch.setattr(TrialRunner, "_best_weights", staticmethod(lambda *args: None), raising=False)
+    monkeypatch.setattr("hpsearch.trial._artifacts._best_weights", lambda *args: None)
     trial = optuna.create_study(direction="maximize").ask()
     outcome = runner.run(trial)
     assert outcome.state == "FAIL" and outcome.value is None
@@ -347,3 +349,82 @@ def test_an_upload_that_fails_keeps_the_checkpoint(tmp_path: Path, pipelines: Pi
     assert "kept in" in notice and "the next run of the study uploads it" in notice
     run = tracking.client.get_run(trial.user_attrs["mlflow_run_id"])
     assert "hpsearch.model_pending" in run.data.tags and run.data.tags["hpsearch.state"] == "COMPLETE"
+
+
+# ----------------------------------------------------------------------------- gather_resume
+
+
+class FakeTracking:
+    """What gather_resume asks of the tracking store: a remote copy, whether a run continues."""
+
+    def __init__(self, *, remote: bool = False, logged_up_to: int = 0, remote_folder: Path | None = None) -> None:
+        self.remote = remote
+        self.logged_up_to = logged_up_to
+        self.remote_folder = remote_folder
+        self.asked: list[tuple[str, int]] = []
+
+    def can_continue(self, run_id: str, epochs_done: int) -> bool:
+        self.asked.append((run_id, epochs_done))
+        return self.logged_up_to <= epochs_done
+
+    def download(self, run_id: str, artifact_path: str, dst) -> Path:
+        if self.remote_folder is None:
+            raise OSError("no such artifact")
+        return self.remote_folder
+
+
+def saved_states(folder: Path, epochs: int, *, wait: int = 0) -> TrialCheckpoints:
+    inputs = keras.Input((2,))
+    model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+    model.compile("sgd", "mse")
+    ckpt = TrialCheckpoints(folder)
+    for epoch in range(1, epochs + 1):
+        ckpt.save_best(model.save)
+        callbacks = {"best_checkpoint": {"best": 0.1 * epoch, "best_epoch": epoch - 1}, "early_stopping": {"wait": wait}}
+        history = [{"epoch": e, "val_accuracy": 0.1 * e} for e in range(1, epoch + 1)]
+        ckpt.save(model.save, epochs_done=epoch, history=history, callbacks=callbacks)
+    return ckpt
+
+
+def test_a_first_attempt_starts_from_epoch_0(tmp_path: Path) -> None:
+    tracking = FakeTracking()
+    resume = gather_resume(0, TrialCheckpoints(tmp_path), tracking, previous_run=None, patience=3)
+    assert resume.state is None and resume.model is None and resume.epochs_done == 0 and resume.history == []
+    assert resume.run_to_continue is None and not resume.stopped_early and resume.notice is None
+    assert tracking.asked == []  # no run to ask about
+
+
+def test_a_retry_gathers_state_model_callbacks_and_run_in_one_step(tmp_path: Path) -> None:
+    ckpt = saved_states(tmp_path / "trial-00000", 3, wait=2)
+    tracking = FakeTracking(logged_up_to=3)
+    resume = gather_resume(4, ckpt, tracking, previous_run="run-a", patience=2)
+    assert resume.epochs_done == 3 and [r["epoch"] for r in resume.history] == [1, 2, 3]
+    assert isinstance(resume.model, keras.Model) and resume.best_so_far == pytest.approx(0.3)
+    assert resume.callback_states["early_stopping"] == {"wait": 2}
+    assert resume.stopped_early  # patience 2 used up: no epoch left to train
+    assert tracking.asked == [("run-a", 3)] and resume.run_to_continue == "run-a"
+    # a run that logged past the resume point is not continued (each epoch once)
+    tracking.logged_up_to = 4
+    assert gather_resume(4, ckpt, tracking, previous_run="run-a", patience=None).run_to_continue is None
+
+
+def test_a_damaged_state_falls_back_with_a_notice(tmp_path: Path) -> None:
+    ckpt = saved_states(tmp_path / "trial-00000", 2)
+    (ckpt.directory / "epoch-0002.keras").write_bytes(b"truncated")
+    resume = gather_resume(5, ckpt, FakeTracking(), previous_run="run-a", patience=None)
+    assert resume.epochs_done == 1 and resume.model is not None
+    assert resume.notice.startswith("trial 5: resuming after epoch 1, its last usable state: resume checkpoint ")
+
+
+def test_an_empty_folder_takes_the_copy_kept_in_the_run(tmp_path: Path) -> None:
+    machine_a = saved_states(tmp_path / "a", 2)
+    staged = machine_a.stage_remote(tmp_path / "remote", "state-b.keras", "best-a.keras", include_best=True)
+    assert staged
+    tracking = FakeTracking(remote=True, remote_folder=tmp_path / "remote")
+    machine_b = TrialCheckpoints(tmp_path / "b")
+    resume = gather_resume(0, machine_b, tracking, previous_run="run-a", patience=None)
+    assert resume.epochs_done == 2 and resume.remote_best == "best-a.keras" and resume.model is not None
+    assert machine_b.best_path.is_file()
+    # nothing on the server either: epoch 0, no notice
+    empty = gather_resume(0, TrialCheckpoints(tmp_path / "c"), FakeTracking(remote=True), previous_run="run-a", patience=None)
+    assert empty.state is None and empty.notice is None

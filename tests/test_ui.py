@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 from mlflow import MlflowClient
 
-from hpsearch.tracking._tracking import normalize_tracking_uri, ui_path
+from hpsearch.tracking import normalize_tracking_uri, ui_path
 from hpsearch.cli._main import main
 
 CHROMIUM = os.environ.get("HPSEARCH_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")

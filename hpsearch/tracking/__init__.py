@@ -1,1 +1,65 @@
-"""MLflow: the only code that imports ``mlflow``."""
+"""MLflow: the only code that imports ``mlflow`` (besides :mod:`hpsearch.results._export`).
+
+Modules, lower first: ``_names`` (every stored tag and metric name), ``_uris`` (tracking URIs and
+UI routes, no ``mlflow``), ``_runs`` (one trial's run), ``_tracking`` (the URI check, one study's
+experiment, parent run and trial runs), ``_registry`` (registering an exported model).
+
+Names are loaded on first access, so ``from hpsearch.tracking import normalize_tracking_uri``
+does not import ``mlflow``.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hpsearch.tracking._names import (
+        EPOCH_METRICS,
+        TAG_FAIL_REASON,
+        TAG_MODEL_PENDING,
+        TAG_RESUMED_FROM,
+        TAG_STATE,
+        TAG_TRIAL,
+        TAG_VALUE,
+        objective_column,
+        param_repr,
+    )
+    from hpsearch.tracking._runs import RunSummary, TrialRun
+    from hpsearch.tracking._tracking import StudyTracking, check_tracking_uri, study_experiments
+    from hpsearch.tracking._uris import normalize_tracking_uri, ui_path
+
+_WHERE = {
+    **dict.fromkeys(
+        (
+            "EPOCH_METRICS",
+            "TAG_FAIL_REASON",
+            "TAG_MODEL_PENDING",
+            "TAG_RESUMED_FROM",
+            "TAG_STATE",
+            "TAG_TRIAL",
+            "TAG_VALUE",
+            "objective_column",
+            "param_repr",
+        ),
+        "_names",
+    ),
+    **dict.fromkeys(("normalize_tracking_uri", "ui_path"), "_uris"),
+    **dict.fromkeys(("RunSummary", "TrialRun"), "_runs"),
+    **dict.fromkeys(("StudyTracking", "check_tracking_uri", "study_experiments"), "_tracking"),
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

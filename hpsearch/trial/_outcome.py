@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hpsearch.trial._checkpoints import TrialCheckpoints
-    from hpsearch.tracking._tracking import TrialRun
+    from hpsearch.tracking import TrialRun
 
-__all__ = ["TrialOutcome"]
+__all__ = ["TrialOutcome", "reason_of"]
+
+_MAX_REASON = 500
 
 
 @dataclass
@@ -34,3 +36,10 @@ class TrialOutcome:
     checkpoints: TrialCheckpoints | None = None
     model_error: str | None = None  #: why the best checkpoint is not stored as the trial's model
     pending_upload: str | None = None  #: why files stayed in the checkpoint folder (MLflow refused them)
+
+
+def reason_of(error: BaseException) -> str:
+    """``error`` as the one-line reason stored with a trial (its first line, at most 500 characters)."""
+    text = f"{type(error).__name__}: {error}".strip()
+    first = text.splitlines()[0] if text else type(error).__name__
+    return first[:_MAX_REASON]

@@ -1,0 +1,96 @@
+"""The MLflow Model Registry: an exported best model becomes a registered, servable model.
+
+Only ``hpsearch export`` comes here; the Keras flavour of MLflow is imported on first use.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mlflow.exceptions import MlflowException
+
+if TYPE_CHECKING:
+    from hpsearch.tracking._tracking import StudyTracking
+
+__all__ = ["register_model"]
+
+
+def register_model(
+    tracking: StudyTracking,
+    local_path: str | Path,
+    *,
+    model: Any,
+    example: Any,
+    fmt: str,
+    tags: Mapping[str, Any],
+    description: str,
+) -> tuple[str, str, str]:
+    """Log an exported file to the parent run (``export/<fmt>/``), log ``model`` as an MLflow
+    model (Keras flavour, with a signature and an input example, linked to the parent run) and
+    register that model in the Model Registry under the study's name, so that
+    ``mlflow.pyfunc.load_model("models:/<study>/<version>")`` and ``mlflow models serve`` work.
+
+    Returns ``(version, model URI, URI of the exported file)``.
+    """
+    assert tracking.parent_run_id is not None
+    local_path = Path(local_path)
+    artifact_path = f"export/{fmt}"
+    if local_path.is_dir():
+        tracking.client.log_artifacts(tracking.parent_run_id, str(local_path), f"{artifact_path}/{local_path.name}")
+    else:
+        tracking.client.log_artifact(tracking.parent_run_id, str(local_path), artifact_path)
+    exported = tracking.parent_artifact_uri(artifact_path, local_path.name)
+    logged = _log_keras_model(tracking, model, example, tags=tags)
+    try:
+        tracking.client.create_registered_model(tracking.study_name, description=f"Best models of hpsearch study {tracking.study_name}")
+    except MlflowException as e:
+        if e.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+    version = tracking.client.create_model_version(
+        tracking.study_name,
+        # The logged model's own folder: a `models:/<id>` source would make the registry
+        # resolve the id against the process-wide tracking URI instead of this store.
+        source=logged.artifact_location,
+        run_id=tracking.parent_run_id,
+        tags={**{k: str(v) for k, v in tags.items()}, "exported_file": exported},
+        description=description,
+        model_id=logged.model_id,
+    )
+    return str(version.version), f"models:/{tracking.study_name}/{version.version}", exported
+
+
+def _log_keras_model(tracking: StudyTracking, model: Any, example: Any, *, tags: Mapping[str, Any]) -> Any:
+    """Log ``model`` as an MLflow model of the Keras flavour (signature, input example) into
+    the study's experiment, as an output of the parent run; returns the ``LoggedModel``.
+
+    This is what ``mlflow.keras.log_model`` does, spelled out with the study's client:
+    ``log_model`` writes to the process-wide tracking URI, and in MLflow 3.17 it fails with an
+    input example (the Keras flavour writes the example before creating the model folder).
+    """
+    import mlflow.keras
+    import numpy as np
+    from mlflow.entities import LoggedModelOutput, LoggedModelStatus
+    from mlflow.models import Model, infer_signature
+
+    assert tracking.parent_run_id is not None
+    example = np.asarray(example, dtype=np.float32)
+    signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
+    logged = tracking.client.create_logged_model(
+        tracking.experiment_id, name=tracking.study_name, source_run_id=tracking.parent_run_id, tags={k: str(v) for k, v in tags.items()}
+    )
+    try:
+        with tempfile.TemporaryDirectory(prefix="hpsearch-mlflow-model-") as tmp:
+            meta = Model(
+                artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=tracking.parent_run_id, model_id=logged.model_id
+            )
+            mlflow.keras.save_model(model, tmp, mlflow_model=meta, signature=signature, input_example=example)
+            tracking.client.log_model_artifacts(logged.model_id, tmp)
+    except BaseException:
+        tracking.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
+        raise
+    tracking.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
+    tracking.client.log_outputs(tracking.parent_run_id, [LoggedModelOutput(logged.model_id, step=0)])
+    return logged

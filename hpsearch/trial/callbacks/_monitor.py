@@ -1,0 +1,45 @@
+"""Reading the monitored metric from the epoch logs, and comparing it with the best so far."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["MissingMetricError", "monitored_value", "better"]
+
+
+class MissingMetricError(KeyError):
+    """The monitored metric is not in the epoch logs; the message lists the metrics that are."""
+
+    def __init__(self, monitor: str, logs: Mapping[str, Any]) -> None:
+        available = ", ".join(sorted(logs)) or "none"
+        super().__init__(f"Metric {monitor!r} is not in the epoch logs; available: {available}.")
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0])
+
+
+def monitored_value(logs: Mapping[str, Any], monitor: str) -> float | None:
+    """``logs[monitor]`` as a float.
+
+    Raises:
+        MissingMetricError: ``monitor`` is not in ``logs`` (the message lists what is).
+    """
+    if monitor not in logs:
+        raise MissingMetricError(monitor, logs)
+    value = logs[monitor]
+    return None if value is None else float(value)
+
+
+def better(mode: str) -> Callable[[float, float | None], bool]:
+    """``better(value, best)``: whether ``value`` improves on ``best`` (``None``: nothing yet)."""
+    if mode not in ("min", "max"):
+        raise ValueError(f"`mode` must be 'min' or 'max', but got ({mode=}).")
+
+    def is_better(value: float, best: float | None) -> bool:
+        if math.isnan(value):
+            return False
+        return best is None or (value > best if mode == "max" else value < best)
+
+    return is_better
