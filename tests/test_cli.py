@@ -16,13 +16,13 @@ from conftest import hpsearch_cli, write_study
 from optuna.trial import TrialState, create_trial
 from mlflow import MlflowClient
 
-from hpsearch.cli._main import main
+from hpsearch.cli import main
 
 
 def test_help_is_fast_and_imports_no_tensorflow() -> None:
     code = (
         "import sys, time; t = time.perf_counter()\n"
-        "from click.testing import CliRunner; from hpsearch.cli._main import main\n"
+        "from click.testing import CliRunner; from hpsearch.cli import main\n"
         "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output\n"
         "for cmd in ('study', 'worker', 'list', 'show'):\n"
         "    assert CliRunner().invoke(main, [cmd, '--help']).exit_code == 0\n"
@@ -120,10 +120,10 @@ def test_end_to_end_cifar10_study_in_a_subprocess(tmp_path: Path, cifar_dir: Pat
 
 
 def test_the_resume_hint_never_shows_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hpsearch.cli._main import _resume_hint
+    from hpsearch.cli._messages import resume_hint
 
     monkeypatch.setattr(sys, "argv", ["hpsearch", "study", "cifar10", "--storage", "postgresql://hp:s3cret@db/hp", "--trials", "9"])
-    hint = _resume_hint()
+    hint = resume_hint()
     assert "s3cret" not in hint
     assert hint.startswith("hpsearch study cifar10 --storage 'postgresql://hp:***@db/hp' --trials 9")
     assert "HPSEARCH_STORAGE" in hint
@@ -184,7 +184,7 @@ def test_the_stop_message_names_each_interrupted_trial_and_its_epoch(monkeypatch
     from hpsearch.config._study_config import parse_study_dict
     from hpsearch.study._loop import _retry
     from hpsearch.study._workers import Terminated
-    from hpsearch.cli._main import _stopped_message
+    from hpsearch.cli._messages import stopped_message
 
     monkeypatch.setattr(sys, "argv", ["hpsearch", "study", "mine.yaml", "--epochs", "5"])
     config = parse_study_dict({"training": {"max_epochs": 5}, "budget": {"trials": 4}}, name="mine")
@@ -197,7 +197,7 @@ def test_the_stop_message_names_each_interrupted_trial_and_its_epoch(monkeypatch
     for trial in running:
         trial.set_user_attr("fail_reason", "interrupted (SIGTERM)")
         _retry(study, study.tell(trial, state=TrialState.FAIL), max_retry=None)
-    text = _stopped_message(Terminated("signal SIGTERM"), study, config, None, since)
+    text = stopped_message(Terminated("signal SIGTERM"), study, config, None, since)
     assert text.splitlines() == [
         "Stopped by SIGTERM: study mine, trial 1 in epoch 3/5; 2 epochs done and saved.",
         "  Trial 1 is marked FAIL (interrupted) and queued as trial 3 to continue from its last saved epoch with the same params; its MLflow run is KILLED.",
@@ -207,4 +207,4 @@ def test_the_stop_message_names_each_interrupted_trial_and_its_epoch(monkeypatch
         "Resume with:",
         "  hpsearch study mine.yaml --epochs 5",
     ]
-    assert _stopped_message(KeyboardInterrupt(), None, None, None, since).startswith("Stopped by Ctrl-C before the first trial started.")
+    assert stopped_message(KeyboardInterrupt(), None, None, None, since).startswith("Stopped by Ctrl-C before the first trial started.")

@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from hpsearch.results._export import FORMATS, predict_exported
 from hpsearch.study._loop import ATTR_DATA_SOURCE
 from hpsearch.tracking._tracking import normalize_tracking_uri
-from hpsearch.cli._main import main
+from hpsearch.cli import main
 
 
 def args(finished_study: dict, *extra: str) -> list[str]:

@@ -18,7 +18,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import create_trial
 
 from hpsearch.tracking._tracking import normalize_tracking_uri
-from hpsearch.cli._main import main
+from hpsearch.cli import main
 
 
 def test_importing_hpsearch_changes_no_global_state() -> None:
@@ -29,7 +29,7 @@ def test_importing_hpsearch_changes_no_global_state() -> None:
         "    return [repr(warnings.filters), levels, dict(os.environ), warnings.showwarning.__module__]\n"
         "import optuna, mlflow\n"
         "before = snapshot()\n"
-        "import hpsearch.study._loop, hpsearch.study._storage, hpsearch.tracking._tracking, hpsearch.study._session, hpsearch.results._report, hpsearch.cli._main\n"
+        "import hpsearch.study._loop, hpsearch.study._storage, hpsearch.tracking._tracking, hpsearch.study._session, hpsearch.results._report, hpsearch.cli._app\n"
         "print(json.dumps(before == snapshot()))\n"
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HPSEARCH_"))}
@@ -39,11 +39,11 @@ def test_importing_hpsearch_changes_no_global_state() -> None:
 
 def test_hpsearch_warnings_are_one_line_and_others_go_to_the_log(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import hpsearch.trial._checkpoints
-    from hpsearch.cli._main import _show_warning, _third_party_log
+    from hpsearch.cli._noise import show_warning, third_party_log
 
-    _third_party_log()
-    _show_warning(UserWarning("Ignoring unreadable resume state x"), UserWarning, hpsearch.trial._checkpoints.__file__, 1)
-    _show_warning(UserWarning("Some regimes for parameter"), UserWarning, optuna.__file__, 1)
+    third_party_log()
+    show_warning(UserWarning("Ignoring unreadable resume state x"), UserWarning, hpsearch.trial._checkpoints.__file__, 1)
+    show_warning(UserWarning("Some regimes for parameter"), UserWarning, optuna.__file__, 1)
     assert capsys.readouterr().err == "Warning: Ignoring unreadable resume state x\n"
     assert "UserWarning: Some regimes for parameter" in (store / "hpsearch.log").read_text()
 
@@ -76,8 +76,8 @@ def test_native_stderr_goes_to_the_log_while_python_stderr_stays(tmp_path: Path)
     descriptor 2. hpsearch's own lines (sys.stderr) must still reach the terminal."""
     code = (
         "import os, sys\n"
-        "from hpsearch.cli._main import _native_stderr_to_log\n"
-        "with _native_stderr_to_log():\n"
+        "from hpsearch.cli._noise import native_stderr_to_log\n"
+        "with native_stderr_to_log():\n"
         "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n')\n"
         "    print('Wrote tflite model', file=sys.stderr)\n"
         "os.write(2, b'after\\n')\n"
@@ -104,7 +104,7 @@ def test_tflite_export_prints_no_xnnpack_line(finished_study: dict, tmp_path: Pa
 def test_the_mlflow_ui_server_starts_without_starlette_warnings(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     MlflowClient(normalize_tracking_uri(f"sqlite:///{store}/mlflow.db")).search_experiments()
     became: list[dict[str, str]] = []
-    monkeypatch.setattr("hpsearch.cli._main._become", lambda cmd: became.append(dict(os.environ)))
+    monkeypatch.setattr("hpsearch.cli._serve.become", lambda cmd: became.append(dict(os.environ)))
     monkeypatch.delenv("PYTHONWARNINGS", raising=False)
     result = CliRunner().invoke(main, ["ui", "--port", "5999"])
     assert result.exit_code == 0, result.output

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from hpsearch.tracking._tracking import normalize_tracking_uri, ui_path
-from hpsearch.cli._main import main
+from hpsearch.cli import main
 
 CHROMIUM = os.environ.get("HPSEARCH_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = os.environ.get("HPSEARCH_TEST_CHROMEDRIVER") or shutil.which("chromedriver")
@@ -62,7 +62,7 @@ def test_a_busy_port_is_one_line_and_exit_1(store: Path, monkeypatch: pytest.Mon
     `hpsearch ui` still exited 0."""
     MlflowClient(normalize_tracking_uri(f"sqlite:///{store}/mlflow.db")).search_experiments()  # a study store
     started: list[list[str]] = []
-    monkeypatch.setattr("hpsearch.cli._main._become", started.append)  # never exec the server in the test process
+    monkeypatch.setattr("hpsearch.cli._serve.become", started.append)  # never exec the server in the test process
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
