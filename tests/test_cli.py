@@ -62,10 +62,20 @@ def test_usage_errors_exit_2_with_a_hint(store: Path) -> None:
         assert text in result.output and "--help" in result.output
 
 
-def test_space_prints_the_resolved_space() -> None:
+def test_space_prints_the_resolved_space_and_what_each_knob_means() -> None:
+    from hpsearch.space._catalog import OPTIMIZERS, SCALAR_ROLES
+
     result = CliRunner().invoke(main, ["space", "cifar10"])
     assert result.exit_code == 0
-    assert "sgd.momentum" in result.output and "[if optimizer == 'sgd']" in result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()[1:]}
+    momentum = lines["sgd.momentum"]
+    assert momentum.index("float in [0.8, 0.99]") < momentum.index("[if optimizer == 'sgd']") < momentum.index("# SGD momentum")
+    assert momentum.endswith(f"# {OPTIMIZERS['sgd']['momentum'].doc}")
+    assert lines["learning_rate"].split("  # ")[1:] == [SCALAR_ROLES["learning_rate"].doc]
+    assert "#" not in lines["optimizer"]  # a role, not a knob: no doc
+    knobs = [line for name, line in lines.items() if name not in ("optimizer", "schedule", "regularizer")]
+    assert all("  # " in line for line in knobs)  # every knob has its doc
+    assert len({lines[n].index("  # ") for n in ("sgd.momentum", "learning_rate", "l1_l2.l2", "dropout")}) == 1  # in one column
 
 
 @pytest.mark.slow

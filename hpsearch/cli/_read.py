@@ -16,6 +16,10 @@ from hpsearch.cli._options import WIDE, friendly, hidden_note, storage_options
 
 __all__ = ["check", "export", "list_", "report", "show", "space"]
 
+#: ``space``: a domain (with its condition) wider than this is not padded to line up the knob
+#: docs after it.
+_SPEC_COLUMN = 60
+
 
 @click.command(name="list")
 @WIDE
@@ -77,16 +81,32 @@ def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, 
 @click.argument("study")
 @friendly
 def space(study: str) -> None:
-    """Print the resolved search space of study file STUDY (defaults included)."""
+    """Print the resolved search space of study file STUDY (defaults included), with what each
+    knob means."""
     from hpsearch.config._study_config import load_study_config
     from hpsearch.space._sample import describe
 
     config = load_study_config(study)
     rows = describe(config.search_space)
+    docs = _knob_docs()
     width = max(len(r[0]) for r in rows)
+    specs = [dist + (f"    [if {cond}]" if cond else "") for _, dist, cond in rows]
+    column = max((len(spec) for spec in specs if len(spec) <= _SPEC_COLUMN), default=0)
     click.echo(f"# {config.source}")
-    for name, dist, cond in rows:
-        click.echo(f"{name:<{width}}  {dist}" + (f"    [if {cond}]" if cond else ""))
+    for (name, _, _), spec in zip(rows, specs):
+        doc = docs.get(name)
+        click.echo(f"{name:<{width}}  {spec:<{column}}  # {doc}" if doc else f"{name:<{width}}  {spec}")
+
+
+def _knob_docs() -> dict[str, str]:
+    """Optuna parameter name -> what the knob means (``Knob.doc``), for every knob of the catalog."""
+    from hpsearch.space._catalog import CONDITIONAL_ROLES, SCALAR_ROLES, param_name
+
+    docs = {role: knob.doc for role, knob in SCALAR_ROLES.items()}
+    for branches, _ in CONDITIONAL_ROLES.values():
+        for branch, knobs in branches.items():
+            docs.update({param_name(branch, name): knob.doc for name, knob in knobs.items()})
+    return docs
 
 
 @click.command()
