@@ -46,7 +46,25 @@ def test_list_and_show_need_an_existing_store(store: Path) -> None:
     assert result.exit_code == 1 and "No study storage at" in result.output
     assert not store.exists()
     result = CliRunner().invoke(main, ["show", "nope"])
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == f"Error: No study storage at {store / 'optuna.db'} yet; run `hpsearch study NAME` first (or pass --storage).\n"
+    assert not store.exists()
+
+
+def test_show_of_an_unknown_study_names_it_and_the_studies_there_are(store: Path) -> None:
+    store.mkdir()
+    url = f"sqlite:///{store}/optuna.db"
+    optuna.storages.RDBStorage(url)  # a storage without studies
+    result = CliRunner().invoke(main, ["show", "nope"])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: No study named 'nope'. {url} has no studies yet.\n"
+    for name in ("shop", "other"):
+        optuna.create_study(study_name=name, storage=url)
+    result = CliRunner().invoke(main, ["show", "nope"])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: No study named 'nope'. Studies in {url}: other, shop.\n"
+    result = CliRunner().invoke(main, ["show", "shp"])
+    assert result.stderr == f"Error: No study named 'shp' (did you mean 'shop'?). Studies in {url}: other, shop.\n"
 
 
 def test_usage_errors_exit_2_with_a_hint(store: Path) -> None:
