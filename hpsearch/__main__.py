@@ -1,6 +1,6 @@
 """``python -m hpsearch`` == ``hpsearch``."""
 
-from hpsearch.cli._main import entry
+from hpsearch.cli import entry
 
 if __name__ == "__main__":
     entry()

@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 
 from hpsearch._locations import resolve_locations
 from hpsearch.tracking._tracking import normalize_tracking_uri
-from hpsearch.cli._main import main
+from hpsearch.cli import main
 
 
 @pytest.fixture

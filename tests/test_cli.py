@@ -16,13 +16,13 @@ from conftest import hpsearch_cli, write_study
 from optuna.trial import TrialState, create_trial
 from mlflow import MlflowClient
 
-from hpsearch.cli._main import main
+from hpsearch.cli import main
 
 
 def test_help_is_fast_and_imports_no_tensorflow() -> None:
     code = (
         "import sys, time; t = time.perf_counter()\n"
-        "from click.testing import CliRunner; from hpsearch.cli._main import main\n"
+        "from click.testing import CliRunner; from hpsearch.cli import main\n"
         "r = CliRunner().invoke(main, ['--help']); assert r.exit_code == 0, r.output\n"
         "for cmd in ('study', 'worker', 'list', 'show'):\n"
         "    assert CliRunner().invoke(main, [cmd, '--help']).exit_code == 0\n"
@@ -46,7 +46,25 @@ def test_list_and_show_need_an_existing_store(store: Path) -> None:
     assert result.exit_code == 1 and "No study storage at" in result.output
     assert not store.exists()
     result = CliRunner().invoke(main, ["show", "nope"])
-    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == f"Error: No study storage at {store / 'optuna.db'} yet; run `hpsearch study NAME` first (or pass --storage).\n"
+    assert not store.exists()
+
+
+def test_show_of_an_unknown_study_names_it_and_the_studies_there_are(store: Path) -> None:
+    store.mkdir()
+    url = f"sqlite:///{store}/optuna.db"
+    optuna.storages.RDBStorage(url)  # a storage without studies
+    result = CliRunner().invoke(main, ["show", "nope"])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: No study named 'nope'. {url} has no studies yet.\n"
+    for name in ("shop", "other"):
+        optuna.create_study(study_name=name, storage=url)
+    result = CliRunner().invoke(main, ["show", "nope"])
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: No study named 'nope'. Studies in {url}: other, shop.\n"
+    result = CliRunner().invoke(main, ["show", "shp"])
+    assert result.stderr == f"Error: No study named 'shp' (did you mean 'shop'?). Studies in {url}: other, shop.\n"
 
 
 def test_usage_errors_exit_2_with_a_hint(store: Path) -> None:
@@ -62,10 +80,20 @@ def test_usage_errors_exit_2_with_a_hint(store: Path) -> None:
         assert text in result.output and "--help" in result.output
 
 
-def test_space_prints_the_resolved_space() -> None:
+def test_space_prints_the_resolved_space_and_what_each_knob_means() -> None:
+    from hpsearch.space._catalog import OPTIMIZERS, SCALAR_ROLES
+
     result = CliRunner().invoke(main, ["space", "cifar10"])
     assert result.exit_code == 0
-    assert "sgd.momentum" in result.output and "[if optimizer == 'sgd']" in result.output
+    lines = {line.split()[0]: line for line in result.output.splitlines()[1:]}
+    momentum = lines["sgd.momentum"]
+    assert momentum.index("float in [0.8, 0.99]") < momentum.index("[if optimizer == 'sgd']") < momentum.index("# SGD momentum")
+    assert momentum.endswith(f"# {OPTIMIZERS['sgd']['momentum'].doc}")
+    assert lines["learning_rate"].split("  # ")[1:] == [SCALAR_ROLES["learning_rate"].doc]
+    assert "#" not in lines["optimizer"]  # a role, not a knob: no doc
+    knobs = [line for name, line in lines.items() if name not in ("optimizer", "schedule", "regularizer")]
+    assert all("  # " in line for line in knobs)  # every knob has its doc
+    assert len({lines[n].index("  # ") for n in ("sgd.momentum", "learning_rate", "l1_l2.l2", "dropout")}) == 1  # in one column
 
 
 @pytest.mark.slow
@@ -120,10 +148,10 @@ def test_end_to_end_cifar10_study_in_a_subprocess(tmp_path: Path, cifar_dir: Pat
 
 
 def test_the_resume_hint_never_shows_a_password(monkeypatch: pytest.MonkeyPatch) -> None:
-    from hpsearch.cli._main import _resume_hint
+    from hpsearch.cli._messages import resume_hint
 
     monkeypatch.setattr(sys, "argv", ["hpsearch", "study", "cifar10", "--storage", "postgresql://hp:s3cret@db/hp", "--trials", "9"])
-    hint = _resume_hint()
+    hint = resume_hint()
     assert "s3cret" not in hint
     assert hint.startswith("hpsearch study cifar10 --storage 'postgresql://hp:***@db/hp' --trials 9")
     assert "HPSEARCH_STORAGE" in hint
@@ -184,7 +212,7 @@ def test_the_stop_message_names_each_interrupted_trial_and_its_epoch(monkeypatch
     from hpsearch.config._study_config import parse_study_dict
     from hpsearch.study._loop import _retry
     from hpsearch.study._workers import Terminated
-    from hpsearch.cli._main import _stopped_message
+    from hpsearch.cli._messages import stopped_message
 
     monkeypatch.setattr(sys, "argv", ["hpsearch", "study", "mine.yaml", "--epochs", "5"])
     config = parse_study_dict({"training": {"max_epochs": 5}, "budget": {"trials": 4}}, name="mine")
@@ -197,7 +225,7 @@ def test_the_stop_message_names_each_interrupted_trial_and_its_epoch(monkeypatch
     for trial in running:
         trial.set_user_attr("fail_reason", "interrupted (SIGTERM)")
         _retry(study, study.tell(trial, state=TrialState.FAIL), max_retry=None)
-    text = _stopped_message(Terminated("signal SIGTERM"), study, config, None, since)
+    text = stopped_message(Terminated("signal SIGTERM"), study, config, None, since)
     assert text.splitlines() == [
         "Stopped by SIGTERM: study mine, trial 1 in epoch 3/5; 2 epochs done and saved.",
         "  Trial 1 is marked FAIL (interrupted) and queued as trial 3 to continue from its last saved epoch with the same params; its MLflow run is KILLED.",
@@ -207,4 +235,4 @@ def test_the_stop_message_names_each_interrupted_trial_and_its_epoch(monkeypatch
         "Resume with:",
         "  hpsearch study mine.yaml --epochs 5",
     ]
-    assert _stopped_message(KeyboardInterrupt(), None, None, None, since).startswith("Stopped by Ctrl-C before the first trial started.")
+    assert stopped_message(KeyboardInterrupt(), None, None, None, since).startswith("Stopped by Ctrl-C before the first trial started.")

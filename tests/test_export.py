@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 from hpsearch.results._export import FORMATS, predict_exported
 from hpsearch.study._loop import ATTR_DATA_SOURCE
 from hpsearch.tracking._tracking import normalize_tracking_uri
-from hpsearch.cli._main import main
+from hpsearch.cli import main
 
 
 def args(finished_study: dict, *extra: str) -> list[str]:
@@ -48,7 +48,7 @@ def test_export_every_format(finished_study: dict, tmp_path: Path, fmt: str) -> 
     assert mv.run_id == study.user_attrs["hpsearch.mlflow_parent_run_id"]
 
 
-def test_export_of_a_study_without_completed_trials(store: Path, tmp_path: Path) -> None:
+def test_export_without_the_study_s_mlflow_store_names_the_flag_to_pass(store: Path) -> None:
     from hpsearch._locations import resolve_locations
 
     store.mkdir(parents=True)
@@ -56,8 +56,24 @@ def test_export_of_a_study_without_completed_trials(store: Path, tmp_path: Path)
     study.set_user_attr("hpsearch.config", {"budget": {"trials": 1}})
     study.set_user_attr("hpsearch.mlflow_parent_run_id", "x")
     result = CliRunner().invoke(main, ["export", "empty"])
-    assert result.exit_code == 1
-    assert "Error:" in result.output and "Traceback" not in result.output
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: No MLflow store at {store / 'mlflow.db'}; pass the --tracking-uri the study was run with.\n"
+    assert not (store / "mlflow.db").exists()  # nothing created
+
+
+def test_export_of_a_study_without_completed_trials(finished_study: dict, tmp_path: Path) -> None:
+    """Every trial of the study failed: one line that says so and how to get a trial to export;
+    nothing written, nothing registered."""
+    storage = study_copy(finished_study, tmp_path)
+    with sqlite3.connect(tmp_path / "optuna.db") as db:
+        db.execute("UPDATE trials SET state = 'FAIL' WHERE state IN ('COMPLETE', 'PRUNED')")
+    client = MlflowClient(normalize_tracking_uri(finished_study["tracking"]))
+    versions = len(client.search_model_versions("name = 'shop'"))
+    out = tmp_path / "m.keras"
+    result = CliRunner().invoke(main, ["export", "shop", "--storage", storage, *args(finished_study, "--output", str(out))[4:]])
+    assert (result.exit_code, result.stdout) == (1, ""), result.output
+    assert result.stderr == "Error: Study 'shop' has no completed trial yet, so there is nothing to export; run `hpsearch study shop` first.\n"
+    assert not out.exists() and len(client.search_model_versions("name = 'shop'")) == versions
 
 
 def test_the_registered_model_is_an_mlflow_model(finished_study: dict, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -116,9 +132,11 @@ def test_export_reuses_the_data_the_study_was_trained_on(finished_study: dict, t
     storage = study_copy(finished_study, tmp_path, path=str(tmp_path / "moved-away"))
     base[3] = storage
     result = CliRunner().invoke(main, base)
-    assert result.exit_code == 2 and "Traceback" not in result.output
-    assert result.output.count("\n") == 1 and f"{tmp_path / 'moved-away'} (sha256:" in result.output
-    assert "which is no longer there; pass --data-dir DIR with its new location." in result.output
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"Error: Study 'shop' was trained on CIFAR-10 from files in {tmp_path / 'moved-away'} ({recorded['digest']}), "
+        "which is no longer there; pass --data-dir DIR with its new location.\n"
+    )
 
 
 def test_export_says_when_the_data_changed_or_moved(finished_study: dict, tmp_path: Path, cifar_dir: Path) -> None:

@@ -18,32 +18,73 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import create_trial
 
 from hpsearch.tracking._tracking import normalize_tracking_uri
-from hpsearch.cli._main import main
+from hpsearch.cli import main
 
 
-def test_importing_hpsearch_changes_no_global_state() -> None:
-    code = (
-        "import json, logging, os, warnings\n"
-        "def snapshot():\n"
-        "    levels = {n: logging.getLogger(n).level for n in ('optuna', 'mlflow', 'alembic', 'mlflow.store.db.utils')}\n"
-        "    return [repr(warnings.filters), levels, dict(os.environ), warnings.showwarning.__module__]\n"
-        "import optuna, mlflow\n"
-        "before = snapshot()\n"
-        "import hpsearch.study._loop, hpsearch.study._storage, hpsearch.tracking._tracking, hpsearch.study._session, hpsearch.results._report, hpsearch.cli._main\n"
-        "print(json.dumps(before == snapshot()))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HPSEARCH_"))}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
-    assert json.loads(out.splitlines()[-1]) is True
+#: Run in a fresh interpreter: import every third-party package that hpsearch's modules import at
+#: module level (their own import-time set-up is not hpsearch's doing), snapshot the global state,
+#: import every hpsearch module, and print what changed.
+_IMPORT_EVERY_MODULE = """
+import ast, importlib, importlib.util, json, logging, os, signal, sys, warnings
+from pathlib import Path
+
+root = Path(importlib.util.find_spec("hpsearch").submodule_search_locations[0])  # hpsearch not imported yet
+modules, third_party = [], set()
+for path in sorted(root.rglob("*.py")):
+    parts = path.relative_to(root.parent).with_suffix("").parts
+    modules.append(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    for node in ast.parse(path.read_text()).body:
+        names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module] if isinstance(node, ast.ImportFrom) and node.level == 0 else []
+        third_party.update(n.split(".")[0] for n in names if n.split(".")[0] not in ("hpsearch", "__future__"))
+for name in sorted(third_party):
+    importlib.import_module(name)
+
+def loggers():
+    found = {"": logging.getLogger()} | {n: l for n, l in logging.root.manager.loggerDict.items() if isinstance(l, logging.Logger)}
+    return {n: [l.level, [id(h) for h in l.handlers], l.propagate, l.disabled] for n, l in found.items()}
+
+def snapshot():
+    return {
+        "warning filters": repr(warnings.filters),
+        "showwarning": f"{warnings.showwarning.__module__}.{warnings.showwarning.__qualname__}",
+        "logging.disable": logging.root.manager.disable,
+        "signals": {s.name: repr(signal.getsignal(s)) for s in (signal.SIGINT, signal.SIGTERM)},
+    }
+
+before, before_loggers, before_environ = snapshot(), loggers(), dict(os.environ)
+for name in modules:
+    importlib.import_module(name)
+after, after_loggers = snapshot(), loggers()
+changed = {k: [before[k], after[k]] for k in before if before[k] != after[k]}
+for key in before_environ.keys() | os.environ.keys():
+    if before_environ.get(key) != os.environ.get(key):
+        changed[f"environment variable {key}"] = [before_environ.get(key), os.environ.get(key)]
+for name, state in after_loggers.items():
+    if state != before_loggers.get(name, [logging.NOTSET, [], True, False]):
+        changed[f"logger {name!r}"] = [before_loggers.get(name), state]
+print(json.dumps({"modules": len(modules), "changed": changed}, default=str))
+"""
+
+
+def test_importing_any_hpsearch_module_changes_no_global_state() -> None:
+    """Only the CLI's entry point routes warnings and log lines, sets environment variables and
+    installs signal handlers; importing any module of hpsearch (as a library user does) does none
+    of that."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "HPSEARCH_", "TF_", "PYTHONWARNINGS"))}
+    proc = subprocess.run([sys.executable, "-c", _IMPORT_EVERY_MODULE], capture_output=True, text=True, env=env, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = json.loads(proc.stdout.splitlines()[-1])
+    assert result["modules"] > 30  # every module was imported, not just the packages
+    assert result["changed"] == {}
 
 
 def test_hpsearch_warnings_are_one_line_and_others_go_to_the_log(store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import hpsearch.trial._checkpoints
-    from hpsearch.cli._main import _show_warning, _third_party_log
+    from hpsearch.cli._noise import show_warning, third_party_log
 
-    _third_party_log()
-    _show_warning(UserWarning("Ignoring unreadable resume state x"), UserWarning, hpsearch.trial._checkpoints.__file__, 1)
-    _show_warning(UserWarning("Some regimes for parameter"), UserWarning, optuna.__file__, 1)
+    third_party_log()
+    show_warning(UserWarning("Ignoring unreadable resume state x"), UserWarning, hpsearch.trial._checkpoints.__file__, 1)
+    show_warning(UserWarning("Some regimes for parameter"), UserWarning, optuna.__file__, 1)
     assert capsys.readouterr().err == "Warning: Ignoring unreadable resume state x\n"
     assert "UserWarning: Some regimes for parameter" in (store / "hpsearch.log").read_text()
 
@@ -76,8 +117,8 @@ def test_native_stderr_goes_to_the_log_while_python_stderr_stays(tmp_path: Path)
     descriptor 2. hpsearch's own lines (sys.stderr) must still reach the terminal."""
     code = (
         "import os, sys\n"
-        "from hpsearch.cli._main import _native_stderr_to_log\n"
-        "with _native_stderr_to_log():\n"
+        "from hpsearch.cli._noise import native_stderr_to_log\n"
+        "with native_stderr_to_log():\n"
         "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n')\n"
         "    print('Wrote tflite model', file=sys.stderr)\n"
         "os.write(2, b'after\\n')\n"
@@ -104,7 +145,7 @@ def test_tflite_export_prints_no_xnnpack_line(finished_study: dict, tmp_path: Pa
 def test_the_mlflow_ui_server_starts_without_starlette_warnings(store: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     MlflowClient(normalize_tracking_uri(f"sqlite:///{store}/mlflow.db")).search_experiments()
     became: list[dict[str, str]] = []
-    monkeypatch.setattr("hpsearch.cli._main._become", lambda cmd: became.append(dict(os.environ)))
+    monkeypatch.setattr("hpsearch.cli._serve.become", lambda cmd: became.append(dict(os.environ)))
     monkeypatch.delenv("PYTHONWARNINGS", raising=False)
     result = CliRunner().invoke(main, ["ui", "--port", "5999"])
     assert result.exit_code == 0, result.output

@@ -14,7 +14,7 @@ from optuna.trial import TrialState, create_trial
 from hpsearch.config._study_config import parse_study_dict
 from hpsearch.results._report import _curves, build_report, pruning_statistics
 from hpsearch.tracking._tracking import normalize_tracking_uri
-from hpsearch.cli._main import main
+from hpsearch.cli import main
 
 
 def test_report_of_a_real_study(finished_study: dict, tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState, create_trial
 
 from hpsearch.results._tables import format_duration, studies_frame, trials_frame
-from hpsearch.cli._main import main
+from hpsearch.cli import main
 
 DIST = {"learning_rate": FloatDistribution(1e-4, 1e-1, log=True), "optimizer": CategoricalDistribution(["adam", "sgd"])}
 
@@ -174,7 +174,7 @@ def test_list_and_show_are_fast_on_a_thousand_trials_without_tensorflow(tmp_path
     code = (
         "import sys, time, json\n"
         "from click.testing import CliRunner\n"
-        "from hpsearch.cli._main import main\n"
+        "from hpsearch.cli import main\n"
         "out = {}\n"
         "for args in (['show', 'big', '--format', 'json'], ['list'], ['show', 'big']):\n"
         f"    t = time.perf_counter(); r = CliRunner().invoke(main, args + ['--storage', {storage!r}])\n"

@@ -486,7 +486,7 @@ def test_a_resumed_study_and_its_workers_keep_the_seed_it_was_created_with(
     import hpsearch.study._data_record
     from click.testing import CliRunner
 
-    from hpsearch.cli._main import main
+    from hpsearch.cli import main
 
     split_seeds: list[int] = []
     real_load = hpsearch.study._data_record.load_dataset

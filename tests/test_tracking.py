@@ -160,7 +160,7 @@ def test_every_trial_keeps_its_epoch_logs_and_tensorboard_gathers_them(finished_
     import optuna
     from click.testing import CliRunner
 
-    from hpsearch.cli._main import main
+    from hpsearch.cli import main
 
     client = MlflowClient(normalize_tracking_uri(finished_study["tracking"]))
     study = optuna.load_study(study_name="shop", storage=finished_study["storage"])

@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from mlflow import MlflowClient
 
 from hpsearch.tracking import normalize_tracking_uri, ui_path
-from hpsearch.cli._main import main
+from hpsearch.cli import main
 
 CHROMIUM = os.environ.get("HPSEARCH_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = os.environ.get("HPSEARCH_TEST_CHROMEDRIVER") or shutil.which("chromedriver")
@@ -51,9 +51,33 @@ def wait_http(url: str, timeout: float) -> None:
     raise AssertionError(f"{url} did not answer within {timeout} s")
 
 
-def test_ui_refuses_an_empty_store_and_warns_on_public_hosts(store: Path) -> None:
+def test_ui_refuses_an_empty_store(store: Path) -> None:
     result = CliRunner().invoke(main, ["ui"])
-    assert result.exit_code == 1 and "No MLflow store at" in result.output
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: No MLflow store at {store / 'mlflow.db'} yet; run `hpsearch study NAME` first (or pass --tracking-uri).\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "warning"),
+    [
+        ("ui", "Warning: binding to 0.0.0.0: anyone who can reach this machine on port {port} can read and change your runs.\n"),
+        ("server", "Warning: serving on 0.0.0.0:{port}: anyone who can reach it can read and change runs; keep it on a private network.\n"),
+    ],
+)
+def test_a_public_host_is_warned_about_and_loopback_is_not(store: Path, monkeypatch: pytest.MonkeyPatch, command: str, warning: str) -> None:
+    MlflowClient(normalize_tracking_uri(f"sqlite:///{store}/mlflow.db")).search_experiments()  # a study store
+    started: list[list[str]] = []
+    monkeypatch.setattr("hpsearch.cli._serve.become", started.append)  # never exec the server in the test process
+    port = free_port()
+    public = CliRunner().invoke(main, [command, "--host", "0.0.0.0", "--port", str(port)])
+    assert public.exit_code == 0, public.output
+    assert public.stderr.startswith(warning.format(port=port)), public.stderr
+    assert f"on http://0.0.0.0:{port}" in public.stdout
+    assert started[-1][-4:] == ["--host", "0.0.0.0", "--port", str(port)]
+    local = CliRunner().invoke(main, [command, "--port", str(port)])
+    assert local.exit_code == 0, local.output
+    assert "Warning" not in local.stderr and f"on http://localhost:{port}" in local.stdout
+    assert len(started) == 2
 
 
 @pytest.mark.parametrize("command", ["ui", "server"])
@@ -62,7 +86,7 @@ def test_a_busy_port_is_one_line_and_exit_1(store: Path, monkeypatch: pytest.Mon
     `hpsearch ui` still exited 0."""
     MlflowClient(normalize_tracking_uri(f"sqlite:///{store}/mlflow.db")).search_experiments()  # a study store
     started: list[list[str]] = []
-    monkeypatch.setattr("hpsearch.cli._main._become", started.append)  # never exec the server in the test process
+    monkeypatch.setattr("hpsearch.cli._serve.become", started.append)  # never exec the server in the test process
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen()

@@ -39,7 +39,15 @@ def short_params(params: Mapping[str, Any], limit: int = 8) -> str:
 
 
 class TerminalReporter:
-    """Draws study progress with tqdm. ``quiet`` keeps only per-trial lines (worker processes)."""
+    """The study's progress on ``stream`` (stderr): the reporter the run loop calls.
+
+    A tqdm bar counts finished (COMPLETE or PRUNED) trials towards ``total``, starting at
+    ``finished``; its postfix follows the running trial ("trial 7 epoch 3/20 val_accuracy=0.61").
+    Every trial that ends, failed ones included, prints one line above the bar (number, state,
+    value, epochs, duration, key params, and a failed trial's reason); :meth:`waiting` and
+    :meth:`message` print lines too. ``bar=False`` hides the bar and keeps the lines (a study that
+    already has its trials).
+    """
 
     def __init__(
         self,

@@ -1,0 +1,176 @@
+"""Commands that read a study without training: ``list``, ``show``, ``space``, ``report``,
+``export`` and ``check``.
+
+``list``, ``show``, ``space`` and ``check`` never import TensorFlow; ``export`` imports it quietly.
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+
+import click
+
+from hpsearch.cli._noise import native_stderr_to_log, quiet_tensorflow
+from hpsearch.cli._options import WIDE, friendly, hidden_note, storage_options
+
+__all__ = ["check", "export", "list_", "report", "show", "space"]
+
+#: ``space``: a domain (with its condition) wider than this is not padded to line up the knob
+#: docs after it.
+_SPEC_COLUMN = 60
+
+
+@click.command(name="list")
+@WIDE
+@storage_options
+@friendly
+def list_(wide: bool, storage: str | None, tracking_uri: str | None) -> None:
+    """Every study in the storage: trials by state, best value, last activity."""
+    import pandas as pd
+
+    from hpsearch.results._tables import render_table, studies_frame
+    from hpsearch.study._session import storage_read_only
+
+    store, _ = storage_read_only(storage)
+    frame = studies_frame(store)
+    if frame.empty:
+        click.echo("No studies yet. Start one with: hpsearch study cifar10")
+        return
+    columns = list(frame.columns)
+    priority = ["study", "best_value", "trials", "complete", "pruned", "fail", "running", "waiting", "seed", "last_activity", "direction"]
+    rows = [{k: None if v is pd.NA else v for k, v in row.items()} for row in frame.to_dict("records")]  # a study without a seed
+    text, hidden = render_table(rows, columns, priority=priority, wide=wide)
+    click.echo(text)
+    if hidden:
+        click.echo(hidden_note(hidden, "--wide shows all"), err=True)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--top", type=click.IntRange(min=1), help="Only the K best trials.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@WIDE
+@storage_options
+@friendly
+def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, tracking_uri: str | None) -> None:
+    """One row per trial of study NAME, best first (state, value, duration, epochs, run id, params).
+
+    The table fits the terminal, leaving out the least important columns (--wide shows all) and
+    rounding floats; csv and json carry every column, every digit and the stored types.
+    """
+    from hpsearch.results._tables import render_trials, to_csv, to_json, trial_table
+    from hpsearch.study._session import open_read_only
+
+    study_obj, config, _ = open_read_only(name, storage)
+    table = trial_table(study_obj, top=top)
+    if fmt == "csv":
+        click.echo(to_csv(table), nl=False)
+    elif fmt == "json":
+        click.echo(to_json(table))
+    elif not table.rows:
+        click.echo(f"Study {name} has no trials yet.")
+    else:
+        text, hidden = render_trials(table, metric=config.objective.metric, wide=wide)
+        click.echo(text)
+        if hidden:
+            click.echo(hidden_note(hidden, "--wide shows all, --format csv has every digit"), err=True)
+
+
+@click.command()
+@click.argument("study")
+@friendly
+def space(study: str) -> None:
+    """Print the resolved search space of study file STUDY (defaults included), with what each
+    knob means."""
+    from hpsearch.config._study_config import load_study_config
+    from hpsearch.space._sample import describe
+
+    config = load_study_config(study)
+    rows = describe(config.search_space)
+    docs = _knob_docs()
+    width = max(len(r[0]) for r in rows)
+    specs = [dist + (f"    [if {cond}]" if cond else "") for _, dist, cond in rows]
+    column = max((len(spec) for spec in specs if len(spec) <= _SPEC_COLUMN), default=0)
+    click.echo(f"# {config.source}")
+    for (name, _, _), spec in zip(rows, specs):
+        doc = docs.get(name)
+        click.echo(f"{name:<{width}}  {spec:<{column}}  # {doc}" if doc else f"{name:<{width}}  {spec}")
+
+
+def _knob_docs() -> dict[str, str]:
+    """Optuna parameter name -> what the knob means (``Knob.doc``), for every knob of the catalog."""
+    from hpsearch.space._catalog import CONDITIONAL_ROLES, SCALAR_ROLES, param_name
+
+    docs = {role: knob.doc for role, knob in SCALAR_ROLES.items()}
+    for branches, _ in CONDITIONAL_ROLES.values():
+        for branch, knobs in branches.items():
+            docs.update({param_name(branch, name): knob.doc for name, knob in knobs.items()})
+    return docs
+
+
+@click.command()
+@click.argument("name")
+@click.option("--output", "-o", metavar="PATH", help="Where to write the HTML file (default NAME-report.html).")
+@storage_options
+@friendly
+def report(name: str, output: str | None, storage: str | None, tracking_uri: str | None) -> None:
+    """Write a self-contained HTML report of study NAME (opens offline); also logged to MLflow."""
+    from hpsearch.study._session import report_study
+
+    path, uri, notes = report_study(name, storage, tracking_uri, output)
+    for note in notes:
+        click.echo(f"Note: {note}", err=True)
+    click.echo(f"Report written to {path}" + (f"\nLogged to MLflow: {uri}" if uri else ""))
+
+
+@click.command()
+@click.argument("name")
+@click.option("--format", "fmt", type=click.Choice(["keras", "saved_model", "onnx", "tflite"]), default="keras", show_default=True)
+@click.option("--output", "-o", metavar="PATH", help="Output file (folder for saved_model); default exported/NAME/trial-N.*")
+@click.option("--data-dir", metavar="DIR", help="Folder with the CIFAR-10 files (default: where the study's data came from).")
+@click.option("--dataset", metavar="PATH", help="Path to the study's .npz dataset (default: where the study's data came from).")
+@storage_options
+@friendly
+@native_stderr_to_log()
+def export(name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, storage: str | None, tracking_uri: str | None) -> None:
+    """Export the best model of study NAME, verify it with its own runtime, register it in MLflow."""
+    quiet_tensorflow()
+    from hpsearch._locations import redact, resolve_locations
+    from hpsearch.study._session import export_study
+
+    result = export_study(name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset)
+    if result.data_note:
+        click.echo(f"Note: {result.data_note}", err=True)
+    m = result.test_metrics
+    acc = f"accuracy {m['test_accuracy']:.4f}, " if "test_accuracy" in m else ""
+    click.echo(f"Best trial {result.trial_number}: test {acc}loss {m['test_loss']:.4f}")
+    click.echo(f"Wrote {result.fmt} model to {result.output}")
+    click.echo(
+        f"Verified: reloaded with the {result.fmt} runtime, predictions on {result.checked_images} test images "
+        f"match Keras within {result.max_abs_diff:.1e}"
+    )
+    click.echo(f"Registered in the MLflow Model Registry as '{name}' version {result.model_version} ({result.notes[0]})")
+    store = shlex.quote(redact(resolve_locations(storage, tracking_uri).tracking_uri))
+    click.echo(
+        f"Load it with mlflow.pyfunc.load_model('{result.model_uri}'), or serve it:\n"
+        f"  MLFLOW_TRACKING_URI={store} mlflow models serve -m {result.model_uri} --env-manager local"
+    )
+
+
+@click.command()
+@click.argument("name")
+@storage_options
+@friendly
+def check(name: str, storage: str | None, tracking_uri: str | None) -> None:
+    """Verify that every finished trial of NAME has exactly one matching MLflow run (exit 1 if not)."""
+    from hpsearch.study._session import check_study
+
+    finished, runs, problems = check_study(name, storage, tracking_uri)
+    if not problems:
+        click.echo(f"Study {name}: consistent. {finished} finished trials, {runs} trial runs in MLflow; every finished trial has exactly one run with its params, state, value and model.")
+        return
+    click.echo(f"Study {name}: {len(problems)} problem(s) ({finished} finished trials, {runs} trial runs):")
+    for problem in problems:
+        click.echo(f"  {problem}")
+    sys.exit(1)
