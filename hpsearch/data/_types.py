@@ -113,7 +113,8 @@ class Dataset:
     task: str = "classification"  #: one of :data:`TASKS`
     #: For tables: the fitted :class:`~hpsearch.data.sources.TableTransform` (raw rows -> ``x``).
     preprocessing: Any = None
-    #: Things the user should be told once (files skipped, unseen categories), one line each.
+    #: Things the user should be told once (files skipped, unseen categories), one line each;
+    #: loaders do not print or log them: the caller shows them.
     notes: tuple[str, ...] = field(default=())
 
     @property

@@ -14,6 +14,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,7 @@ class _Scan:
     sizes: Counter = field(default_factory=Counter)
     modes: set = field(default_factory=set)
     unreadable: list[str] = field(default_factory=list)
-    digest: hashlib._Hash = field(default_factory=hashlib.sha256)
+    digest: Any = field(default_factory=hashlib.sha256)  #: sha256 over (relative path, bytes) of readable files
 
     def check(self, path: Path) -> bool:
         """Read ``path`` once: hash it, verify it decodes; False (and remembered) if it does not."""
@@ -152,7 +153,6 @@ def load_image_folder(spec: SourceSpec, *, seed: int, data_dir: str | Path | Non
     notes: tuple[str, ...] = ()
     if scan.unreadable:
         notes = (f"{label}: skipped {len(scan.unreadable)} unreadable file(s): {label_list(scan.unreadable, 3)}.",)
-        _log.warning(notes[0])
     return dataset_from_arrays(
         root.name,
         train,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import hashlib
-import logging
 from collections import Counter
 from pathlib import Path
 
@@ -24,7 +23,6 @@ from hpsearch.data.sources._transform import Column, TableTransform, is_missing,
 
 __all__ = ["load_table", "read_csv"]
 
-_log = logging.getLogger("hpsearch.data")
 Table = dict[str, list[str]]
 
 
@@ -164,8 +162,6 @@ def load_table(spec: SourceSpec, *, seed: int, data_dir: str | Path | None = Non
         if unseen:
             listed = "; ".join(f"{c}: {label_list(v, 3)}" for c, v in unseen.items())
             notes.append(f"{label}: {what} rows have categories not seen in training ({listed}); they are encoded as all zeros.")
-    for note in notes:
-        _log.warning(note)
     source = {
         "kind": "csv",
         "path": str(path),
