@@ -22,18 +22,16 @@ import pickle
 import tarfile
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from hpsearch.config._study_config import DataConfig
 from hpsearch._dataset_kind import dataset_kind
 from hpsearch._errors import RuntimeFailure, UsageError
-
-if TYPE_CHECKING:
-    import tensorflow as tf
+from hpsearch.data._pipelines import Pipelines
+from hpsearch.data._types import Dataset, Split
 
 __all__ = ["Split", "Dataset", "load_dataset", "load_cifar10_dir", "load_npz", "Pipelines", "CIFAR10_URL"]
 
@@ -43,49 +41,6 @@ _CIFAR_FOLDER = "cifar-10-batches-py"
 _CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 _CIFAR_TEST = "test_batch"
 _CIFAR_META = "batches.meta"
-
-
-@dataclass(frozen=True)
-class Split:
-    """Images ``x`` (N, H, W, C) as stored (uint8 or float) and integer labels ``y`` (N,)."""
-
-    x: np.ndarray
-    y: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.y)
-
-
-@dataclass(frozen=True)
-class Dataset:
-    """A checked, split dataset ready for training."""
-
-    name: str
-    train: Split
-    validation: Split
-    test: Split
-    num_classes: int
-    input_scale: float  #: multiply stored pixels by this to get values in [0, 1]
-    class_names: tuple[str, ...] | None = None
-    #: Where the data came from (recorded with the study, reused by ``export``): ``kind``
-    #: (``cifar10`` or ``npz``), ``path`` (the data directory or ``.npz`` file, absolute; ``None``
-    #: for the Keras download cache) and ``digest`` (of the arrays as loaded, before ``--subset``).
-    source: dict[str, Any] | None = None
-
-    @property
-    def input_shape(self) -> tuple[int, ...]:
-        return tuple(int(d) for d in self.train.x.shape[1:])
-
-    def fingerprint(self) -> dict[str, Any]:
-        """What identifies the data a study trains on (stored with the study, checked on resume)."""
-        return {
-            "dataset": self.name,
-            "input_shape": list(self.input_shape),
-            "num_classes": self.num_classes,
-            "train": len(self.train),
-            "validation": len(self.validation),
-            "test": len(self.test),
-        }
 
 
 # ----------------------------------------------------------------------------- CIFAR-10 files
@@ -110,13 +65,13 @@ class _ArrayUnpickler(pickle.Unpickler):
         raise pickle.UnpicklingError(f"refusing to load {module}.{name} from a data file")
 
 
-def _unpickle(blob: bytes, what: str) -> dict:
+def _unpickle(blob: bytes, what: str, url: str = CIFAR10_URL, kind: str = "CIFAR-10 batch") -> dict:
     try:
         obj = _ArrayUnpickler(io.BytesIO(blob), encoding="bytes").load()
     except Exception as e:  # noqa: BLE001 - any failure means the file is not a CIFAR batch
-        raise UsageError(f"{what} is corrupt ({type(e).__name__}: {e}); download it again from {CIFAR10_URL}.") from None
+        raise UsageError(f"{what} is corrupt ({type(e).__name__}: {e}); download it again from {url}.") from None
     if not isinstance(obj, dict):
-        raise UsageError(f"{what} is not a CIFAR-10 batch (expected a dict); download it again from {CIFAR10_URL}.")
+        raise UsageError(f"{what} is not a {kind} (expected a dict); download it again from {url}.")
     return {k.decode() if isinstance(k, bytes) else k: v for k, v in obj.items()}
 
 
@@ -244,34 +199,42 @@ def _check_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: n
         _check_pixel_range(name, key, x)
         return x
 
-    def labels(y: np.ndarray, key: str, n: int) -> np.ndarray:
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]
-        if y.ndim != 1:
-            raise UsageError(f"{name}: {key} has shape {y.shape}; labels must be integer class ids of shape (N,) (not one-hot).")
-        if len(y) != n:
-            raise UsageError(f"{name}: {key} has {len(y)} labels but there are {n} images; they must match one to one.")
-        if y.dtype.kind == "f" and (not np.isfinite(y).all() or (y != np.round(y)).any()):
-            raise UsageError(f"{name}: {key} has non-integer labels; labels must be class ids 0..K-1.")
-        if y.dtype.kind not in "uif" or y.dtype == np.bool_:
-            raise UsageError(f"{name}: {key} has dtype {y.dtype}; labels must be integer class ids 0..K-1.")
-        y = y.astype(np.int64)
-        if len(y) and y.min() < 0:
-            raise UsageError(f"{name}: {key} has label {int(y.min())}; labels out of range, they must be 0..K-1.")
-        return y
-
     x_train, x_test = images(x_train, "x_train"), images(x_test, "x_test")
     if (x_train.dtype.kind == "f") != (x_test.dtype.kind == "f"):
         raise UsageError(
             f"{name}: x_train is {x_train.dtype} but x_test is {x_test.dtype}; store both as uint8 0-255 or both "
             "as float 0-1 (one model rescales both the same way)."
         )
-    y_train = labels(y_train, "y_train", len(x_train))
-    y_test = labels(y_test, "y_test", len(x_test))
+    y_train = _check_labels(name, "y_train", y_train, len(x_train))
+    y_test = _check_labels(name, "y_test", y_test, len(x_test))
     if x_train.shape[1:] != x_test.shape[1:]:
         raise UsageError(f"{name}: x_train images are {x_train.shape[1:]} but x_test images are {x_test.shape[1:]}; they must match.")
     if len(x_train) < 2 or len(x_test) < 1:
         raise UsageError(f"{name}: needs at least 2 training and 1 test image (has {len(x_train)} and {len(x_test)}).")
+    num_classes = _check_classes(name, y_train, y_test)
+    return x_train, y_train, x_test, y_test, num_classes
+
+
+def _check_labels(name: str, key: str, y: np.ndarray, n: int) -> np.ndarray:
+    """Integer class ids (N,) (a trailing axis of 1 is dropped), non-negative, one per example."""
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise UsageError(f"{name}: {key} has shape {y.shape}; labels must be integer class ids of shape (N,) (not one-hot).")
+    if len(y) != n:
+        raise UsageError(f"{name}: {key} has {len(y)} labels but there are {n} images; they must match one to one.")
+    if y.dtype.kind == "f" and (not np.isfinite(y).all() or (y != np.round(y)).any()):
+        raise UsageError(f"{name}: {key} has non-integer labels; labels must be class ids 0..K-1.")
+    if y.dtype.kind not in "uif" or y.dtype == np.bool_:
+        raise UsageError(f"{name}: {key} has dtype {y.dtype}; labels must be integer class ids 0..K-1.")
+    y = y.astype(np.int64)
+    if len(y) and y.min() < 0:
+        raise UsageError(f"{name}: {key} has label {int(y.min())}; labels out of range, they must be 0..K-1.")
+    return y
+
+
+def _check_classes(name: str, y_train: np.ndarray, y_test: np.ndarray) -> int:
+    """The number of classes K; every training label 0..K-1 must occur, test labels within."""
     classes = np.unique(y_train)
     num_classes = int(classes[-1]) + 1
     if len(classes) < 2:
@@ -288,7 +251,7 @@ def _check_arrays(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: n
             f"{name}: y_train has labels {_label_list(classes)}, but the labels of {k} classes must be 0..{k - 1} "
             f"(no training image has label {_label_list(missing)}); renumber them 0..{k - 1}, the same way in y_test."
         )
-    return x_train, y_train, x_test, y_test, num_classes
+    return num_classes
 
 
 def content_digest(*arrays: np.ndarray) -> str:
@@ -379,44 +342,3 @@ def load_dataset(data: DataConfig, *, seed: int, data_dir: str | Path | None = N
         class_names=names,
         source=source,
     )
-
-
-# ----------------------------------------------------------------------------- tf.data
-
-
-class Pipelines:
-    """``tf.data`` pipelines over a :class:`Dataset`, built once per process.
-
-    The unbatched, cached base datasets are made once (copying the arrays into TensorFlow once,
-    not once per trial); each trial only adds its own shuffle seed and batch size.
-    """
-
-    def __init__(self, dataset: Dataset) -> None:
-        import tensorflow as tf
-
-        self._tf = tf
-        self.dataset = dataset
-        self._base = {
-            split: tf.data.Dataset.from_tensor_slices((getattr(dataset, split).x, getattr(dataset, split).y)).cache()
-            for split in ("train", "validation", "test")
-        }
-
-    def _finish(self, ds: tf.data.Dataset, batch_size: int) -> tf.data.Dataset:
-        tf = self._tf
-        return (
-            ds.batch(batch_size)
-            .map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
-            .prefetch(tf.data.AUTOTUNE)
-        )
-
-    def train(self, batch_size: int, seed: int) -> tf.data.Dataset:
-        """Shuffled every epoch (seeded), batched, prefetched."""
-        n = len(self.dataset.train)
-        return self._finish(self._base["train"].shuffle(n, seed=seed, reshuffle_each_iteration=True), batch_size)
-
-    def evaluation(self, split: str, batch_size: int) -> tf.data.Dataset:
-        """``"validation"`` or ``"test"``, in order, batched."""
-        return self._finish(self._base[split], batch_size)
-
-    def steps_per_epoch(self, batch_size: int) -> int:
-        return -(-len(self.dataset.train) // batch_size)
