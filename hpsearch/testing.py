@@ -12,7 +12,7 @@ import math
 import time
 from typing import Any
 
-from hpsearch.config._study_config import StudyConfig
+from hpsearch.config import StudyConfig
 from hpsearch.trial._outcome import TrialOutcome
 from hpsearch.space._sample import sample
 

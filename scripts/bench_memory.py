@@ -32,7 +32,7 @@ import numpy as np
 import psutil
 import yaml
 
-from hpsearch.config._study_config import load_study_config
+from hpsearch.config import load_study_config
 
 
 def write_data(path: Path, n: int) -> None:

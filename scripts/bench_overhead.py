@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import optuna  # noqa: E402
 
-from hpsearch.config._study_config import parse_study_dict  # noqa: E402
+from hpsearch.config import parse_study_dict  # noqa: E402
 from hpsearch.data._datasets import Dataset, Pipelines, Split  # noqa: E402
 from hpsearch.models._cnn import build_model  # noqa: E402
 from hpsearch.space._sample import sample  # noqa: E402

@@ -23,7 +23,7 @@ from pathlib import Path
 import optuna
 import yaml
 
-from hpsearch.config._study_config import load_study_config
+from hpsearch.config import load_study_config
 from hpsearch._locations import redact, resolve_locations
 from hpsearch.study._storage import open_storage
 from hpsearch.study._loop import count_trials, load_study, open_study, run_worker

@@ -18,7 +18,7 @@ import pytest
 
 from conftest import write_study
 from hpsearch.catalog import CONDITIONAL_ROLES, MODELS, PRUNERS, SAMPLERS, SCALAR_ROLES, Catalog, Option, check_input_shape
-from hpsearch.config._study_config import SamplerConfig, load_study_config
+from hpsearch.config import SamplerConfig, load_study_config
 from hpsearch._errors import UsageError
 from hpsearch._locations import resolve_locations
 from hpsearch.trial._outcome import TrialOutcome

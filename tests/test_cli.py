@@ -81,7 +81,7 @@ def test_usage_errors_exit_2_with_a_hint(store: Path) -> None:
 
 
 def test_space_prints_the_resolved_space_and_what_each_knob_means() -> None:
-    from hpsearch.space._catalog import OPTIMIZERS, SCALAR_ROLES
+    from hpsearch.catalog import OPTIMIZERS, SCALAR_ROLES
 
     result = CliRunner().invoke(main, ["space", "cifar10"])
     assert result.exit_code == 0
@@ -209,7 +209,7 @@ def test_the_stop_message_names_each_interrupted_trial_and_its_epoch(monkeypatch
 
     from optuna.distributions import FloatDistribution
 
-    from hpsearch.config._study_config import parse_study_dict
+    from hpsearch.config import parse_study_dict
     from hpsearch.study._loop import _retry
     from hpsearch.study._workers import Terminated
     from hpsearch.cli._messages import stopped_message

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from conftest import CLASSES, synthetic_images, write_cifar10, write_npz
 
-from hpsearch.config._study_config import DataConfig
+from hpsearch.config import DataConfig
 from hpsearch.data._datasets import Pipelines, load_cifar10_dir, load_dataset, load_npz
 from hpsearch._errors import UsageError
 

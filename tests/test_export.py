@@ -145,7 +145,7 @@ def test_export_says_when_the_data_changed_or_moved(finished_study: dict, tmp_pa
     assert result.exit_code == 0, result.output
     assert "Note: the data loaded (CIFAR-10 from files in" in result.output and "differs from what study 'shop' was trained on" in result.output
 
-    from hpsearch.config._study_config import load_study_config
+    from hpsearch.config import load_study_config
     from hpsearch.data._datasets import load_dataset
     from hpsearch.study._session import _data_note
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpsearch.config._study_config import load_study_config
+from hpsearch.config import load_study_config
 
 CNN_LAYERS = {
     "none": (

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hpsearch.catalog import BATCH_NORM_MODES, CONDITIONAL_ROLES, INITIALIZERS, MODELS, OPTIMIZERS, REGULARIZERS, SCHEDULES
-from hpsearch.config._study_config import Choice, Fixed, load_study_config
+from hpsearch.config import Choice, Fixed, load_study_config
 from hpsearch._errors import UsageError
 from hpsearch.models._cnn import build_model
 from hpsearch.models._schedules import NaturalExpDecay, Plateau, build_learning_rate

@@ -11,7 +11,7 @@ from mlflow import MlflowClient
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from hpsearch.config._study_config import parse_study_dict
+from hpsearch.config import parse_study_dict
 from hpsearch.results._report import _curves, build_report, pruning_statistics
 from hpsearch.tracking._tracking import normalize_tracking_uri
 from hpsearch.cli import main

@@ -8,8 +8,8 @@ from pathlib import Path
 import optuna
 import pytest
 
-from hpsearch.space._catalog import OPTIMIZERS, REGULARIZERS, SCHEDULES, param_name
-from hpsearch.config._study_config import load_study_config
+from hpsearch.catalog import OPTIMIZERS, REGULARIZERS, SCHEDULES, param_name
+from hpsearch.config import load_study_config
 from hpsearch.space._sample import describe, sample
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

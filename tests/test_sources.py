@@ -15,7 +15,7 @@ import pytest
 from conftest import REPO, synthetic_images, write_cifar10
 
 from hpsearch._errors import RuntimeFailure, UsageError
-from hpsearch.config._study_config import DataConfig
+from hpsearch.config import DataConfig
 from hpsearch.data._datasets import Pipelines, load_dataset
 from hpsearch.data._types import FileSplit
 from hpsearch.data.sources import SOURCES, SourceSpec, TableTransform, detect_kind, load_source

@@ -107,7 +107,7 @@ def test_running_again_continues_to_the_new_total(store: Path, tmp_path: Path, c
 
 
 def test_sampler_seed_depends_on_rank_and_progress(tmp_path: Path) -> None:
-    from hpsearch.config._study_config import load_study_config
+    from hpsearch.config import load_study_config
 
     config = load_study_config(str(write_study(tmp_path / "quick.yaml")))
     draws = set()
@@ -262,7 +262,7 @@ import os  # noqa: E402
 import time  # noqa: E402
 import uuid  # noqa: E402
 
-from hpsearch.config._study_config import load_study_config, parse_study_dict  # noqa: E402
+from hpsearch.config import load_study_config, parse_study_dict  # noqa: E402
 from hpsearch.space._sample import sample  # noqa: E402
 from hpsearch.study._storage import open_storage  # noqa: E402
 from hpsearch.study._attrs import ATTR_WORKER  # noqa: E402

@@ -10,7 +10,7 @@ import optuna
 import pytest
 from conftest import unwritable, write_study
 
-from hpsearch.config._study_config import load_study_config
+from hpsearch.config import load_study_config
 from hpsearch.data._datasets import Pipelines, load_dataset
 from hpsearch.tracking import StudyTracking
 from hpsearch.trial._checkpoints import TrialCheckpoints

@@ -83,7 +83,7 @@ def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, 
 def space(study: str) -> None:
     """Print the resolved search space of study file STUDY (defaults included), with what each
     knob means."""
-    from hpsearch.config._study_config import load_study_config
+    from hpsearch.config import load_study_config
     from hpsearch.space._sample import describe
 
     config = load_study_config(study)
@@ -100,7 +100,7 @@ def space(study: str) -> None:
 
 def _knob_docs() -> dict[str, str]:
     """Optuna parameter name -> what the knob means (``Knob.doc``), for every knob of the catalog."""
-    from hpsearch.space._catalog import CONDITIONAL_ROLES, SCALAR_ROLES, param_name
+    from hpsearch.catalog import CONDITIONAL_ROLES, SCALAR_ROLES, param_name
 
     docs = {role: knob.doc for role, knob in SCALAR_ROLES.items()}
     for branches, _ in CONDITIONAL_ROLES.values():

@@ -1,7 +1,7 @@
 """One validation problem = one dotted key path + one message; the checks of raw YAML values.
 
 The table-driven parts of a study file (search-space parameters, sampler and pruner options) are
-checked against the catalog's :class:`~hpsearch.space._catalog.Knob` domains with these helpers;
+checked against the catalog's :class:`~hpsearch.catalog.Knob` domains with these helpers;
 the fixed sections are pydantic models (``_sections``) whose numeric fields use the same
 :func:`coerce` through :class:`~hpsearch.config._sections.Domain`, so every value gets the same
 rules and the same messages.
@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hpsearch._errors import did_you_mean
-from hpsearch.space._catalog import Knob
+from hpsearch.catalog import Knob
 
 __all__ = ["Problem", "join", "show", "as_mapping", "check_keys", "unknown_key", "coerce", "normalize_name"]
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_va
 from pydantic_core import ErrorDetails
 
 from hpsearch._errors import UsageError, closest, did_you_mean
-from hpsearch.space import _catalog as _catalog
+from hpsearch import catalog as _catalog
 from hpsearch.config._problems import Problem, as_mapping, join, show, unknown_key
 from hpsearch.config._sections import (
     BudgetConfig,
@@ -45,7 +45,7 @@ class StudyConfig(_Frozen):
     name: str
     description: str = ""
     data: DataConfig = Field(default_factory=DataConfig)
-    model: str = "cifar_cnn"  #: one of :data:`~hpsearch.space._catalog.MODELS`
+    model: str = "cifar_cnn"  #: one of :data:`~hpsearch.catalog.MODELS`
     seed: Annotated[int | None, Domain(0, 2**32 - 1)] = None  #: ``None``: a new study draws one and records it
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     training: TrainingConfig = Field(default_factory=TrainingConfig)

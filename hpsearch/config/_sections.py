@@ -3,7 +3,7 @@
 Each key's type, default and legal domain is declared once, on its model: pydantic refuses unknown
 keys and fills in defaults; numeric domains are :class:`Domain` metadata, checked with the same
 rules and messages as the catalog's knobs. Sampler and pruner options come from the catalog's
-tables (:data:`~hpsearch.space._catalog.SAMPLERS`, :data:`~hpsearch.space._catalog.PRUNERS`).
+tables (:data:`~hpsearch.catalog.SAMPLERS`, :data:`~hpsearch.catalog.PRUNERS`).
 
 Validators raise :class:`~hpsearch.config._problems.Problem` (a ``ValueError``); ``_schema`` turns
 the first error into the one line the user sees.
@@ -28,8 +28,8 @@ from pydantic import (
 from pydantic_core import core_schema
 
 from hpsearch._errors import did_you_mean
-from hpsearch.space import _catalog as _catalog
-from hpsearch.space._catalog import Knob
+from hpsearch import catalog as _catalog
+from hpsearch.catalog import Knob
 from hpsearch.config._problems import Problem, as_mapping, check_keys, coerce, join, normalize_name, show
 
 __all__ = [
@@ -97,7 +97,7 @@ class _Section(_Frozen):
 class DataConfig(_Section):
     """What to train on. In a study file these keys sit at the top level, not under ``data:``."""
 
-    dataset: str = "cifar10"  #: a name of :data:`~hpsearch.space._catalog.DATASETS` or a path to an .npz file
+    dataset: str = "cifar10"  #: a name of :data:`~hpsearch.catalog.DATASETS` or a path to an .npz file
     validation_fraction: Annotated[float, Domain(0.0, 1.0, low_open=True, high_open=True)] = 0.1
     subset: Annotated[int | None, Domain(2)] = None  #: train on this many images; ``None``: all
 
@@ -123,7 +123,7 @@ class TrainingConfig(_Section):
 
 
 class ObjectiveConfig(_Section):
-    metric: str = "val_accuracy"  #: one of :data:`~hpsearch.space._catalog.METRICS`
+    metric: str = "val_accuracy"  #: one of :data:`~hpsearch.catalog.METRICS`
     direction: str = "maximize"  #: omitted: the direction that makes ``metric`` better
 
     @classmethod

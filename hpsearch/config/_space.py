@@ -1,9 +1,9 @@
 """The search space of a study file: one spec per parameter, checked against the catalog's knobs.
 
-Each role of :data:`~hpsearch.space._catalog.ROLE_ORDER` is a fixed value, a list of choices, a
+Each role of :data:`~hpsearch.catalog.ROLE_ORDER` is a fixed value, a list of choices, a
 ``{low, high, log, step}`` range, or -- for the conditional roles (optimizer, schedule,
 regularizer) -- a set of branches with specs of their own. What a value may be comes from the
-catalog's :class:`~hpsearch.space._catalog.Knob` tables, so this parser is table-driven rather
+catalog's :class:`~hpsearch.catalog.Knob` tables, so this parser is table-driven rather
 than a pydantic model: a model per knob would restate the catalog.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Union
 
-from hpsearch.space import _catalog as _catalog
-from hpsearch.space._catalog import Knob
+from hpsearch import catalog as _catalog
+from hpsearch.catalog import Knob
 from hpsearch.config._problems import Problem, as_mapping, check_keys, coerce, join, normalize_name, show
 
 __all__ = [
@@ -86,7 +86,7 @@ class Conditional:
 
 @dataclass(frozen=True)
 class SearchSpace:
-    """The whole search space, one field per role of :data:`hpsearch.space._catalog.ROLE_ORDER`."""
+    """The whole search space, one field per role of :data:`hpsearch.catalog.ROLE_ORDER`."""
 
     optimizer: Conditional
     learning_rate: ParamSpec

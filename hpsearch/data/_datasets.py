@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from hpsearch.config._study_config import DataConfig
+from hpsearch.config import DataConfig
 from hpsearch._dataset_kind import dataset_kind
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch.data._pipelines import Pipelines

@@ -15,7 +15,7 @@ from optuna.trial import FrozenTrial
 
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations
-from hpsearch.config._study_config import StudyConfig
+from hpsearch.config import StudyConfig
 from hpsearch.study._attrs import ATTR_DATA_SOURCE, ATTR_PARENT_RUN
 from hpsearch.study._data_record import data_note, describe_data_source, load_data, recorded_data
 from hpsearch.study._open import load_study

@@ -21,7 +21,7 @@ import yaml
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch import __version__
-from hpsearch.config._study_config import StudyConfig
+from hpsearch.config import StudyConfig
 from hpsearch.results._tables import epochs_trained, failure, format_duration, retried_as, trial_table
 from hpsearch.study._ranking import ranked
 

@@ -1,6 +1,6 @@
 """The search space in action: the only module that calls ``trial.suggest_*``.
 
-:func:`sample` turns a :class:`~hpsearch.config._study_config.SearchSpace` and an Optuna trial into a plain,
+:func:`sample` turns a :class:`~hpsearch.config.SearchSpace` and an Optuna trial into a plain,
 flat dict of *every* parameter the model needs (fixed ones included). Fixed values are not
 suggested to Optuna: tables, importances and plots show only what really varies, while the
 returned dict (logged to MLflow) is complete.
@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.catalog import param_name
-from hpsearch.config._study_config import Branch, Choice, Conditional, Fixed, ParamSpec, Range, SearchSpace
+from hpsearch.config import Branch, Choice, Conditional, Fixed, ParamSpec, Range, SearchSpace
 
 if TYPE_CHECKING:
     import optuna

@@ -17,9 +17,9 @@ import optuna
 
 from hpsearch._dataset_kind import KEYED_BY_PATH, dataset_kind
 from hpsearch._errors import UsageError
-from hpsearch.config._study_config import StudyConfig
+from hpsearch.config import StudyConfig
 from hpsearch.data._datasets import Dataset, load_dataset
-from hpsearch.space._catalog import check_input_shape
+from hpsearch.catalog import check_input_shape
 from hpsearch.study._attrs import ATTR_DATA, ATTR_DATA_SOURCE, canonical
 
 __all__ = [

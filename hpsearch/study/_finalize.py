@@ -10,7 +10,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch._errors import RuntimeFailure
-from hpsearch.config._study_config import StudyConfig
+from hpsearch.config import StudyConfig
 from hpsearch.data._datasets import Dataset
 from hpsearch.study._attrs import ATTR_TEST
 from hpsearch.study._loop import Counts, count_trials

@@ -33,7 +33,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch._errors import RuntimeFailure
 from hpsearch._locations import Locations
-from hpsearch.config._study_config import StudyConfig
+from hpsearch.config import StudyConfig
 from hpsearch.study._attrs import ATTR_WORKER
 from hpsearch.study._reporter import NullReporter, Reporter
 from hpsearch.study._storage import MAX_RETRY, budget_lock

@@ -19,7 +19,7 @@ from optuna.storages import BaseStorage
 
 from hpsearch._errors import RuntimeFailure, UsageError, did_you_mean
 from hpsearch._locations import Locations, redact
-from hpsearch.config._study_config import StudyConfig, parse_study_dict
+from hpsearch.config import StudyConfig, parse_study_dict
 from hpsearch.space._sample import align_choices
 from hpsearch.study._attrs import ATTR_CONFIG, ATTR_IDENTITY, ATTR_SEED, ATTR_TARGET, canonical
 from hpsearch.study._data_record import check_same_data, record_fingerprint

@@ -13,7 +13,7 @@ import optuna
 from optuna.trial import TrialState
 
 from hpsearch._locations import Locations
-from hpsearch.config._study_config import StudyConfig
+from hpsearch.config import StudyConfig
 from hpsearch.study._data_record import dataset_flags
 from hpsearch.study._loop import count_trials
 from hpsearch.study._open import target_trials

@@ -24,7 +24,7 @@ from optuna.trial import FrozenTrial
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations, unwritable_reason
 from hpsearch._locks import creation_lock
-from hpsearch.config._study_config import StudyConfig, check_schedules_act, load_study_config
+from hpsearch.config import StudyConfig, check_schedules_act, load_study_config
 from hpsearch.data._datasets import Dataset
 from hpsearch.study._attrs import ATTR_PARENT_RUN, ATTR_TEST
 from hpsearch.study._data_record import check_same_data, load_data, record_data_source

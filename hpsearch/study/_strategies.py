@@ -7,7 +7,7 @@ import hashlib
 import optuna
 
 from hpsearch.catalog import PRUNERS, SAMPLERS
-from hpsearch.config._study_config import StudyConfig
+from hpsearch.config import StudyConfig
 
 __all__ = ["make_sampler", "make_pruner"]
 

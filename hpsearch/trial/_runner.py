@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
-from hpsearch.config._study_config import StudyConfig
+from hpsearch.config import StudyConfig
 from hpsearch.data._datasets import Pipelines
 from hpsearch.models._cnn import build_model
 from hpsearch.models._schedules import LearningRatePlan, build_learning_rate
