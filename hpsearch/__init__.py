@@ -1,2 +1,69 @@
-"""hpsearch: hyperparameter search for tf.keras CNNs, tracked in MLflow."""
+"""hpsearch: hyperparameter search for tf.keras models, tracked in MLflow.
+
+The public API (everything else is private and may change)::
+
+    import hpsearch
+
+    config = hpsearch.load_study_config("cifar10")                # a shipped study, or a path to a YAML file
+    summary = hpsearch.run_study(hpsearch.StudyRequest(study="cifar10", trials=5))
+    study, config = hpsearch.open_results("cifar10")              # read-only: an optuna.Study and its config
+    hpsearch.trials_frame(study)                                  # one row per trial, best first
+    hpsearch.best_trial(study)                                    # None until a trial has completed
+
+Names are loaded on first use, so ``import hpsearch`` imports neither TensorFlow nor MLflow.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from hpsearch.config import StudyConfig, load_study_config, parse_study_dict
+    from hpsearch.data import Dataset, Pipelines, Split
+    from hpsearch.results._read import export_study, open_results, report_study
+    from hpsearch.results._tables import studies_frame, trials_frame
+    from hpsearch.study._ranking import best_trial
+    from hpsearch.study._session import StudyRequest, StudySummary, WorkerRequest, run_study, run_worker_process
+
+#: public name -> the module that defines it
+_WHERE = {
+    # study files -> a validated, frozen configuration
+    "StudyConfig": "hpsearch.config",
+    "load_study_config": "hpsearch.config",
+    "parse_study_dict": "hpsearch.config",
+    # running a study (in this process, or as one worker of a shared study)
+    "StudyRequest": "hpsearch.study._session",
+    "StudySummary": "hpsearch.study._session",
+    "run_study": "hpsearch.study._session",
+    "WorkerRequest": "hpsearch.study._session",
+    "run_worker_process": "hpsearch.study._session",
+    # reading results
+    "open_results": "hpsearch.results._read",
+    "trials_frame": "hpsearch.results._tables",
+    "studies_frame": "hpsearch.results._tables",
+    "best_trial": "hpsearch.study._ranking",
+    "report_study": "hpsearch.results._read",
+    "export_study": "hpsearch.results._read",
+    # data, for scripts that feed their own arrays
+    "Dataset": "hpsearch.data",
+    "Split": "hpsearch.data",
+    "Pipelines": "hpsearch.data",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

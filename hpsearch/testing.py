@@ -15,6 +15,7 @@ from typing import Any
 from hpsearch.config import StudyConfig
 from hpsearch.trial._outcome import TrialOutcome
 from hpsearch.space._sample import sample
+from hpsearch.keys import State, TrialAttr
 
 __all__ = ["TrivialRunner"]
 
@@ -34,8 +35,8 @@ class TrivialRunner:
         lr = float(params.get("learning_rate", 1e-3))
         value = 1.0 / (1.0 + (math.log10(lr) + 2.5) ** 2)  # best near lr = 10**-2.5
         trial.report(value, step=1)  # epoch 1 (epoch numbers are 1-based)
-        trial.set_user_attr("epochs_trained", 1)
-        return TrialOutcome(number=trial.number, state="COMPLETE", params=params, value=value, epochs_trained=1)
+        trial.set_user_attr(TrialAttr.EPOCHS_TRAINED, 1)
+        return TrialOutcome(number=trial.number, state=State.COMPLETE, params=params, value=value, epochs_trained=1)
 
     def close(self, outcome: TrialOutcome, *, value: float | None) -> None:
         self.closed.append(outcome.number)

@@ -34,6 +34,7 @@ from hpsearch.models._cnn import build_model  # noqa: E402
 from hpsearch.space._sample import sample  # noqa: E402
 from hpsearch.tracking._tracking import StudyTracking  # noqa: E402
 from hpsearch.trial._runner import TrialRunner  # noqa: E402
+from hpsearch.keys import State
 
 PARAMS = {
     "optimizer": "adam",
@@ -125,9 +126,9 @@ def hpsearch_trial(runner: TrialRunner, study: optuna.Study) -> float:
     start = time.perf_counter()
     trial = study.ask()
     outcome = runner.run(trial)
-    frozen = study.tell(trial, outcome.value) if outcome.state == "COMPLETE" else study.tell(trial, state=optuna.trial.TrialState.FAIL)
+    frozen = study.tell(trial, outcome.value) if outcome.state == State.COMPLETE else study.tell(trial, state=optuna.trial.TrialState.FAIL)
     runner.close(outcome, value=frozen.value)
-    assert outcome.state == "COMPLETE", outcome.reason
+    assert outcome.state == State.COMPLETE, outcome.reason
     assert outcome.epochs_trained == runner.config.training.max_epochs
     return time.perf_counter() - start
 

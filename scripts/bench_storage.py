@@ -26,8 +26,10 @@ import yaml
 from hpsearch.config import load_study_config
 from hpsearch._locations import redact, resolve_locations
 from hpsearch.study._storage import open_storage
-from hpsearch.study._loop import count_trials, load_study, open_study, run_worker
+from hpsearch.study._loop import count_trials, run_worker
+from hpsearch.study._open import load_study, open_study
 from hpsearch.testing import TrivialRunner
+from hpsearch.keys import Tag
 
 
 def worker(url: str, name: str, rank: int, barrier: multiprocessing.synchronize.Barrier, done: multiprocessing.Queue) -> None:
@@ -36,7 +38,7 @@ def worker(url: str, name: str, rank: int, barrier: multiprocessing.synchronize.
     study, config = load_study(name, locations, rank=rank, for_worker=True)
     runner = TrivialRunner(config)
     barrier.wait()
-    run_worker(study, config, runner, locations, target=int(study.user_attrs["hpsearch.target_trials"]), poll_seconds=0.05)
+    run_worker(study, config, runner, locations, target=int(study.user_attrs[Tag.TARGET_TRIALS]), poll_seconds=0.05)
     done.put((time.time(), len(runner.closed)))
 
 

@@ -23,7 +23,10 @@ from hpsearch._errors import UsageError
 from hpsearch._locations import resolve_locations
 from hpsearch.trial._outcome import TrialOutcome
 from hpsearch.space._sample import sample
-from hpsearch.study._loop import count_trials, make_pruner, make_sampler, open_study, run_worker
+from hpsearch.study._loop import count_trials, run_worker
+from hpsearch.study._open import open_study
+from hpsearch.study._strategies import make_pruner, make_sampler
+from hpsearch.keys import State
 
 SAMPLER_TYPES = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
 PRUNER_TYPES = {
@@ -53,8 +56,8 @@ class SteppedRunner:
         for step in range(4):
             trial.report(final * (step + 1) / 4, step=step)
             if trial.should_prune():
-                return TrialOutcome(number=trial.number, state="PRUNED", params=params, epochs_trained=step + 1)
-        return TrialOutcome(number=trial.number, state="COMPLETE", params=params, value=final, epochs_trained=4)
+                return TrialOutcome(number=trial.number, state=State.PRUNED, params=params, epochs_trained=step + 1)
+        return TrialOutcome(number=trial.number, state=State.COMPLETE, params=params, value=final, epochs_trained=4)
 
     def close(self, outcome: TrialOutcome, *, value: float | None) -> None:
         pass

@@ -17,6 +17,7 @@ from optuna.trial import TrialState, create_trial
 from mlflow import MlflowClient
 
 from hpsearch.cli import main
+from hpsearch.keys import Tag, TrialAttr
 
 
 def test_help_is_fast_and_imports_no_tensorflow() -> None:
@@ -126,7 +127,7 @@ def test_end_to_end_cifar10_study_in_a_subprocess(tmp_path: Path, cifar_dir: Pat
     for child in children:
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.info.status == "FINISHED"
-        epochs = child.data.tags["hpsearch.epochs_trained"]
+        epochs = child.data.tags[Tag.EPOCHS_TRAINED]
         history = client.get_metric_history(child.info.run_id, "val_accuracy")
         assert [m.step for m in history] == list(range(1, int(epochs) + 1))  # 1-based epochs
         assert {"optimizer", "learning_rate", "schedule", "batch_norm", "initializer"} <= set(child.data.params)
@@ -135,7 +136,7 @@ def test_end_to_end_cifar10_study_in_a_subprocess(tmp_path: Path, cifar_dir: Pat
         png = Path(client.download_artifacts(child.info.run_id, "plots/learning_curve.png", str(tmp_path)))
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         trial = study.trials[int(child.data.tags["hpsearch.trial_number"])]
-        assert trial.user_attrs["mlflow_run_id"] == child.info.run_id
+        assert trial.user_attrs[TrialAttr.MLFLOW_RUN_ID] == child.info.run_id
     assert not any((store / "checkpoints" / "cifar10").iterdir())  # cleaned once in MLflow
 
     # show / list read the same store, without TensorFlow
@@ -223,7 +224,7 @@ def test_the_stop_message_names_each_interrupted_trial_and_its_epoch(monkeypatch
     for e in range(2):
         running[0].report(0.1, e)
     for trial in running:
-        trial.set_user_attr("fail_reason", "interrupted (SIGTERM)")
+        trial.set_user_attr(TrialAttr.FAIL_REASON, "interrupted (SIGTERM)")
         _retry(study, study.tell(trial, state=TrialState.FAIL), max_retry=None)
     text = stopped_message(Terminated("signal SIGTERM"), study, config, None, since)
     assert text.splitlines() == [

@@ -14,9 +14,9 @@ from conftest import write_cifar10
 from mlflow import MlflowClient
 
 from hpsearch.results._export import FORMATS, predict_exported
-from hpsearch.study._loop import ATTR_DATA_SOURCE
 from hpsearch.tracking._tracking import normalize_tracking_uri
 from hpsearch.cli import main
+from hpsearch.keys import StudyAttr
 
 
 def args(finished_study: dict, *extra: str) -> list[str]:
@@ -112,13 +112,13 @@ def study_copy(finished_study: dict, tmp_path: Path, **source: object) -> str:
         src.backup(dst)  # (WAL mode: a file copy could miss recent writes)
     storage = f"sqlite:///{tmp_path}/optuna.db"
     study = optuna.load_study(study_name="shop", storage=storage)
-    study.set_user_attr(ATTR_DATA_SOURCE, {**study.user_attrs[ATTR_DATA_SOURCE], **source})
+    study.set_user_attr(StudyAttr.DATA_SOURCE, {**study.user_attrs[StudyAttr.DATA_SOURCE], **source})
     return storage
 
 
 def test_export_reuses_the_data_the_study_was_trained_on(finished_study: dict, tmp_path: Path) -> None:
     study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
-    recorded = study.user_attrs[ATTR_DATA_SOURCE]
+    recorded = study.user_attrs[StudyAttr.DATA_SOURCE]
     assert recorded["kind"] == "cifar10" and recorded["path"] == str(Path(finished_study["data_dir"]).resolve())
     assert recorded["digest"].startswith("sha256:")
 
@@ -147,7 +147,7 @@ def test_export_says_when_the_data_changed_or_moved(finished_study: dict, tmp_pa
 
     from hpsearch.config import load_study_config
     from hpsearch.data._datasets import load_dataset
-    from hpsearch.study._session import _data_note
+    from hpsearch.study._data_record import data_note as _data_note
 
     moved = shutil.copytree(cifar_dir, tmp_path / "moved")
     study = optuna.load_study(study_name="shop", storage=finished_study["storage"])

@@ -14,7 +14,6 @@ from mlflow import MlflowClient
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import resolve_locations
 from hpsearch.results._read import check_study
-from hpsearch.study._attrs import ATTR_IDENTITY
 from hpsearch.study._reporter import NullReporter
 from hpsearch.study._session import StudyRequest, run_study
 from hpsearch.study._strategies import make_sampler
@@ -47,8 +46,8 @@ def test_pruning_really_prunes(store: Path, tmp_path: Path, cifar_dir: Path) -> 
     assert [t.state for t in trials] == [PRUNED, PRUNED]
     assert summary.counts.pruned == 2 and summary.stop_reason == "budget"
     for t in trials:
-        assert t.user_attrs["epochs_trained"] == 1 and list(t.intermediate_values) == [1]
-        run = mlflow_client().get_run(t.user_attrs["mlflow_run_id"])
+        assert t.user_attrs[TrialAttr.EPOCHS_TRAINED] == 1 and list(t.intermediate_values) == [1]
+        run = mlflow_client().get_run(t.user_attrs[TrialAttr.MLFLOW_RUN_ID])
         assert run.data.tags["hpsearch.state"] == "PRUNED" and run.info.status == "FINISHED"
         assert len(mlflow_client().get_metric_history(run.info.run_id, "val_accuracy")) == 1
     assert summary.test_metrics is None  # no completed trial to test
@@ -65,9 +64,9 @@ def test_a_nan_trial_fails_and_the_study_goes_on(store: Path, tmp_path: Path, ci
     summary = run_study(request(tmp_path, cifar_dir, sections=sections), on_ready=enqueue)
     trials = load().trials
     assert [t.state for t in trials] == [FAIL, COMPLETE, COMPLETE]
-    assert trials[0].user_attrs["fail_reason"].startswith("diverged: loss became NaN or infinite")
+    assert trials[0].user_attrs[TrialAttr.FAIL_REASON].startswith("diverged: loss became NaN or infinite")
     assert summary.counts.finished == 2 and summary.counts.failed == 1
-    assert mlflow_client().get_run(trials[0].user_attrs["mlflow_run_id"]).info.status == "FAILED"
+    assert mlflow_client().get_run(trials[0].user_attrs[TrialAttr.MLFLOW_RUN_ID]).info.status == "FAILED"
     test = summary.test_metrics
     assert test is not None and test["trial"] == summary.best.number and 0.0 <= test["test_accuracy"] <= 1.0
     parent = mlflow_client().get_run(summary.parent_run_id)
@@ -135,7 +134,7 @@ def test_a_changed_study_is_refused_and_nothing_is_written(store: Path, tmp_path
     # --fresh replaces it; the old MLflow runs stay browsable under a renamed experiment
     fresh = run_study(request(tmp_path, cifar_dir, trials=1, epochs=3, fresh=True))
     assert fresh.counts.finished == 1 and len(load().trials) == 1
-    assert load().user_attrs[ATTR_IDENTITY]["training"]["max_epochs"] == 3
+    assert load().user_attrs[StudyAttr.IDENTITY]["training"]["max_epochs"] == 3
     names = [e.name for e in mlflow_client().search_experiments()]
     assert "quick" in names and any(n.startswith("quick (replaced ") for n in names)
 
@@ -249,7 +248,7 @@ def test_models_the_artifact_store_refused_are_kept_and_stored_by_the_next_run(s
     assert again.test_metrics is not None and again.test_metrics["trial"] == 0
     assert mlflow_client().get_run(again.parent_run_id).info.status == "FINISHED"
     assert check_study("quick", None, None)[2] == []
-    run = mlflow_client().get_run(trial.user_attrs["mlflow_run_id"])
+    run = mlflow_client().get_run(trial.user_attrs[TrialAttr.MLFLOW_RUN_ID])
     assert "hpsearch.model_pending" not in run.data.tags
     assert {a.path for a in mlflow_client().list_artifacts(run.info.run_id, "model")} == {"model/best.keras"}
 
@@ -265,10 +264,10 @@ import uuid  # noqa: E402
 from hpsearch.config import load_study_config, parse_study_dict  # noqa: E402
 from hpsearch.space._sample import sample  # noqa: E402
 from hpsearch.study._storage import open_storage  # noqa: E402
-from hpsearch.study._attrs import ATTR_WORKER  # noqa: E402
 from hpsearch.study._loop import count_trials, run_worker  # noqa: E402
 from hpsearch.study._open import load_study, open_study  # noqa: E402
 from hpsearch.testing import TrivialRunner  # noqa: E402
+from hpsearch.keys import StudyAttr, Tag, TrialAttr
 
 POSTGRES = os.environ.get("HPSEARCH_TEST_POSTGRES_URL")
 REQUIRE = os.environ.get("HPSEARCH_REQUIRE_SERVICES") == "1"
@@ -300,7 +299,7 @@ def _trivial_worker(url: str, name: str, rank: int, seconds: float, out: str) ->
     locations = resolve_locations(url, "sqlite:////unused/mlflow.db")
     study, config = load_study(name, locations, rank=rank, for_worker=True)
     runner = TrivialRunner(config, seconds=seconds)
-    run_worker(study, config, runner, locations, target=int(study.user_attrs["hpsearch.target_trials"]), poll_seconds=0.2)
+    run_worker(study, config, runner, locations, target=int(study.user_attrs[Tag.TARGET_TRIALS]), poll_seconds=0.2)
     Path(out).write_text(_json.dumps(runner.closed))
 
 
@@ -335,7 +334,7 @@ def test_a_silent_worker_on_another_machine_has_its_trial_retried(kind: str, tmp
     study, _ = open_study(config, locations, data_fingerprint={})
     lost = study.ask()
     params = sample(lost, config.search_space)
-    lost.set_user_attr(ATTR_WORKER, {"host": "machine-b", "pidns": 1, "pid": 4242, "started": 0.0})
+    lost.set_user_attr(TrialAttr.WORKER, {"host": "machine-b", "pidns": 1, "pid": 4242, "started": 0.0})
     study._storage.record_heartbeat(lost._trial_id)  # then machine-b goes silent
     start = time.monotonic()
     result = run_worker(study, config, TrivialRunner(config), locations, target=2, poll_seconds=0.2, deadline=time.time() + 30)
@@ -374,7 +373,7 @@ def test_a_worker_killed_on_another_machine_is_detected_by_its_missing_heartbeat
         if running and running[0].params:  # the trial is created before its params are written
             break
         time.sleep(0.2)
-    assert running and running[0].params and running[0].user_attrs[ATTR_WORKER]["host"] == "machine-a"
+    assert running and running[0].params and running[0].user_attrs[TrialAttr.WORKER]["host"] == "machine-a"
     time.sleep(2.5)  # machine A records heartbeats while "training"
     os.kill(machine_a.pid, signal.SIGKILL)
     machine_a.join(10)
@@ -387,7 +386,7 @@ def test_a_worker_killed_on_another_machine_is_detected_by_its_missing_heartbeat
     assert dead.state == FAIL and dead.params.items() >= running[0].params.items()
     retry = [t for t in trials if t.system_attrs.get("failed_trial") == dead.number]
     assert len(retry) == 1 and retry[0].state == COMPLETE and retry[0].params == dead.params
-    assert retry[0].user_attrs[ATTR_WORKER]["host"] != "machine-a"
+    assert retry[0].user_attrs[TrialAttr.WORKER]["host"] != "machine-a"
 
 
 # ----------------------------------------------------------------------------- the same distributions in every process

@@ -12,13 +12,14 @@ import pytest
 from mlflow import MlflowClient
 
 from hpsearch._errors import RuntimeFailure, UsageError
-from hpsearch.tracking import TAG_STATE, TAG_TRIAL, TAG_VALUE, StudyTracking, check_tracking_uri, normalize_tracking_uri
+from hpsearch.tracking import StudyTracking, check_tracking_uri, normalize_tracking_uri
+from hpsearch.keys import RunStatus, State, Tag, TrialAttr
 
 
 @pytest.fixture
 def tracking(tmp_path: Path) -> StudyTracking:
     t = StudyTracking(f"sqlite:///{tmp_path}/mlflow.db", "demo", (tmp_path / "artifacts").as_uri())
-    t.open_parent(None, params={"max_epochs": 3}, tags={"hpsearch.sampler": "tpe"})
+    t.open_parent(None, params={"max_epochs": 3}, tags={Tag.SAMPLER: "tpe"})
     return t
 
 
@@ -28,13 +29,13 @@ def test_parent_and_trial_runs(tracking: StudyTracking, tmp_path: Path) -> None:
         run.log_epoch(epoch, {"loss": 1.0 / (epoch + 1), "val_accuracy": 0.1 * epoch})
     (tmp_path / "f.txt").write_text("hi")
     run.log_artifact(tmp_path / "f.txt", "plots")
-    run.finish("PRUNED", value=0.2)
+    run.finish(State.PRUNED, value=0.2)
 
     client = MlflowClient(normalize_tracking_uri(f"sqlite:///{tmp_path}/mlflow.db"))
     got = client.get_run(run.run_id)
     assert got.info.status == "FINISHED"
     assert got.data.tags["mlflow.parentRunId"] == tracking.parent_run_id
-    assert got.data.tags[TAG_TRIAL] == "0" and got.data.tags[TAG_STATE] == "PRUNED" and got.data.tags[TAG_VALUE] == "0.2"
+    assert got.data.tags[Tag.TRIAL] == "0" and got.data.tags[Tag.STATE] == "PRUNED" and got.data.tags[Tag.VALUE] == "0.2"
     assert got.data.params == {"optimizer": "sgd", "learning_rate": "0.01"}
     assert [(m.step, m.value) for m in client.get_metric_history(run.run_id, "val_accuracy")] == [(0, 0.0), (1, 0.1), (2, 0.2)]
     assert [a.path for a in client.list_artifacts(run.run_id, "plots")] == ["plots/f.txt"]
@@ -55,22 +56,22 @@ def test_a_retry_continues_the_run_without_duplicate_steps(tracking: StudyTracki
     steps = sorted(m.step for m in tracking.client.get_metric_history(retry.run_id, "loss"))
     assert steps == [0, 1, 2, 3]
     run = tracking.client.get_run(retry.run_id)
-    assert run.data.tags[TAG_TRIAL] == "7" and run.data.tags["hpsearch.attempts"] == "2"
+    assert run.data.tags[Tag.TRIAL] == "7" and run.data.tags["hpsearch.attempts"] == "2"
     assert run.info.status == "RUNNING"
 
 
 def test_tags_describe_the_final_state_of_a_continued_run(tracking: StudyTracking) -> None:
     first = tracking.start_trial(2, {"optimizer": "adam"})
-    first.finish("KILLED", tags={"hpsearch.fail_reason": "interrupted"})
+    first.finish(RunStatus.KILLED, tags={"hpsearch.fail_reason": "interrupted"})
     retry = tracking.start_trial(5, {"optimizer": "adam"}, continue_run_id=first.run_id)
     assert "hpsearch.fail_reason" not in tracking.client.get_run(retry.run_id).data.tags  # running again
-    retry.finish("COMPLETE", value=0.5)
+    retry.finish(State.COMPLETE, value=0.5)
     tags = tracking.client.get_run(retry.run_id).data.tags
-    assert tags[TAG_STATE] == "COMPLETE" and tags[TAG_VALUE] == "0.5" and "hpsearch.fail_reason" not in tags
+    assert tags[Tag.STATE] == "COMPLETE" and tags[Tag.VALUE] == "0.5" and "hpsearch.fail_reason" not in tags
     again = tracking.start_trial(6, {"optimizer": "adam"}, continue_run_id=retry.run_id)
-    again.finish("FAIL", tags={"hpsearch.fail_reason": "diverged"})
+    again.finish(State.FAIL, tags={"hpsearch.fail_reason": "diverged"})
     tags = tracking.client.get_run(again.run_id).data.tags
-    assert tags["hpsearch.fail_reason"] == "diverged" and TAG_VALUE not in tags  # no value of an earlier attempt
+    assert tags["hpsearch.fail_reason"] == "diverged" and Tag.VALUE not in tags  # no value of an earlier attempt
 
 
 def test_a_run_is_continued_only_if_it_logged_nothing_past_the_resume_point(tracking: StudyTracking) -> None:
@@ -83,7 +84,7 @@ def test_a_run_is_continued_only_if_it_logged_nothing_past_the_resume_point(trac
     tracking.supersede(first.run_id, second.run_id)
     old = tracking.client.get_run(first.run_id)
     assert old.data.tags["hpsearch.superseded_by"] == second.run_id
-    assert old.info.status == "FAILED" and old.data.tags[TAG_STATE] == "FAIL"  # its attempt is over
+    assert old.info.status == "FAILED" and old.data.tags[Tag.STATE] == "FAIL"  # its attempt is over
 
 
 def test_reopening_the_study_reuses_its_parent_run(tracking: StudyTracking, tmp_path: Path) -> None:
@@ -166,11 +167,11 @@ def test_every_trial_keeps_its_epoch_logs_and_tensorboard_gathers_them(finished_
     study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
     trained = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     for trial in trained:
-        run_id = trial.user_attrs["mlflow_run_id"]
+        run_id = trial.user_attrs[TrialAttr.MLFLOW_RUN_ID]
         path = client.download_artifacts(run_id, "history/history.csv", str(tmp_path))
         with open(path, newline="") as fh:
             rows = list(csv.DictReader(fh))
-        assert [int(r["epoch"]) for r in rows] == list(range(1, trial.user_attrs["epochs_trained"] + 1))
+        assert [int(r["epoch"]) for r in rows] == list(range(1, trial.user_attrs[TrialAttr.EPOCHS_TRAINED] + 1))
         assert {a.path for a in client.list_artifacts(run_id, "tensorboard")} == {"tensorboard/train", "tensorboard/validation"}
 
     logdir = tmp_path / "tb"
@@ -197,7 +198,7 @@ def test_readers_take_no_creation_lock(tmp_path: Path) -> None:
 
 
 def test_an_unwritable_lock_is_one_line(tmp_path: Path) -> None:
-    from hpsearch.study._storage import creation_lock
+    from hpsearch._locks import creation_lock
 
     (tmp_path / "mlflow.db.hpsearch-create.lock").mkdir()  # a folder where the lock file goes
     with pytest.raises(RuntimeFailure, match="Cannot create the lock file .*make its folder writable"):

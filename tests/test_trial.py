@@ -16,6 +16,7 @@ from hpsearch.tracking import StudyTracking
 from hpsearch.trial._checkpoints import TrialCheckpoints
 from hpsearch.trial._resume import gather_resume
 from hpsearch.trial._runner import TrialRunner
+from hpsearch.keys import State, Tag, TrialAttr
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -39,12 +40,12 @@ def test_a_trial_trains_logs_and_keeps_its_best_checkpoint(tmp_path: Path, pipel
     study = optuna.create_study(direction="maximize")
     trial = study.ask()
     outcome = runner.run(trial)
-    assert outcome.state == "COMPLETE", outcome.reason
+    assert outcome.state == State.COMPLETE, outcome.reason
     assert outcome.epochs_trained == 2 and epochs_seen == [(0, 0), (0, 1)]
     assert outcome.value == max(row["val_accuracy"] for row in outcome.history)
     assert outcome.checkpoints.best_path.is_file()  # kept until Optuna has the result
 
-    run_id = trial.user_attrs["mlflow_run_id"]
+    run_id = trial.user_attrs[TrialAttr.MLFLOW_RUN_ID]
     client = tracking.client
     for key in ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds"):
         assert [m.step for m in client.get_metric_history(run_id, key)] == [1, 2], key  # 1-based, as Keras prints
@@ -55,13 +56,13 @@ def test_a_trial_trains_logs_and_keeps_its_best_checkpoint(tmp_path: Path, pipel
     frozen = study.tell(trial, outcome.value)
     assert [row["epoch"] for row in outcome.history] == [1, 2]
     assert sorted(frozen.intermediate_values) == [1, 2]  # Optuna's steps are the same epoch numbers
-    assert frozen.user_attrs["best_epoch"] in (1, 2)
-    assert frozen.intermediate_values[frozen.user_attrs["best_epoch"]] == outcome.value
+    assert frozen.user_attrs[TrialAttr.BEST_EPOCH] in (1, 2)
+    assert frozen.intermediate_values[frozen.user_attrs[TrialAttr.BEST_EPOCH]] == outcome.value
     runner.close(outcome, value=frozen.value)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["hpsearch.state"] == "COMPLETE"
     assert not outcome.checkpoints.directory.exists()
-    assert trial.user_attrs["epochs_trained"] == 2
+    assert trial.user_attrs[TrialAttr.EPOCHS_TRAINED] == 2
 
 
 def test_a_diverging_trial_fails_with_its_reason(tmp_path: Path, pipelines: Pipelines) -> None:
@@ -70,11 +71,11 @@ def test_a_diverging_trial_fails_with_its_reason(tmp_path: Path, pipelines: Pipe
     )
     trial = optuna.create_study().ask()
     outcome = runner.run(trial)
-    assert outcome.state == "FAIL"
+    assert outcome.state == State.FAIL
     assert outcome.reason.startswith("diverged: loss became NaN or infinite at epoch 1")
-    assert trial.user_attrs["fail_reason"] == outcome.reason
+    assert trial.user_attrs[TrialAttr.FAIL_REASON] == outcome.reason
     runner.close(outcome, value=None)
-    run = tracking.client.get_run(trial.user_attrs["mlflow_run_id"])
+    run = tracking.client.get_run(trial.user_attrs[TrialAttr.MLFLOW_RUN_ID])
     assert run.info.status == "FAILED" and run.data.tags["hpsearch.fail_reason"].startswith("diverged")
 
 
@@ -87,8 +88,8 @@ def test_an_exception_fails_only_this_trial(tmp_path: Path, pipelines: Pipelines
     monkeypatch.setattr("hpsearch.trial._runner.build_model", out_of_memory)
     trial = optuna.create_study().ask()
     outcome = runner.run(trial)
-    assert outcome.state == "FAIL" and outcome.reason == "RuntimeError: OOM when allocating tensor with shape [512,2304]"
-    assert "out_of_memory" in trial.user_attrs["traceback"]
+    assert outcome.state == State.FAIL and outcome.reason == "RuntimeError: OOM when allocating tensor with shape [512,2304]"
+    assert "out_of_memory" in trial.user_attrs[TrialAttr.TRACEBACK]
 
 
 class Interrupt(KeyboardInterrupt):
@@ -106,7 +107,7 @@ def test_an_interrupted_trial_resumes_from_its_last_epoch(tmp_path: Path, pipeli
     first = study.ask()
     with pytest.raises(Interrupt):
         runner.run(first)
-    run_id = first.user_attrs["mlflow_run_id"]
+    run_id = first.user_attrs[TrialAttr.MLFLOW_RUN_ID]
     assert tracking.client.get_run(run_id).info.status == "KILLED"
     params = dict(first.params)
     failed = study.tell(first, state=optuna.trial.TrialState.FAIL)
@@ -115,11 +116,11 @@ def test_an_interrupted_trial_resumes_from_its_last_epoch(tmp_path: Path, pipeli
     runner2, _ = make_runner(tmp_path, pipelines, **sections)
     retry = study.ask()
     outcome = runner2.run(retry, first_number=first.number)
-    assert outcome.state == "COMPLETE", outcome.reason
+    assert outcome.state == State.COMPLETE, outcome.reason
     assert retry.params == params
-    assert outcome.resumed_from_epoch == 2 and retry.user_attrs["resumed_from_epoch"] == 2
+    assert outcome.resumed_from_epoch == 2 and retry.user_attrs[TrialAttr.RESUMED_FROM_EPOCH] == 2
     assert [row["epoch"] for row in outcome.history] == [1, 2, 3, 4]
-    assert retry.user_attrs["mlflow_run_id"] == run_id  # the same MLflow run, continued
+    assert retry.user_attrs[TrialAttr.MLFLOW_RUN_ID] == run_id  # the same MLflow run, continued
     steps = [m.step for m in tracking.client.get_metric_history(run_id, "val_accuracy")]
     assert steps == [1, 2, 3, 4]  # no duplicates, no gaps
     done = study.tell(retry, outcome.value)
@@ -165,7 +166,7 @@ def test_a_retry_on_another_machine_resumes_from_the_tracking_server(tmp_path: P
         first = study.ask()
         with pytest.raises(Interrupt):
             machine_a.run(first)
-        run_id = first.user_attrs["mlflow_run_id"]
+        run_id = first.user_attrs[TrialAttr.MLFLOW_RUN_ID]
         remote = {a.path for a in tracking.client.list_artifacts(run_id, "resume")}
         assert {"resume/resume.json", "resume/state-b.keras"} <= remote  # epoch index 1 -> slot b
         failed = study.tell(first, state=optuna.trial.TrialState.FAIL)
@@ -175,7 +176,7 @@ def test_a_retry_on_another_machine_resumes_from_the_tracking_server(tmp_path: P
         machine_b.tracking.attach_parent(tracking.parent_run_id)
         retry = study.ask()
         outcome = machine_b.run(retry, first_number=first.number)
-        assert outcome.state == "COMPLETE", outcome.reason
+        assert outcome.state == State.COMPLETE, outcome.reason
         assert outcome.resumed_from_epoch == 2 and [r["epoch"] for r in outcome.history] == [1, 2, 3, 4]
         assert [m.step for m in tracking.client.get_metric_history(run_id, "val_accuracy")] == [1, 2, 3, 4]
         assert {a.path for a in tracking.client.list_artifacts(run_id, "model")} == {"model/best.keras"}
@@ -235,7 +236,7 @@ def interrupted(tmp_path: Path, pipelines: Pipelines, *, epochs_done: int, max_e
     notices: list[str] = []
     retry_runner, _ = make_runner(tmp_path, pipelines, **sections)
     retry_runner.on_message = notices.append
-    return study, first, first.user_attrs["mlflow_run_id"], tracking, retry_runner, notices
+    return study, first, first.user_attrs[TrialAttr.MLFLOW_RUN_ID], tracking, retry_runner, notices
 
 
 def steps(tracking: StudyTracking, run_id: str, key: str = "val_accuracy") -> list[int]:
@@ -247,7 +248,7 @@ def test_a_completed_retry_does_not_keep_the_interrupted_tag(tmp_path: Path, pip
     assert tracking.client.get_run(run_id).data.tags["hpsearch.fail_reason"] == "interrupted"
     retry = study.ask()
     outcome = runner.run(retry, first_number=first.number)
-    assert outcome.state == "COMPLETE" and retry.user_attrs["mlflow_run_id"] == run_id
+    assert outcome.state == State.COMPLETE and retry.user_attrs[TrialAttr.MLFLOW_RUN_ID] == run_id
     assert "hpsearch.fail_reason" not in tracking.client.get_run(run_id).data.tags  # running again
     runner.close(outcome, value=study.tell(retry, outcome.value).value)
     tags = tracking.client.get_run(run_id).data.tags
@@ -261,12 +262,12 @@ def test_a_truncated_resume_model_falls_back_to_the_epoch_before(tmp_path: Path,
     newest.write_bytes(newest.read_bytes()[:1000])  # truncated
     retry = study.ask()
     outcome = runner.run(retry, first_number=first.number)
-    assert outcome.state == "COMPLETE", outcome.reason
+    assert outcome.state == State.COMPLETE, outcome.reason
     assert retry.params == first.params and outcome.resumed_from_epoch == 2
     assert [r["epoch"] for r in outcome.history] == [1, 2, 3, 4]
     assert any("resuming after epoch 2" in n and "epoch-0003.keras does not load" in n for n in notices), notices
     # the old run had logged epoch 3 of the abandoned state: the retry writes a new, clean run
-    new_run = retry.user_attrs["mlflow_run_id"]
+    new_run = retry.user_attrs[TrialAttr.MLFLOW_RUN_ID]
     assert new_run != run_id and steps(tracking, new_run) == [1, 2, 3, 4] and steps(tracking, run_id) == [1, 2, 3]
     assert tracking.client.get_run(run_id).data.tags["hpsearch.superseded_by"] == new_run
     done = study.tell(retry, outcome.value)
@@ -280,9 +281,9 @@ def test_an_unreadable_resume_state_restarts_with_one_clean_history(tmp_path: Pa
         (folder / name).write_text('{"version": 2, "epo')  # garbled
     retry = study.ask()
     outcome = runner.run(retry, first_number=first.number)
-    assert outcome.state == "COMPLETE", outcome.reason
+    assert outcome.state == State.COMPLETE, outcome.reason
     assert retry.params == first.params and outcome.resumed_from_epoch == 0
-    new_run = retry.user_attrs["mlflow_run_id"]
+    new_run = retry.user_attrs[TrialAttr.MLFLOW_RUN_ID]
     assert steps(tracking, new_run) == [1, 2, 3, 4] and steps(tracking, new_run, "loss") == [1, 2, 3, 4]  # each epoch once
     assert new_run != run_id and tracking.client.get_run(run_id).data.tags["hpsearch.superseded_by"] == new_run
     assert any("restarting from epoch 0 with the same params" in n for n in notices), notices
@@ -307,8 +308,8 @@ def test_a_corrupt_best_checkpoint_is_written_again_from_memory(tmp_path: Path, 
     study = optuna.create_study(direction="maximize")
     trial = study.ask()
     outcome = runner.run(trial)
-    assert outcome.state == "COMPLETE", outcome.reason
-    stored = tracking.download(trial.user_attrs["mlflow_run_id"], "model/best.keras", tmp_path / "dl")
+    assert outcome.state == State.COMPLETE, outcome.reason
+    stored = tracking.download(trial.user_attrs[TrialAttr.MLFLOW_RUN_ID], "model/best.keras", tmp_path / "dl")
     model = keras.saving.load_model(stored)  # what MLflow holds is a model, not the random bytes
     accuracy = model.evaluate(pipelines.evaluation("validation", 64), verbose=0, return_dict=True)["accuracy"]
     assert accuracy == pytest.approx(outcome.value, abs=1e-6)  # and it is the best epoch's
@@ -325,11 +326,11 @@ def test_a_corrupt_best_checkpoint_without_a_good_copy_fails_the_trial(
     monkeypatch.setattr("hpsearch.trial._artifacts._best_weights", lambda *args: None)
     trial = optuna.create_study(direction="maximize").ask()
     outcome = runner.run(trial)
-    assert outcome.state == "FAIL" and outcome.value is None
+    assert outcome.state == State.FAIL and outcome.value is None
     assert outcome.reason.startswith(f"best checkpoint {runner.checkpoints_for(0).best_path} does not load")
-    run_id = trial.user_attrs["mlflow_run_id"]
+    run_id = trial.user_attrs[TrialAttr.MLFLOW_RUN_ID]
     assert not tracking.client.list_artifacts(run_id, "model")  # the random bytes were not shipped
-    assert "does not load" in tracking.client.get_run(run_id).data.tags["hpsearch.model_error"]
+    assert "does not load" in tracking.client.get_run(run_id).data.tags[Tag.MODEL_ERROR]
 
 
 def test_an_upload_that_fails_keeps_the_checkpoint(tmp_path: Path, pipelines: Pipelines) -> None:
@@ -341,13 +342,13 @@ def test_an_upload_that_fails_keeps_the_checkpoint(tmp_path: Path, pipelines: Pi
     with unwritable(tmp_path / "artifacts" / "study"):
         outcome = runner.run(trial)
         runner.close(outcome, value=study.tell(trial, outcome.value).value)
-    assert outcome.state == "COMPLETE"  # the training result stands
+    assert outcome.state == State.COMPLETE  # the training result stands
     folder = runner.checkpoints_for(0).directory
     assert (folder / "best.keras").is_file() and (folder / "pending-upload.json").is_file()  # not deleted
     [notice] = notices
     assert notice.startswith("trial 0: ") and "model/best.keras" in notice and str(tmp_path / "artifacts" / "study") in notice
     assert "kept in" in notice and "the next run of the study uploads it" in notice
-    run = tracking.client.get_run(trial.user_attrs["mlflow_run_id"])
+    run = tracking.client.get_run(trial.user_attrs[TrialAttr.MLFLOW_RUN_ID])
     assert "hpsearch.model_pending" in run.data.tags and run.data.tags["hpsearch.state"] == "COMPLETE"
 
 

@@ -23,6 +23,7 @@ from mlflow import MlflowClient
 
 from hpsearch.tracking import normalize_tracking_uri, ui_path
 from hpsearch.cli import main
+from hpsearch.keys import TrialAttr
 
 CHROMIUM = os.environ.get("HPSEARCH_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = os.environ.get("HPSEARCH_TEST_CHROMEDRIVER") or shutil.which("chromedriver")
@@ -113,7 +114,7 @@ def test_the_study_is_browsable_in_the_mlflow_ui(finished_study: dict, tmp_path:
     experiment = client.get_experiment_by_name("shop")
     study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
     trial = study.best_trial
-    run_id = trial.user_attrs["mlflow_run_id"]
+    run_id = trial.user_attrs[TrialAttr.MLFLOW_RUN_ID]
 
     port = free_port()
     env = {**os.environ, "HPSEARCH_HOME": str(finished_study["home"])}

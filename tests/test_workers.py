@@ -25,6 +25,7 @@ from conftest import write_study
 from mlflow import MlflowClient
 
 from hpsearch.study._workers import gpu_for_rank, is_dead_here, parse_gpus, worker_identity
+from hpsearch.keys import Tag, TrialAttr
 
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
@@ -113,7 +114,7 @@ def check_consistency(cwd: Path, study_name: str, target: int) -> optuna.Study:
             assert len(steps) == len(set(steps)), f"duplicate steps in {run.info.run_name}: {steps}"
             assert steps == sorted(steps) == list(range(1, len(steps) + 1))  # epochs 1, 2, ...
     for t in finished:  # one run per finished trial, same run id as Optuna's
-        assert client.get_run(t.user_attrs["mlflow_run_id"]).data.tags["hpsearch.trial_number"] == str(t.number)
+        assert client.get_run(t.user_attrs[TrialAttr.MLFLOW_RUN_ID]).data.tags["hpsearch.trial_number"] == str(t.number)
     return study
 
 
@@ -146,7 +147,7 @@ def test_kill_9_then_the_same_command_resumes_the_trial(tmp_path: Path, cifar_di
     before = optuna.load_study(study_name="resilient", storage=f"sqlite:///{store}/optuna.db")
     killed = before.trials[killed_number]
     assert killed.state == optuna.trial.TrialState.RUNNING  # as a crash leaves it
-    killed_run = killed.user_attrs["mlflow_run_id"]
+    killed_run = killed.user_attrs[TrialAttr.MLFLOW_RUN_ID]
 
     rerun = start(args, tmp_path, tmp_path / "run2.log")
     assert rerun.wait(300) == 0, (tmp_path / "run2.log").read_text()[-3000:]
@@ -154,16 +155,16 @@ def test_kill_9_then_the_same_command_resumes_the_trial(tmp_path: Path, cifar_di
     study = check_consistency(tmp_path, "resilient", 2)
     failed = study.trials[killed_number]
     assert failed.state == optuna.trial.TrialState.FAIL
-    assert failed.user_attrs["fail_reason"].startswith("worker process died")
+    assert failed.user_attrs[TrialAttr.FAIL_REASON].startswith("worker process died")
     retry = retry_of(study, killed_number)
     assert retry.params == killed.params
-    assert retry.user_attrs["resumed_from_epoch"] >= done >= 2
-    assert retry.user_attrs["mlflow_run_id"] == killed_run  # the killed trial's run, continued
+    assert retry.user_attrs[TrialAttr.RESUMED_FROM_EPOCH] >= done >= 2
+    assert retry.user_attrs[TrialAttr.MLFLOW_RUN_ID] == killed_run  # the killed trial's run, continued
     client = MlflowClient(f"sqlite:///{store}/mlflow.db")
     run = client.get_run(killed_run)
-    assert run.data.tags["hpsearch.resumed_from_epoch"] == str(retry.user_attrs["resumed_from_epoch"])
+    assert run.data.tags["hpsearch.resumed_from_epoch"] == str(retry.user_attrs[TrialAttr.RESUMED_FROM_EPOCH])
     steps = [m.step for m in client.get_metric_history(killed_run, "loss")]
-    assert steps == list(range(1, retry.user_attrs["epochs_trained"] + 1))
+    assert steps == list(range(1, retry.user_attrs[TrialAttr.EPOCHS_TRAINED] + 1))
     assert "trial" in (tmp_path / "run2.log").read_text()
 
 
@@ -187,7 +188,7 @@ def test_interrupt_stops_cleanly_and_resumes(tmp_path: Path, cifar_dir: Path, si
     stopped = study.trials[number]
     assert stopped.state == optuna.trial.TrialState.FAIL
     name = "Ctrl-C" if sig == signal.SIGINT else "SIGTERM"
-    assert stopped.user_attrs["fail_reason"] == f"interrupted ({name})"
+    assert stopped.user_attrs[TrialAttr.FAIL_REASON] == f"interrupted ({name})"
     assert [t.state for t in study.trials if t.number > number] == [optuna.trial.TrialState.WAITING]
     # The message says what stopped (study, trial, epoch), what became of it, and how to resume.
     trained = json.loads((store / "checkpoints" / "stoppable" / f"trial-{number:05d}" / "resume.json").read_text())["epochs_done"]
@@ -202,7 +203,7 @@ def test_interrupt_stops_cleanly_and_resumes(tmp_path: Path, cifar_dir: Path, si
     )
     assert "Study stoppable: finished so far: " in log and "(target 2)." in log
     client = MlflowClient(f"sqlite:///{store}/mlflow.db")
-    assert client.get_run(stopped.user_attrs["mlflow_run_id"]).info.status == "KILLED"
+    assert client.get_run(stopped.user_attrs[TrialAttr.MLFLOW_RUN_ID]).info.status == "KILLED"
     parent = study.user_attrs["hpsearch.mlflow_parent_run_id"]
     assert client.get_run(parent).info.status == "KILLED"
 
@@ -210,7 +211,7 @@ def test_interrupt_stops_cleanly_and_resumes(tmp_path: Path, cifar_dir: Path, si
     assert rerun.wait(300) == 0, (tmp_path / "run2.log").read_text()[-3000:]
     study = check_consistency(tmp_path, "stoppable", 2)
     retry = retry_of(study, number)
-    assert retry.params == stopped.params and retry.user_attrs["resumed_from_epoch"] >= done
+    assert retry.params == stopped.params and retry.user_attrs[TrialAttr.RESUMED_FROM_EPOCH] >= done
     assert client.get_run(parent).info.status == "FINISHED"
 
 
@@ -229,7 +230,7 @@ def test_many_interruptions_lose_nothing(tmp_path: Path, cifar_dir: Path) -> Non
     study = check_consistency(tmp_path, "battered", 3)
     for t in study.trials:
         if t.state in FINISHED and t.system_attrs.get("failed_trial") is not None:
-            assert t.user_attrs["resumed_from_epoch"] >= 1
+            assert t.user_attrs[TrialAttr.RESUMED_FROM_EPOCH] >= 1
 
 
 @pytest.mark.slow
@@ -293,12 +294,12 @@ def test_a_study_started_in_one_process_is_continued_by_workers(tmp_path: Path, 
     assert many.wait(400) == 0, (tmp_path / "many.log").read_text()[-3000:]
     # Another machine's `hpsearch study joined.yaml --trials 4` raises the target; this worker joins.
     storage = f"sqlite:///{tmp_path}/mlruns/optuna.db"
-    optuna.load_study(study_name="joined", storage=storage).set_user_attr("hpsearch.target_trials", 4)
+    optuna.load_study(study_name="joined", storage=storage).set_user_attr(Tag.TARGET_TRIALS, 4)
     joiner = start(["worker", "joined", *data], tmp_path, tmp_path / "worker.log")
     assert joiner.wait(300) == 0, (tmp_path / "worker.log").read_text()[-3000:]
 
     study = check_consistency(tmp_path, "joined", 4)
-    assert all(t.state in FINISHED for t in study.trials), [(t.number, t.state, t.user_attrs.get("fail_reason")) for t in study.trials]
+    assert all(t.state in FINISHED for t in study.trials), [(t.number, t.state, t.user_attrs.get(TrialAttr.FAIL_REASON)) for t in study.trials]
     assert len({t.user_attrs["hpsearch.worker"]["pid"] for t in study.trials}) >= 3  # first process, the workers, the joiner
     checked = run_check(tmp_path, "joined")
     assert checked.returncode == 0 and "consistent. 4 finished trials, 4 trial runs" in checked.stdout, checked.stdout + checked.stderr
@@ -362,7 +363,7 @@ def test_workers_on_postgres_and_a_tracking_server_survive_a_killed_worker(tmp_p
         assert study.trials[number].state == optuna.trial.TrialState.FAIL
         retry = retry_of(study, number)
         assert retry.params == victim.params and retry.user_attrs["hpsearch.worker"]["pid"] != victim_pid  # another worker
-        assert retry.user_attrs["resumed_from_epoch"] >= 1
+        assert retry.user_attrs[TrialAttr.RESUMED_FROM_EPOCH] >= 1
         env = {**os.environ}
         checked = subprocess.run(
             [sys.executable, "-m", "hpsearch", "check", name, "--storage", storage, "--tracking-uri", tracking],

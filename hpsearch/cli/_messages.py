@@ -126,12 +126,10 @@ def study_header(config: Any, locations: Any, counts: Any) -> str:
 
 def nothing_to_run(config: Any, study_obj: Any, counts: Any) -> tuple[str, str]:
     """What to say when a study already has its finished trials: that, its best, how to add more."""
-    metric = config.objective.metric
-    try:
-        best = study_obj.best_trial
-        shown = f" Best: trial {best.number}, {metric} = {best.value:.4f}."
-    except ValueError:
-        shown = ""
+    from hpsearch.study._ranking import best_trial
+
+    best = best_trial(study_obj)
+    shown = f" Best: trial {best.number}, {config.objective.metric} = {best.value:.4f}." if best is not None else ""
     more = max(10, counts.finished // 2)
     return (
         f"Study {config.name} already has {counts.finished} finished trials (target {config.budget.trials}): nothing to run.{shown}",
@@ -163,7 +161,8 @@ def stopped_message(stop: BaseException, study_obj: Any, config: Any, locations:
     """What an interrupt stopped (the study, each trial and its epoch), what became of it, and the
     command that resumes."""
     from hpsearch.results._tables import interrupted_since
-    from hpsearch.study._loop import count_trials, target_trials
+    from hpsearch.study._loop import count_trials
+    from hpsearch.study._open import target_trials
 
     what = signal_name(stop)
     resume = f"Resume with:\n  {resume_hint()}"

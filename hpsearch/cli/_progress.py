@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial
 from tqdm import tqdm
 
 from hpsearch.results._tables import epochs_trained, format_duration
+from hpsearch.keys import State, TrialAttr
 
 __all__ = ["TerminalReporter", "short_params"]
 
@@ -94,9 +95,9 @@ class TerminalReporter:
             duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
         value = f"{self.metric}={trial.value:.4f}" if trial.value is not None else ""
         epochs = epochs_trained(trial)
-        resumed = trial.user_attrs.get("resumed_from_epoch") or 0
+        resumed = trial.user_attrs.get(TrialAttr.RESUMED_FROM_EPOCH) or 0
         extra = f" resumed@{resumed}" if resumed else ""
-        reason = trial.user_attrs.get("fail_reason") if trial.state.name == "FAIL" else None
+        reason = trial.user_attrs.get(TrialAttr.FAIL_REASON) if trial.state.name == State.FAIL else None
         line = (
             f"trial {trial.number:>4}  {trial.state.name:<8} {value:<22} "
             f"epochs {epochs:>3}{extra}  {format_duration(duration):>8}  "
@@ -105,7 +106,7 @@ class TerminalReporter:
         if reason:
             line += f"\n            reason: {reason}"
         self._write(line)
-        if trial.state.name in ("COMPLETE", "PRUNED"):
+        if trial.state.name in (State.COMPLETE, State.PRUNED):
             self._bar.update(1)
         self._bar.set_postfix_str("", refresh=True)
 

@@ -30,7 +30,7 @@ def list_(wide: bool, storage: str | None, tracking_uri: str | None) -> None:
     import pandas as pd
 
     from hpsearch.results._tables import render_table, studies_frame
-    from hpsearch.study._session import storage_read_only
+    from hpsearch.results._read import storage_read_only
 
     store, _ = storage_read_only(storage)
     frame = studies_frame(store)
@@ -60,7 +60,7 @@ def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, 
     rounding floats; csv and json carry every column, every digit and the stored types.
     """
     from hpsearch.results._tables import render_trials, to_csv, to_json, trial_table
-    from hpsearch.study._session import open_read_only
+    from hpsearch.results._read import open_read_only
 
     study_obj, config, _ = open_read_only(name, storage)
     table = trial_table(study_obj, top=top)
@@ -116,7 +116,7 @@ def _knob_docs() -> dict[str, str]:
 @friendly
 def report(name: str, output: str | None, storage: str | None, tracking_uri: str | None) -> None:
     """Write a self-contained HTML report of study NAME (opens offline); also logged to MLflow."""
-    from hpsearch.study._session import report_study
+    from hpsearch.results._read import report_study
 
     path, uri, notes = report_study(name, storage, tracking_uri, output)
     for note in notes:
@@ -137,7 +137,7 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
     """Export the best model of study NAME, verify it with its own runtime, register it in MLflow."""
     quiet_tensorflow()
     from hpsearch._locations import redact, resolve_locations
-    from hpsearch.study._session import export_study
+    from hpsearch.results._read import export_study
 
     result = export_study(name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset)
     if result.data_note:
@@ -164,7 +164,7 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
 @friendly
 def check(name: str, storage: str | None, tracking_uri: str | None) -> None:
     """Verify that every finished trial of NAME has exactly one matching MLflow run (exit 1 if not)."""
-    from hpsearch.study._session import check_study
+    from hpsearch.results._read import check_study
 
     finished, runs, problems = check_study(name, storage, tracking_uri)
     if not problems:

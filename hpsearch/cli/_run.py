@@ -174,7 +174,7 @@ class _Reporters:
 
 def _worker_stopped(stop: BaseException, name: str, storage: str | None, started: datetime.datetime) -> str:
     """The stop message of a worker: the study is read again (the worker had no handle on it)."""
-    from hpsearch.study._session import open_read_only
+    from hpsearch.results._read import open_read_only
 
     try:
         study_obj, config, locations = open_read_only(name, storage)

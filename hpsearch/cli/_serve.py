@@ -60,7 +60,7 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
     """Start the MLflow UI on the study store (experiments, trial runs, charts, artifacts)."""
     from hpsearch._errors import RuntimeFailure
     from hpsearch._locations import redact, resolve_locations
-    from hpsearch.tracking._tracking import normalize_tracking_uri, study_experiments, ui_path
+    from hpsearch.tracking import normalize_tracking_uri, study_experiments, ui_path
 
     loc = resolve_locations(storage, tracking_uri)
     if loc.artifact_root is None:
@@ -95,7 +95,7 @@ def tensorboard_(name: str, host: str, port: int, logdir: str | None, serve: boo
     import importlib.util
 
     from hpsearch._errors import UsageError
-    from hpsearch.study._session import gather_tensorboard_logs
+    from hpsearch.results._read import gather_tensorboard_logs
 
     folder, count = gather_tensorboard_logs(name, storage, tracking_uri, logdir)
     plain = shlex.join(["tensorboard", "--logdir", str(folder), "--host", host, "--port", str(port)])
@@ -122,7 +122,7 @@ def tensorboard_(name: str, host: str, port: int, logdir: str | None, serve: boo
 def server(host: str, port: int, backend_store_uri: str | None, artifacts_destination: str | None, allowed_hosts: str | None) -> None:
     """Serve an MLflow tracking server (runs + artifacts) that workers on other machines share."""
     from hpsearch._locations import redact, resolve_locations
-    from hpsearch.tracking._tracking import check_tracking_uri, normalize_tracking_uri
+    from hpsearch.tracking import check_tracking_uri, normalize_tracking_uri
 
     loc = resolve_locations(None, None)
     backend = backend_store_uri or f"sqlite:///{loc.home / 'mlflow.db'}"

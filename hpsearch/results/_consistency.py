@@ -15,6 +15,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
+from hpsearch.keys import RunStatus, TrialAttr
 
 __all__ = ["Problem", "check_consistency"]
 
@@ -56,7 +57,7 @@ def check_consistency(study: optuna.Study, tracking: Any, param_repr: Any = str)
     problems: list[Problem] = []
     finished = [t for t in trials.values() if t.state in _FINISHED]
     for t in finished:
-        run_id = t.user_attrs.get("mlflow_run_id")
+        run_id = t.user_attrs.get(TrialAttr.MLFLOW_RUN_ID)
         if not run_id:
             problems.append(Problem(t.number, None, "no run", "the trial has no mlflow_run_id"))
             continue
@@ -74,7 +75,7 @@ def check_consistency(study: optuna.Study, tracking: Any, param_repr: Any = str)
         if differing:
             shown = ", ".join(f"{k} (Optuna {t.params[k]!r}, MLflow {run.params.get(k)!r})" for k in differing[:3])
             problems.append(Problem(t.number, run_id, "params", shown))
-        if run.status == "RUNNING":
+        if run.status == RunStatus.RUNNING:
             problems.append(Problem(t.number, run_id, "running", "the trial is over but its MLflow run is RUNNING"))
         if not tracking.has_model(run_id):
             why = f" (upload pending: {run.model_pending})" if getattr(run, "model_pending", None) else ""
@@ -86,6 +87,6 @@ def check_consistency(study: optuna.Study, tracking: Any, param_repr: Any = str)
         trial = trials.get(r.trial_number) if r.trial_number is not None else None
         if trial is None:
             problems.append(Problem(None, r.run_id, "orphan run", f"tagged trial {r.trial_number}, which the study does not have"))
-        elif r.status == "RUNNING" and trial.state not in (TrialState.RUNNING, TrialState.WAITING) and trial.state not in _FINISHED:
+        elif r.status == RunStatus.RUNNING and trial.state not in (TrialState.RUNNING, TrialState.WAITING) and trial.state not in _FINISHED:
             problems.append(Problem(trial.number, r.run_id, "running", f"the trial is {trial.state.name} but its run is RUNNING"))
     return len(finished), len(runs), problems

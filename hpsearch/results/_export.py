@@ -19,6 +19,7 @@ from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch.data._datasets import Pipelines
 from hpsearch.study._best_model import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
 from hpsearch.study._ranking import best_trial
+from hpsearch.keys import TrialAttr
 
 __all__ = [
     "FORMATS",
@@ -164,7 +165,7 @@ def export_best(
             f"Study {study.study_name!r} has no completed trial yet, so there is nothing to export; "
             f"run `hpsearch study {study.study_name}` first."
         )
-    run_id = best.user_attrs.get("mlflow_run_id")
+    run_id = best.user_attrs.get(TrialAttr.MLFLOW_RUN_ID)
     if not run_id:
         raise RuntimeFailure(f"Trial {best.number} of study {study.study_name!r} has no MLflow run to export from.")
     out = Path(output) if output else default_output(study.study_name, best.number, fmt)

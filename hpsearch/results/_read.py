@@ -16,12 +16,13 @@ from optuna.trial import FrozenTrial
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations
 from hpsearch.config import StudyConfig
-from hpsearch.study._attrs import ATTR_DATA_SOURCE, ATTR_PARENT_RUN
 from hpsearch.study._data_record import data_note, describe_data_source, load_data, recorded_data
 from hpsearch.study._open import load_study
 from hpsearch.study._storage import open_storage
+from hpsearch.keys import param_repr, StudyAttr, TrialAttr
 
 __all__ = [
+    "open_results",
     "open_read_only",
     "storage_read_only",
     "open_tracking_read_only",
@@ -39,6 +40,16 @@ def open_read_only(name: str, storage: str | None) -> tuple[optuna.Study, StudyC
     return study, config, locations
 
 
+def open_results(name: str, storage: str | None = None) -> tuple[optuna.Study, StudyConfig]:
+    """A study and the configuration it runs with, for reading (public API: ``hpsearch.open_results``).
+
+    ``storage`` is the study's Optuna storage URL (default: ``$HPSEARCH_HOME``'s SQLite store).
+    Nothing is created or changed; an unknown study is one :class:`~hpsearch._errors.RuntimeFailure` line naming the studies there.
+    """
+    study, config, _ = open_read_only(name, storage)
+    return study, config
+
+
 def storage_read_only(storage: str | None) -> tuple[optuna.storages.BaseStorage, Locations]:
     locations = resolve_locations(storage, None)
     return open_storage(locations.storage_url, create=False), locations
@@ -53,7 +64,7 @@ def open_tracking_read_only(study: optuna.Study, config: StudyConfig, locations:
     elif not (locations.home / "mlflow.db").is_file():
         raise RuntimeFailure(f"No MLflow store at {locations.home / 'mlflow.db'}; pass the --tracking-uri the study was run with.")
     tracking = StudyTracking(locations.tracking_uri, config.name, locations.artifact_root, create=False)
-    parent = study.user_attrs.get(ATTR_PARENT_RUN)
+    parent = study.user_attrs.get(StudyAttr.PARENT_RUN)
     if not parent:
         raise RuntimeFailure(f"Study {config.name!r} has no MLflow parent run; was it created by `hpsearch study`?")
     tracking.attach_parent(parent)
@@ -75,13 +86,13 @@ def report_study(name: str, storage: str | None, tracking_uri: str | None, outpu
         tracking = open_tracking_read_only(study, config, locations)
     except (RuntimeFailure, UsageError) as e:
         notes.append(f"Learning curves come from Optuna's per-epoch reports: MLflow is not available ({e})")
-    source = study.user_attrs.get(ATTR_DATA_SOURCE)
+    source = study.user_attrs.get(StudyAttr.DATA_SOURCE)
     if source:
         gone = source.get("path") and not Path(source["path"]).exists()
         notes.append(f"Data: {describe_data_source(source)}" + (" - no longer there (export will need --data-dir / --dataset)" if gone else ""))
 
     def history(trial: FrozenTrial, metric: str) -> list[tuple[int, float]]:
-        run_id = trial.user_attrs.get("mlflow_run_id")
+        run_id = trial.user_attrs.get(TrialAttr.MLFLOW_RUN_ID)
         if tracking is None or not run_id:
             return []
         return tracking.metric_history(run_id, metric)
@@ -101,8 +112,8 @@ def gather_tensorboard_logs(name: str, storage: str | None, tracking_uri: str | 
     folder = Path(logdir).expanduser().resolve() if logdir else locations.home / "tensorboard" / name
     latest: dict[str, int] = {}  # a retried trial continues its run: name it after the last attempt
     for trial in study.get_trials(deepcopy=False):
-        if trial.user_attrs.get("mlflow_run_id"):
-            latest[trial.user_attrs["mlflow_run_id"]] = trial.number
+        if trial.user_attrs.get(TrialAttr.MLFLOW_RUN_ID):
+            latest[trial.user_attrs[TrialAttr.MLFLOW_RUN_ID]] = trial.number
     count = 0
     for run_id, number in sorted(latest.items(), key=lambda item: item[1]):
         target = folder / f"trial-{number:04d}"
@@ -148,7 +159,6 @@ def export_study(
 def check_study(name: str, storage: str | None, tracking_uri: str | None) -> tuple[int, int, list[Any]]:
     """Compare study ``name`` in Optuna with its MLflow runs (see :mod:`hpsearch.results._consistency`)."""
     from hpsearch.results._consistency import check_consistency
-    from hpsearch.tracking._tracking import param_repr
 
     locations = resolve_locations(storage, tracking_uri)
     study, config = load_study(name, locations)

@@ -24,6 +24,7 @@ from hpsearch import __version__
 from hpsearch.config import StudyConfig
 from hpsearch.results._tables import epochs_trained, failure, format_duration, retried_as, trial_table
 from hpsearch.study._ranking import ranked
+from hpsearch.keys import State, StudyAttr
 
 __all__ = ["build_report", "pruning_statistics", "MIN_TRIALS_FOR_IMPORTANCES", "PARALLEL_AXES"]
 
@@ -151,7 +152,7 @@ def _whole_numbers(fig: go.Figure, axis: str, largest: float, ticks: int = 12) -
 
 
 def _epochs_figure(study: optuna.Study, max_epochs: int) -> go.Figure:
-    colors = {"COMPLETE": "#2a9d8f", "PRUNED": "#e9c46a", "FAIL": "#e76f51"}
+    colors = {State.COMPLETE: "#2a9d8f", State.PRUNED: "#e9c46a", State.FAIL: "#e76f51"}
     fig = go.Figure()
     for state, color in colors.items():
         trials = [t for t in study.trials if t.state.name == state]
@@ -229,7 +230,7 @@ def build_report(
     complete = ranked(trials, study.direction)
     best = complete[0] if complete else None
     top_trials = complete[:top]
-    test = study.user_attrs.get("hpsearch.test_metrics") or {}
+    test = study.user_attrs.get(StudyAttr.TEST) or {}
     first = [True]
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'>",
@@ -240,9 +241,9 @@ def build_report(
     ]
     cards = [
         ("trials", len(trials)),
-        ("complete", by_state["COMPLETE"]),
-        ("pruned", by_state["PRUNED"]),
-        ("failed", by_state["FAIL"]),
+        ("complete", by_state[State.COMPLETE]),
+        ("pruned", by_state[State.PRUNED]),
+        ("failed", by_state[State.FAIL]),
         (f"best {metric}", f"{best.value:.4f}" if best else "-"),
         ("test accuracy (best)", f"{test['test_accuracy']:.4f}" if "test_accuracy" in test else "-"),
     ]

@@ -23,6 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.study._open import seed_of
 from hpsearch.study._ranking import best_value, rank_key
+from hpsearch.keys import State, TrialAttr
 
 __all__ = [
     "TrialTable",
@@ -77,13 +78,13 @@ def failure(t: FrozenTrial, retries: dict[int, int]) -> str | None:
     if t.state != TrialState.FAIL:
         return None
     # Optuna fails a trial whose heartbeat went stale without saying why.
-    reason = t.user_attrs.get("fail_reason") or "worker stopped sending heartbeats"
+    reason = t.user_attrs.get(TrialAttr.FAIL_REASON) or "worker stopped sending heartbeats"
     return reason + (f" -> retried as trial {retries[t.number]}" if t.number in retries else "")
 
 
 def epochs_trained(t: FrozenTrial) -> int:
     """Epochs trial ``t`` trained (its per-epoch reports when it stopped before recording it)."""
-    return int(t.user_attrs.get("epochs_trained") or len(t.intermediate_values))
+    return int(t.user_attrs.get(TrialAttr.EPOCHS_TRAINED) or len(t.intermediate_values))
 
 
 def interrupted_since(study: optuna.Study, since: datetime.datetime) -> list[tuple[FrozenTrial, FrozenTrial | None]]:
@@ -96,7 +97,7 @@ def interrupted_since(study: optuna.Study, since: datetime.datetime) -> list[tup
         t
         for t in trials
         if t.state == TrialState.FAIL
-        and str(t.user_attrs.get("fail_reason") or "").startswith("interrupted")
+        and str(t.user_attrs.get(TrialAttr.FAIL_REASON) or "").startswith("interrupted")
         and t.datetime_complete is not None
         and t.datetime_complete >= since
     ]
@@ -126,8 +127,8 @@ def trial_table(study: optuna.Study, *, top: int | None = None) -> TrialTable:
             "value": t.value,
             "duration_s": _duration(t),
             "epochs": epochs_trained(t),
-            "resumed_from_epoch": t.user_attrs.get("resumed_from_epoch"),
-            "mlflow_run_id": t.user_attrs.get("mlflow_run_id"),
+            "resumed_from_epoch": t.user_attrs.get(TrialAttr.RESUMED_FROM_EPOCH),
+            "mlflow_run_id": t.user_attrs.get(TrialAttr.MLFLOW_RUN_ID),
             "fail_reason": failure(t, retries),
         }
         for name, value in t.params.items():
@@ -181,11 +182,11 @@ def studies_frame(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
                 "direction": "maximize" if maximize else "minimize",
                 "seed": seed_of(summary.user_attrs),
                 "trials": len(trials),
-                "complete": int(states.get("COMPLETE", 0)),
-                "pruned": int(states.get("PRUNED", 0)),
-                "fail": int(states.get("FAIL", 0)),
-                "running": int(states.get("RUNNING", 0)),
-                "waiting": int(states.get("WAITING", 0)),
+                "complete": int(states.get(State.COMPLETE, 0)),
+                "pruned": int(states.get(State.PRUNED, 0)),
+                "fail": int(states.get(State.FAIL, 0)),
+                "running": int(states.get(State.RUNNING, 0)),
+                "waiting": int(states.get(State.WAITING, 0)),
                 "best_value": best,
                 "last_activity": max(stamps).strftime("%Y-%m-%d %H:%M:%S") if stamps else "",
             }

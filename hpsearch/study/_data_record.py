@@ -20,7 +20,8 @@ from hpsearch._errors import UsageError
 from hpsearch.config import StudyConfig
 from hpsearch.data._datasets import Dataset, load_dataset
 from hpsearch.catalog import check_input_shape
-from hpsearch.study._attrs import ATTR_DATA, ATTR_DATA_SOURCE, canonical
+from hpsearch.study._storage import canonical
+from hpsearch.keys import StudyAttr
 
 __all__ = [
     "load_data",
@@ -49,14 +50,14 @@ def check_same_data(study: optuna.Study, fingerprint: Mapping[str, Any], *, fix:
     Raises:
         UsageError: naming both fingerprints and ``fix``, how to pass the study's data.
     """
-    stored = study.user_attrs.get(ATTR_DATA)
+    stored = study.user_attrs.get(StudyAttr.DATA)
     if stored is not None and stored != canonical(fingerprint):
         raise UsageError(f"Study {study.study_name!r} was created on different data ({stored}); this run loads {dict(fingerprint)}: {fix}")
 
 
 def record_fingerprint(study: optuna.Study, fingerprint: Mapping[str, Any]) -> None:
     """Record the data a new study is created on (see :func:`check_same_data`)."""
-    study.set_user_attr(ATTR_DATA, canonical(fingerprint))
+    study.set_user_attr(StudyAttr.DATA, canonical(fingerprint))
 
 
 def describe_data_source(source: Mapping[str, Any]) -> str:
@@ -70,17 +71,17 @@ def describe_data_source(source: Mapping[str, Any]) -> str:
 def record_data_source(study: optuna.Study, dataset: Dataset) -> None:
     """Remember where the study's data came from. A later run that finds the same data elsewhere
     updates the place (the data moved); data with other contents keeps the first record."""
-    new, old = dataset.source, study.user_attrs.get(ATTR_DATA_SOURCE)
+    new, old = dataset.source, study.user_attrs.get(StudyAttr.DATA_SOURCE)
     if new is None or new == old:
         return
     if old is None or old.get("digest") == new.get("digest"):
-        study.set_user_attr(ATTR_DATA_SOURCE, new)
+        study.set_user_attr(StudyAttr.DATA_SOURCE, new)
 
 
 def recorded_data(study: optuna.Study, config: StudyConfig, data_dir: str | None, dataset: str | None) -> tuple[StudyConfig, str | None]:
     """How to load the study's data again: ``--data-dir`` / ``--dataset`` when given, else the
     source recorded with the study (one line if it is no longer there)."""
-    source = study.user_attrs.get(ATTR_DATA_SOURCE)
+    source = study.user_attrs.get(StudyAttr.DATA_SOURCE)
     if data_dir or dataset or not source:
         return (config.with_overrides(dataset=dataset) if dataset else config), data_dir
     path = source.get("path")
@@ -100,7 +101,7 @@ def data_note(study: optuna.Study, data: Dataset) -> str | None:
     """One line if ``data`` is not where or what the study was trained on; refuse data of another
     shape (the study's models could not even read it)."""
     check_same_data(study, data.fingerprint(), fix="pass the study's data with --data-dir / --dataset.")
-    source, new = study.user_attrs.get(ATTR_DATA_SOURCE), data.source
+    source, new = study.user_attrs.get(StudyAttr.DATA_SOURCE), data.source
     if not source or not new:
         return None
     if new.get("digest") != source.get("digest"):

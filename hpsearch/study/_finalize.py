@@ -12,10 +12,10 @@ from optuna.trial import TrialState
 from hpsearch._errors import RuntimeFailure
 from hpsearch.config import StudyConfig
 from hpsearch.data._datasets import Dataset
-from hpsearch.study._attrs import ATTR_TEST
 from hpsearch.study._loop import Counts, count_trials
 from hpsearch.study._ranking import best_trial
 from hpsearch.study._reporter import NullReporter, Reporter
+from hpsearch.keys import RunStatus, StudyAttr, Tag, TrialAttr
 
 __all__ = ["finalize_study", "upload_pending", "pending_message", "close_after_stop"]
 
@@ -23,20 +23,19 @@ __all__ = ["finalize_study", "upload_pending", "pending_message", "close_after_s
 def _sweep_runs(study: optuna.Study, tracking: Any) -> int:
     """End MLflow trial runs left RUNNING although their Optuna trial is over (killed between the
     two writes). Returns how many were fixed."""
-    from hpsearch.tracking._tracking import TAG_FAIL_REASON
 
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     fixed = 0
     for run in tracking.child_runs():
-        if run.status != "RUNNING":
+        if run.status != RunStatus.RUNNING:
             continue
         trial = trials.get(run.trial_number) if run.trial_number is not None else None
         if trial is not None and trial.state in (TrialState.RUNNING, TrialState.WAITING):
             continue
-        state = trial.state.name if trial is not None else "KILLED"
-        reason = trial.user_attrs.get("fail_reason") if trial is not None else "no Optuna trial"
+        state = trial.state.name if trial is not None else RunStatus.KILLED
+        reason = trial.user_attrs.get(TrialAttr.FAIL_REASON) if trial is not None else "no Optuna trial"
         tracking.trial_run(run.run_id).finish(
-            state, value=trial.value if trial is not None else None, tags={TAG_FAIL_REASON: reason} if reason else None
+            state, value=trial.value if trial is not None else None, tags={Tag.FAIL_REASON: reason} if reason else None
         )
         fixed += 1
     return fixed
@@ -46,14 +45,13 @@ def upload_pending(tracking: Any, study_dir: Path, reporter: Reporter) -> None:
     """Store the files that earlier runs could not get into MLflow (kept in the trials' checkpoint
     folders); a folder is deleted once the store lists all its files."""
     from hpsearch.trial._checkpoints import TrialCheckpoints
-    from hpsearch.tracking._tracking import TAG_MODEL_PENDING
 
     for pending in TrialCheckpoints.pending_in(study_dir):
         run = tracking.trial_run(pending.run_id)
         try:
             for name, artifact_path in pending.files:
                 run.store_artifact(pending.directory / name, artifact_path)
-            run.delete_tags([TAG_MODEL_PENDING])
+            run.delete_tags([Tag.MODEL_PENDING])
         except Exception as e:  # noqa: BLE001 - still unwritable: keep it for the next run
             cause = f"{type(e).__name__}: {e}".splitlines()[0]
             reporter.message(f"trial {pending.trial}: its model is still not stored in MLflow ({cause}); kept in {pending.directory}")
@@ -108,15 +106,15 @@ def finalize_study(
         test = _test_best(study, tracking, dataset, pipelines, counts, reporter or NullReporter())
         parent.set_tags(
             {
-                "hpsearch.complete": counts.complete,
-                "hpsearch.pruned": counts.pruned,
-                "hpsearch.failed": counts.failed,
+                Tag.COMPLETE: counts.complete,
+                Tag.PRUNED: counts.pruned,
+                Tag.FAILED: counts.failed,
             }
         )
     except BaseException:
-        close_after_stop(study, tracking, "FAILED")
+        close_after_stop(study, tracking, RunStatus.FAILED)
         raise
-    tracking.close_parent("KILLED" if interrupted else "FAILED" if pending else "FINISHED")
+    tracking.close_parent(RunStatus.KILLED if interrupted else RunStatus.FAILED if pending else RunStatus.FINISHED)
     return test
 
 
@@ -127,9 +125,9 @@ def _test_best(study: optuna.Study, tracking: Any, dataset: Dataset, pipelines: 
     upload went through) evaluates it.
     """
     best = best_trial(study)
-    if best is None or not best.user_attrs.get("mlflow_run_id"):
+    if best is None or not best.user_attrs.get(TrialAttr.MLFLOW_RUN_ID):
         return None
-    stored = study.user_attrs.get(ATTR_TEST) or {}
+    stored = study.user_attrs.get(StudyAttr.TEST) or {}
     parent = tracking.parent()
     if stored.get("trial") == best.number and best.number in parent.logged_steps("test_loss"):
         return stored  # the best trial has not changed since its test metrics were logged
@@ -138,7 +136,7 @@ def _test_best(study: optuna.Study, tracking: Any, dataset: Dataset, pipelines: 
     from hpsearch.data._datasets import Pipelines
     from hpsearch.study._best_model import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
 
-    run_id = best.user_attrs["mlflow_run_id"]
+    run_id = best.user_attrs[TrialAttr.MLFLOW_RUN_ID]
     try:
         if not tracking.has_model(run_id):
             raise RuntimeFailure(f"its MLflow run {run_id} has no model/best.keras (yet).")
@@ -152,6 +150,6 @@ def _test_best(study: optuna.Study, tracking: Any, dataset: Dataset, pipelines: 
     keras.backend.clear_session(free_memory=True)
     parent.log_metrics(metrics, step=best.number)  # once per change of the best trial, at its number
     test = {"trial": best.number, **metrics}
-    study.set_user_attr(ATTR_TEST, test)
-    parent.set_tags({"hpsearch.best_trial": best.number, "hpsearch.best_value": repr(best.value)})
+    study.set_user_attr(StudyAttr.TEST, test)
+    parent.set_tags({Tag.BEST_TRIAL: best.number, Tag.BEST_VALUE: repr(best.value)})
     return test

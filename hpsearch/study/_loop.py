@@ -34,16 +34,12 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch._errors import RuntimeFailure
 from hpsearch._locations import Locations
 from hpsearch.config import StudyConfig
-from hpsearch.study._attrs import ATTR_WORKER
 from hpsearch.study._reporter import NullReporter, Reporter
 from hpsearch.study._storage import MAX_RETRY, budget_lock
 from hpsearch.study._workers import is_dead_here, worker_identity
 from hpsearch.trial._outcome import TrialOutcome
 
-# Importable from here as before the split, until the lead moves their users (cli, tests, scripts).
-from hpsearch.study._attrs import ATTR_CONFIG, ATTR_DATA, ATTR_DATA_SOURCE, ATTR_IDENTITY, ATTR_PARENT_RUN, ATTR_SEED, ATTR_TEST  # noqa: E402, F401
-from hpsearch.study._open import check_seed, fresh_seed, load_study, open_study, seed_of, stored_seed, target_trials  # noqa: F401
-from hpsearch.study._strategies import make_pruner, make_sampler  # noqa: F401
+from hpsearch.keys import State, TrialAttr
 
 __all__ = ["FINISHED", "Counts", "WorkerResult", "count_trials", "first_attempt", "run_worker"]
 
@@ -104,13 +100,13 @@ def _recover_dead_local(study: optuna.Study) -> list[int]:
     recovered = []
     now = datetime.datetime.now()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        owner = t.user_attrs.get(ATTR_WORKER)
+        owner = t.user_attrs.get(TrialAttr.WORKER)
         orphan = owner is None and t.datetime_start is not None and now - t.datetime_start > _ORPHAN_AFTER
         if not (orphan or is_dead_here(owner)):
             continue
         reason = "worker process died (killed or crashed); retried" if owner else "trial never started; retried"
         try:
-            storage.set_trial_user_attr(t._trial_id, "fail_reason", reason)
+            storage.set_trial_user_attr(t._trial_id, TrialAttr.FAIL_REASON, reason)
             if not storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL):
                 continue
         except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError):
@@ -183,7 +179,7 @@ def _failures_in_a_row(study: optuna.Study, identity: Mapping[str, Any]) -> list
     process, hence its identity) to return memory: a study cannot fail more than
     ``max_consecutive_failures`` trials in a row by recycling in between.
     """
-    mine = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.user_attrs.get(ATTR_WORKER) == identity]
+    mine = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished() and t.user_attrs.get(TrialAttr.WORKER) == identity]
     failed: list[str] = []
     for t in sorted(mine, key=lambda t: t.number, reverse=True):
         if t.state != TrialState.FAIL:
@@ -194,9 +190,9 @@ def _failures_in_a_row(study: optuna.Study, identity: Mapping[str, Any]) -> list
 
 def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> FrozenTrial | None:
     try:
-        if outcome.state == "COMPLETE":
+        if outcome.state == State.COMPLETE:
             return study.tell(trial, outcome.value)
-        if outcome.state == "PRUNED":
+        if outcome.state == State.PRUNED:
             return study.tell(trial, state=TrialState.PRUNED)
         return study.tell(trial, state=TrialState.FAIL)
     except (optuna.exceptions.UpdateFinishedTrialError, RuntimeError, ValueError):
@@ -260,7 +256,7 @@ def run_worker(
                     return WorkerResult("recycle", trials_run, counts)
             if wants_trial:
                 trial = study.ask()
-                trial.set_user_attr(ATTR_WORKER, identity)
+                trial.set_user_attr(TrialAttr.WORKER, identity)
                 heartbeat = _Heartbeat(storage, trial._trial_id, config.heartbeat.interval)
                 heartbeat.start()
         if trial is None:
@@ -283,7 +279,7 @@ def run_worker(
             heartbeat.stop()
             reason = f"interrupted ({str(stop).removeprefix('signal ') or 'Ctrl-C'})"
             try:
-                trial.set_user_attr("fail_reason", reason)
+                trial.set_user_attr(TrialAttr.FAIL_REASON, reason)
                 failed = study.tell(trial, state=TrialState.FAIL)
                 _retry(study, failed, max_retry=None)
             except Exception:  # noqa: BLE001 - heartbeat/orphan recovery will still catch it
@@ -298,7 +294,7 @@ def run_worker(
             continue
         runner.close(outcome, value=told.value)
         reporter.trial_finished(told, outcome)
-        if outcome.state == "FAIL":
+        if outcome.state == State.FAIL:
             failures.append(f"trial {trial.number}: {outcome.reason}")
             if len(failures) >= config.budget.max_consecutive_failures:
                 raise RuntimeFailure(

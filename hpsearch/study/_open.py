@@ -21,10 +21,11 @@ from hpsearch._errors import RuntimeFailure, UsageError, did_you_mean
 from hpsearch._locations import Locations, redact
 from hpsearch.config import StudyConfig, parse_study_dict
 from hpsearch.space._sample import align_choices
-from hpsearch.study._attrs import ATTR_CONFIG, ATTR_IDENTITY, ATTR_SEED, ATTR_TARGET, canonical
+from hpsearch.study._storage import canonical
 from hpsearch.study._data_record import check_same_data, record_fingerprint
 from hpsearch.study._strategies import make_pruner, make_sampler
 from hpsearch.study._storage import open_storage, parse_storage_url
+from hpsearch.keys import StudyAttr
 
 __all__ = ["open_study", "load_study", "seed_of", "stored_seed", "fresh_seed", "check_seed", "target_trials"]
 
@@ -78,9 +79,9 @@ def _existing_names(storage: BaseStorage) -> list[str]:
 def seed_of(user_attrs: Mapping[str, Any]) -> int | None:
     """The seed a study was created with: recorded since hpsearch draws fresh seeds; before, it
     was the stored configuration's ``seed`` (42 unless the study file said otherwise)."""
-    seed = user_attrs.get(ATTR_SEED)
+    seed = user_attrs.get(StudyAttr.SEED)
     if seed is None:
-        seed = (user_attrs.get(ATTR_CONFIG) or {}).get("seed")
+        seed = (user_attrs.get(StudyAttr.CONFIG) or {}).get("seed")
     return None if seed is None else int(seed)
 
 
@@ -153,7 +154,7 @@ def open_study(
             config = config.with_overrides(seed=fresh_seed())
         config, conflicts = _aligned(config, study)
         identity = canonical(config.identity())
-        stored = study.user_attrs.get(ATTR_IDENTITY)
+        stored = study.user_attrs.get(StudyAttr.IDENTITY)
         if stored is not None and stored != identity:
             changes = _diff(stored, identity)
             shown = "; ".join(changes[:4]) + (f"; and {len(changes) - 4} more" if len(changes) > 4 else "")
@@ -177,11 +178,11 @@ def open_study(
             sampler=make_sampler(config, rank=rank),
             pruner=make_pruner(config),
         )
-        study.set_user_attr(ATTR_IDENTITY, canonical(config.identity()))
+        study.set_user_attr(StudyAttr.IDENTITY, canonical(config.identity()))
         record_fingerprint(study, data_fingerprint)
-    study.set_user_attr(ATTR_SEED, config.seed)
-    study.set_user_attr(ATTR_CONFIG, canonical(config.to_dict()))
-    study.set_user_attr(ATTR_TARGET, config.budget.trials)
+    study.set_user_attr(StudyAttr.SEED, config.seed)
+    study.set_user_attr(StudyAttr.CONFIG, canonical(config.to_dict()))
+    study.set_user_attr(StudyAttr.TARGET, config.budget.trials)
     return study, config
 
 
@@ -203,7 +204,7 @@ def load_study(name: str, locations: Locations, *, rank: int = 0, for_worker: bo
         known = f" Studies in {redact(locations.storage_url)}: {', '.join(sorted(names))}." if names else f" {redact(locations.storage_url)} has no studies yet."
         raise RuntimeFailure(f"No study named {name!r}{hint}.{known}")
     attrs = optuna.load_study(study_name=name, storage=probe).user_attrs
-    raw = attrs.get(ATTR_CONFIG)
+    raw = attrs.get(StudyAttr.CONFIG)
     if raw is None:
         raise RuntimeFailure(f"Study {name!r} was not created by hpsearch (it has no stored configuration).")
     config = parse_study_dict(raw, name=name, source=f"study {name!r} in storage", stored=True)
@@ -222,4 +223,4 @@ def load_study(name: str, locations: Locations, *, rank: int = 0, for_worker: bo
 
 
 def target_trials(study: optuna.Study, config: StudyConfig) -> int:
-    return int(study.user_attrs.get(ATTR_TARGET, config.budget.trials))
+    return int(study.user_attrs.get(StudyAttr.TARGET, config.budget.trials))

@@ -26,9 +26,9 @@ from hpsearch._locations import Locations, resolve_locations, unwritable_reason
 from hpsearch._locks import creation_lock
 from hpsearch.config import StudyConfig, check_schedules_act, load_study_config
 from hpsearch.data._datasets import Dataset
-from hpsearch.study._attrs import ATTR_PARENT_RUN, ATTR_TEST
 from hpsearch.study._data_record import check_same_data, load_data, record_data_source
 from hpsearch.study._finalize import close_after_stop, finalize_study, pending_message, upload_pending
+from hpsearch.keys import RunStatus, StudyAttr, Tag
 from hpsearch.study._loop import Counts, WorkerResult, count_trials, run_worker
 from hpsearch.study._open import check_seed, fresh_seed, load_study, open_study, stored_seed, target_trials
 from hpsearch.study._ranking import best_trial
@@ -154,18 +154,18 @@ def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Stud
         "objective": f"{config.objective.direction} {config.objective.metric}",
     }
     tags = {
-        "hpsearch.target_trials": config.budget.trials,
-        "hpsearch.sampler": config.sampler.name,
-        "hpsearch.pruner": config.pruner.name,
-        "hpsearch.search_space": ", ".join(config.search_space.searched()),
+        Tag.TARGET_TRIALS: config.budget.trials,
+        Tag.SAMPLER: config.sampler.name,
+        Tag.PRUNER: config.pruner.name,
+        Tag.SEARCH_SPACE: ", ".join(config.search_space.searched()),
     }
-    parent = tracking.open_parent(study.user_attrs.get(ATTR_PARENT_RUN), params=params, tags=tags)
-    if study.user_attrs.get(ATTR_PARENT_RUN) != parent:
-        study.set_user_attr(ATTR_PARENT_RUN, parent)
+    parent = tracking.open_parent(study.user_attrs.get(StudyAttr.PARENT_RUN), params=params, tags=tags)
+    if study.user_attrs.get(StudyAttr.PARENT_RUN) != parent:
+        study.set_user_attr(StudyAttr.PARENT_RUN, parent)
     try:
         tracking.log_parent_text(yaml.safe_dump(config.to_dict(), sort_keys=False), "study.yaml")
     except Exception as e:  # noqa: BLE001 - the artifact store refused (folder made unwritable since the check)
-        tracking.close_parent("FAILED")
+        tracking.close_parent(RunStatus.FAILED)
         cause = f"{type(e).__name__}: {e}".splitlines()[0]
         raise RuntimeFailure(f"MLflow's artifact store did not accept study.yaml ({cause}); make it writable, then run the same command again.") from None
     tracking.set_runs_view(config.objective.metric, config.objective.direction, config.search_space.searched())
@@ -249,7 +249,7 @@ def run_study(
 
             reason = run_parallel(request, config, locations, study, reporter, deadline)
     except BaseException as stop:
-        close_after_stop(study, tracking, "KILLED" if isinstance(stop, KeyboardInterrupt) else "FAILED")
+        close_after_stop(study, tracking, RunStatus.KILLED if isinstance(stop, KeyboardInterrupt) else RunStatus.FAILED)
         raise
     test = None
     pending = None
@@ -264,7 +264,7 @@ def run_study(
         counts=count_trials(study),
         target=target,
         best=best_trial(study),
-        test_metrics=test or study.user_attrs.get(ATTR_TEST),
+        test_metrics=test or study.user_attrs.get(StudyAttr.TEST),
         experiment_id=tracking.experiment_id,
         parent_run_id=tracking.parent_run_id,
         study=study,
@@ -302,7 +302,7 @@ def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[St
     check_same_data(study, dataset.fingerprint(), fix="pass the same dataset (--dataset / --data-dir).")
     check_tracking_uri(locations.tracking_uri)
     _check_folders(locations, config.name)
-    parent = study.user_attrs.get(ATTR_PARENT_RUN)
+    parent = study.user_attrs.get(StudyAttr.PARENT_RUN)
     if not parent:
         raise RuntimeFailure(f"Study {config.name!r} has no MLflow parent run yet; start it with `hpsearch study` first.")
     tracking = StudyTracking(locations.tracking_uri, config.name, locations.artifact_root)
@@ -329,24 +329,3 @@ def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[St
         if pending:
             raise RuntimeFailure(pending)
     return result
-
-
-# ----------------------------------------------------------------------------- old import paths
-# Until the lead moves their users (cli/, tests/test_export.py): the read-side functions moved to
-# hpsearch.results._read (results may import study, not the other way round), the data record to
-# hpsearch.study._data_record. The read-side names are looked up only when asked for, so this
-# module imports nothing of results.
-from hpsearch.study._data_record import data_note as _data_note  # noqa: E402, F401
-from hpsearch.study._data_record import describe_data_source  # noqa: E402, F401
-
-_MOVED_TO_RESULTS = frozenset(
-    {"open_read_only", "storage_read_only", "open_tracking_read_only", "report_study", "gather_tensorboard_logs", "export_study", "check_study"}
-)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _MOVED_TO_RESULTS:
-        from hpsearch.results import _read
-
-        return getattr(_read, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -21,6 +21,7 @@ under :func:`hpsearch._locks.creation_lock`, which the MLflow side shares.
 
 from __future__ import annotations
 
+import json
 import contextlib
 import sqlite3
 import threading
@@ -38,9 +39,7 @@ from hpsearch._locations import redact
 from hpsearch._locks import advisory_key, creation_lock, file_lock
 from hpsearch._sql import probe
 
-__all__ = ["StorageSpec", "parse_storage_url", "check_storage", "open_storage", "budget_lock", "MAX_RETRY"]
-
-# creation_lock moved to hpsearch._locks; still importable from here until the merge (tests/test_tracking.py).
+__all__ = ["canonical", "StorageSpec", "parse_storage_url", "check_storage", "open_storage", "budget_lock", "MAX_RETRY"]
 
 #: How many times one trial is retried after its worker died (kill -9, lost machine).
 MAX_RETRY = 3
@@ -203,3 +202,9 @@ def budget_lock(storage: BaseStorage, url: str, study_name: str) -> Iterator[Non
                     yield
                 finally:
                     con.execute(sqlalchemy.text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+
+
+def canonical(value: Any) -> Any:
+    """``value`` as the storage gives it back (JSON types), *in its own key order*: the order of
+    a study's branches and choices is part of its Optuna distributions (see ``align_choices``)."""
+    return json.loads(json.dumps(value))

@@ -1,6 +1,6 @@
 """MLflow: the only code that imports ``mlflow`` (besides :mod:`hpsearch.results._export`).
 
-Modules, lower first: ``_names`` (every stored tag and metric name), ``_uris`` (tracking URIs and
+Modules, lower first (stored names live in :mod:`hpsearch.keys`): ``_uris`` (tracking URIs and
 UI routes, no ``mlflow``), ``_runs`` (one trial's run), ``_tracking`` (the URI check, one study's
 experiment, parent run and trial runs), ``_registry`` (registering an exported model).
 
@@ -14,36 +14,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hpsearch.tracking._names import (
-        EPOCH_METRICS,
-        TAG_FAIL_REASON,
-        TAG_MODEL_PENDING,
-        TAG_RESUMED_FROM,
-        TAG_STATE,
-        TAG_TRIAL,
-        TAG_VALUE,
-        objective_column,
-        param_repr,
-    )
     from hpsearch.tracking._runs import RunSummary, TrialRun
     from hpsearch.tracking._tracking import StudyTracking, check_tracking_uri, study_experiments
     from hpsearch.tracking._uris import normalize_tracking_uri, ui_path
 
 _WHERE = {
-    **dict.fromkeys(
-        (
-            "EPOCH_METRICS",
-            "TAG_FAIL_REASON",
-            "TAG_MODEL_PENDING",
-            "TAG_RESUMED_FROM",
-            "TAG_STATE",
-            "TAG_TRIAL",
-            "TAG_VALUE",
-            "objective_column",
-            "param_repr",
-        ),
-        "_names",
-    ),
     **dict.fromkeys(("normalize_tracking_uri", "ui_path"), "_uris"),
     **dict.fromkeys(("RunSummary", "TrialRun"), "_runs"),
     **dict.fromkeys(("StudyTracking", "check_tracking_uri", "study_experiments"), "_tracking"),

@@ -17,12 +17,11 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
-
-from hpsearch.tracking._names import EPOCH_METRICS, TAG_FAIL_REASON, TAG_NOTE, TAG_STATE, TAG_VALUE
+from hpsearch.keys import EPOCH_METRICS, RunStatus, State, Tag
 
 __all__ = ["TrialRun", "RunSummary"]
 
-_STATUS = {"COMPLETE": "FINISHED", "PRUNED": "FINISHED", "FAIL": "FAILED", "KILLED": "KILLED"}
+_STATUS = {State.COMPLETE: RunStatus.FINISHED, State.PRUNED: RunStatus.FINISHED, State.FAIL: RunStatus.FAILED, RunStatus.KILLED: RunStatus.KILLED}
 
 
 def _now_ms() -> int:
@@ -130,12 +129,12 @@ class TrialRun:
         A fail reason or value this call does not set is removed: a retry that completes does
         not keep its killed attempt's ``fail_reason``.
         """
-        final = {TAG_STATE: state, **(tags or {})}
+        final = {Tag.STATE: state, **(tags or {})}
         if value is not None:
-            final[TAG_VALUE] = repr(float(value))
+            final[Tag.VALUE] = repr(float(value))
         if self.experiment_id is not None:
-            final[TAG_NOTE] = self._description(state, value)
-        self.delete_tags(k for k in (TAG_FAIL_REASON, TAG_VALUE) if k not in final)
+            final[Tag.NOTE] = self._description(state, value)
+        self.delete_tags(k for k in (Tag.FAIL_REASON, Tag.VALUE) if k not in final)
         self.set_tags(final)
         self.client.set_terminated(self.run_id, _STATUS[state])
 

@@ -24,27 +24,9 @@ from mlflow.exceptions import MlflowException
 
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import redact
-from hpsearch.tracking._names import (
-    END_TAGS,
-    KIND,
-    KIND_TAG,
-    MODEL_ARTIFACT,
-    TAG_ATTEMPTS,
-    TAG_FAIL_REASON,
-    TAG_MODEL_PENDING,
-    TAG_PARENT,
-    TAG_ROLE,
-    TAG_STATE,
-    TAG_STUDY,
-    TAG_SUPERSEDED_BY,
-    TAG_TRIAL,
-    TAG_VALUE,
-    VIEW_TAG,
-    objective_column,
-    param_repr,
-)
 from hpsearch.tracking._runs import RunSummary, TrialRun
 from hpsearch.tracking._uris import normalize_tracking_uri
+from hpsearch.keys import END_TAGS, KIND, KIND_TAG, MODEL_ARTIFACT, objective_column, param_repr, Role, RunStatus, State, Tag, VIEW_TAG
 
 __all__ = ["check_tracking_uri", "study_experiments", "StudyTracking"]
 
@@ -122,7 +104,7 @@ def study_experiments(tracking_uri: str) -> list[tuple[str, str, bool]]:
     """``(study name, experiment id, has hpsearch's runs view)`` of every hpsearch study in the
     tracking store."""
     client = MlflowClient(tracking_uri=normalize_tracking_uri(tracking_uri))
-    found = client.search_experiments(filter_string=f"tags.`{TAG_STUDY}` != ''", max_results=1000)
+    found = client.search_experiments(filter_string=f"tags.`{Tag.STUDY}` != ''", max_results=1000)
     return [(e.name, e.experiment_id, VIEW_TAG in e.tags) for e in found]
 
 
@@ -168,7 +150,7 @@ class StudyTracking:
         location = f"{self.artifact_root}/{self.study_name}" if self.artifact_root else None
         try:
             return self.client.create_experiment(
-                self.study_name, artifact_location=location, tags={TAG_STUDY: self.study_name, KIND_TAG: KIND}
+                self.study_name, artifact_location=location, tags={Tag.STUDY: self.study_name, KIND_TAG: KIND}
             )
         except MlflowException:  # another worker created it first
             exp = self.client.get_experiment_by_name(self.study_name)
@@ -193,7 +175,7 @@ class StudyTracking:
             "lifecycleFilter": "Active",
             "modelVersionFilter": "All Runs",
             "datasetsFilter": [],
-            "selectedColumns": [column, f"tags.`{TAG_STATE}`", "tags.`hpsearch.epochs_trained`", *(f"params.`{p}`" for p in params)],
+            "selectedColumns": [column, f"tags.`{Tag.STATE}`", f"tags.`{Tag.EPOCHS_TRAINED}`", *(f"params.`{p}`" for p in params)],
             "runsHiddenMode": "SHOW_ALL",
         }
         text = json.dumps(view)
@@ -208,14 +190,14 @@ class StudyTracking:
                 run = self.client.get_run(existing_run_id)
                 if run.info.experiment_id == self.experiment_id and run.info.lifecycle_stage == "active":
                     run_id = existing_run_id
-                    self.client.update_run(run_id, status="RUNNING")
+                    self.client.update_run(run_id, status=RunStatus.RUNNING)
             except MlflowException:
                 run_id = None
         if run_id is None:
             run = self.client.create_run(
                 self.experiment_id,
                 run_name=self.study_name,
-                tags={TAG_STUDY: self.study_name, TAG_ROLE: "study"},
+                tags={Tag.STUDY: self.study_name, Tag.ROLE: Role.STUDY},
             )
             run_id = run.info.run_id
             self.client.log_batch(run_id, params=[Param(k, param_repr(v)) for k, v in params.items()])
@@ -290,23 +272,23 @@ class StudyTracking:
     ) -> TrialRun:
         """Create the child run of trial ``number``, or continue ``continue_run_id`` (a retry)."""
         assert self.parent_run_id is not None, "open_parent() or attach_parent() first"
-        trial_tags = {TAG_TRIAL: number, TAG_STATE: "RUNNING", "mlflow.runName": f"trial-{number:04d}", **(tags or {})}
+        trial_tags = {Tag.TRIAL: number, Tag.STATE: State.RUNNING, Tag.RUN_NAME: f"trial-{number:04d}", **(tags or {})}
         if continue_run_id:
             try:
                 run = self.client.get_run(continue_run_id)
                 if run.info.experiment_id == self.experiment_id:
-                    self.client.update_run(continue_run_id, status="RUNNING")
-                    attempts = int(run.data.tags.get(TAG_ATTEMPTS, "1")) + 1
+                    self.client.update_run(continue_run_id, status=RunStatus.RUNNING)
+                    attempts = int(run.data.tags.get(Tag.ATTEMPTS, "1")) + 1
                     handle = self.trial_run(continue_run_id)
                     handle.delete_tags(k for k in END_TAGS if k not in trial_tags)  # running again
-                    handle.set_tags({**trial_tags, TAG_ATTEMPTS: attempts})
+                    handle.set_tags({**trial_tags, Tag.ATTEMPTS: attempts})
                     return handle
             except MlflowException:
                 pass  # the old run is gone (other tracking store?): start a new one
         run = self.client.create_run(
             self.experiment_id,
             run_name=f"trial-{number:04d}",
-            tags={TAG_PARENT: self.parent_run_id, TAG_STUDY: self.study_name, TAG_ROLE: "trial", TAG_ATTEMPTS: "1"},
+            tags={Tag.PARENT: self.parent_run_id, Tag.STUDY: self.study_name, Tag.ROLE: Role.TRIAL, Tag.ATTEMPTS: "1"},
         )
         handle = self.trial_run(run.info.run_id)
         handle.client.log_batch(
@@ -341,10 +323,10 @@ class StudyTracking:
             run = self.client.get_run(old_run_id)
         except MlflowException:
             return
-        old.set_tags({TAG_SUPERSEDED_BY: new_run_id})
-        if run.info.status == "RUNNING":
-            reason = run.data.tags.get(TAG_FAIL_REASON) or f"attempt died; its retry restarted in run {new_run_id}"
-            old.finish("FAIL", tags={TAG_FAIL_REASON: reason, TAG_SUPERSEDED_BY: new_run_id})
+        old.set_tags({Tag.SUPERSEDED_BY: new_run_id})
+        if run.info.status == RunStatus.RUNNING:
+            reason = run.data.tags.get(Tag.FAIL_REASON) or f"attempt died; its retry restarted in run {new_run_id}"
+            old.finish(State.FAIL, tags={Tag.FAIL_REASON: reason, Tag.SUPERSEDED_BY: new_run_id})
 
     def child_runs(self) -> Iterator[RunSummary]:
         """Every trial run under the parent run, in no particular order."""
@@ -353,23 +335,23 @@ class StudyTracking:
         while True:
             page = self.client.search_runs(
                 [self.experiment_id],
-                filter_string=f"tags.`{TAG_PARENT}` = '{self.parent_run_id}'",
+                filter_string=f"tags.`{Tag.PARENT}` = '{self.parent_run_id}'",
                 run_view_type=ViewType.ACTIVE_ONLY,
                 max_results=1000,
                 page_token=token,
             )
             for run in page:
                 tags = run.data.tags
-                number = tags.get(TAG_TRIAL)
-                value = tags.get(TAG_VALUE)
+                number = tags.get(Tag.TRIAL)
+                value = tags.get(Tag.VALUE)
                 yield RunSummary(
                     run_id=run.info.run_id,
                     status=run.info.status,
                     trial_number=int(number) if number is not None else None,
-                    state=tags.get(TAG_STATE),
+                    state=tags.get(Tag.STATE),
                     value=float(value) if value is not None else None,
                     params=dict(run.data.params),
-                    model_pending=tags.get(TAG_MODEL_PENDING),
+                    model_pending=tags.get(Tag.MODEL_PENDING),
                 )
             token = page.token
             if not token:

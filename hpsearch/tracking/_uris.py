@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from urllib.parse import parse_qsl
-
-from hpsearch.tracking._names import VIEW_KEY
+from hpsearch.keys import VIEW_KEY
 
 __all__ = ["normalize_tracking_uri", "ui_path"]
 

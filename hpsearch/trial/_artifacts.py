@@ -12,11 +12,12 @@ from typing import Any
 
 import keras
 
-from hpsearch.tracking import TAG_MODEL_PENDING, TrialRun, objective_column
+from hpsearch.tracking import TrialRun
 from hpsearch.trial._assemble import BOARD_LOG, CSV_LOG, TrialCallbacks
 from hpsearch.trial._checkpoints import TrialCheckpoints
 from hpsearch.trial._outcome import TrialOutcome, reason_of
 from hpsearch.trial._plots import learning_curve_png
+from hpsearch.keys import objective_column, State, Tag
 
 __all__ = ["verify_best_checkpoint", "store_artifacts"]
 
@@ -62,8 +63,8 @@ def verify_best_checkpoint(
             )
             return
     outcome.model_error = f"best checkpoint {ckpt.best_path} does not load ({problem})"
-    if outcome.state == "COMPLETE":
-        outcome.state, outcome.value = "FAIL", None
+    if outcome.state == State.COMPLETE:
+        outcome.state, outcome.value = State.FAIL, None
         outcome.reason = f"{outcome.model_error}; no usable model of its best epoch {outcome.best_epoch} is left"
 
 
@@ -103,13 +104,13 @@ def store_artifacts(outcome: TrialOutcome, *, study_name: str, metric: str, say:
         if (ckpt.directory / BOARD_LOG).is_dir():  # history.csv is stored with the model, below
             run.log_artifacts(ckpt.directory / BOARD_LOG, BOARD_LOG)
     except Exception as e:  # noqa: BLE001 - plots and epoch logs are best effort; the result stands
-        _tag(run, {"hpsearch.artifact_error": reason_of(e)})
+        _tag(run, {Tag.ARTIFACT_ERROR: reason_of(e)})
     if (ckpt.directory / CSV_LOG).is_file():
         files.append((ckpt.directory / CSV_LOG, "history"))  # verified and kept pending like the model
-    if outcome.model_error is None and outcome.state == "FAIL" and ckpt.best_path.is_file():
+    if outcome.model_error is None and outcome.state == State.FAIL and ckpt.best_path.is_file():
         outcome.model_error = load_problem(ckpt.best_path)  # fit raised: verify_best_checkpoint never ran
     if outcome.model_error is not None:
-        _tag(run, {"hpsearch.model_error": outcome.model_error})
+        _tag(run, {Tag.MODEL_ERROR: outcome.model_error})
     elif ckpt.best_path.is_file():
         files.append((ckpt.best_path, "model"))
     failed: list[tuple[Path, str]] = []
@@ -139,5 +140,5 @@ def _keep_pending(outcome: TrialOutcome, failed: list[tuple[Path, str]], error: 
         outcome.pending_upload += f"; and the local copy could not be kept ({reason_of(e)})"
         say(f"trial {outcome.number}: {outcome.pending_upload}")
         return
-    _tag(run, {TAG_MODEL_PENDING: outcome.pending_upload})
+    _tag(run, {Tag.MODEL_PENDING: outcome.pending_upload})
     say(f"trial {outcome.number}: {outcome.pending_upload}; kept in {ckpt.directory}, the next run of the study uploads it")

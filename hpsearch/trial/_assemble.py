@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 import keras
 
 from hpsearch.models._schedules import Plateau
-from hpsearch.tracking import EPOCH_METRICS, TrialRun
+from hpsearch.tracking import TrialRun
 from hpsearch.trial import callbacks as cb
 from hpsearch.trial._checkpoints import RemoteSlots, TrialCheckpoints
 from hpsearch.trial._resume import Resume
+from hpsearch.keys import EPOCH_METRICS
 
 if TYPE_CHECKING:
     import optuna

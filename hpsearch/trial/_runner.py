@@ -27,12 +27,13 @@ from hpsearch.data._datasets import Pipelines
 from hpsearch.models._cnn import build_model
 from hpsearch.models._schedules import LearningRatePlan, build_learning_rate
 from hpsearch.space._sample import sample
-from hpsearch.tracking import TAG_FAIL_REASON, TAG_RESUMED_FROM, StudyTracking, TrialRun
+from hpsearch.tracking import StudyTracking, TrialRun
 from hpsearch.trial._artifacts import store_artifacts, verify_best_checkpoint
 from hpsearch.trial._assemble import TrialCallbacks
 from hpsearch.trial._checkpoints import TrialCheckpoints
 from hpsearch.trial._outcome import TrialOutcome, reason_of
 from hpsearch.trial._resume import Resume, gather_resume
+from hpsearch.keys import RunStatus, State, Tag, TrialAttr
 
 if TYPE_CHECKING:
     import optuna
@@ -100,8 +101,8 @@ class TrialRunner:
         start = time.monotonic()
         first = trial.number if first_number is None else first_number
         ckpt = self.checkpoints_for(first)
-        outcome = TrialOutcome(number=trial.number, state="FAIL", params={}, checkpoints=ckpt)
-        for stale in ("fail_reason", "traceback"):  # a retry inherits its failed attempt's attrs
+        outcome = TrialOutcome(number=trial.number, state=State.FAIL, params={}, checkpoints=ckpt)
+        for stale in (TrialAttr.FAIL_REASON, TrialAttr.TRACEBACK):  # a retry inherits its failed attempt's attrs
             if trial.user_attrs.get(stale) is not None:
                 trial.set_user_attr(stale, None)
         try:
@@ -110,7 +111,7 @@ class TrialRunner:
                 trial.number,
                 ckpt,
                 self.tracking,
-                previous_run=trial.user_attrs.get("mlflow_run_id"),  # set when this is a retry
+                previous_run=trial.user_attrs.get(TrialAttr.MLFLOW_RUN_ID),  # set when this is a retry
                 patience=self.config.training.early_stopping_patience,
             )
             if resume.notice:
@@ -119,37 +120,37 @@ class TrialRunner:
             self._start_run(trial, outcome, resume, retry_of=first if first != trial.number else None)
             self._fit(trial, outcome, ckpt, resume, seed=self.config.seed + first)
         except Exception as e:  # noqa: BLE001 - any error fails this trial only
-            outcome.state = "FAIL"
+            outcome.state = State.FAIL
             outcome.reason = reason_of(e)
             outcome.value = None
-            trial.set_user_attr("traceback", traceback.format_exc()[-4000:])
+            trial.set_user_attr(TrialAttr.TRACEBACK, traceback.format_exc()[-4000:])
         except BaseException:  # interrupted: leave the checkpoint for the retry
             if outcome.run is not None:
-                outcome.run.finish("KILLED", tags={TAG_FAIL_REASON: "interrupted"})
+                outcome.run.finish(RunStatus.KILLED, tags={Tag.FAIL_REASON: "interrupted"})
             raise
         finally:
             keras.backend.clear_session(free_memory=True)  # also runs gc.collect()
         outcome.seconds = time.monotonic() - start
-        trial.set_user_attr("epochs_trained", outcome.epochs_trained)
+        trial.set_user_attr(TrialAttr.EPOCHS_TRAINED, outcome.epochs_trained)
         if outcome.best_epoch is not None:
-            trial.set_user_attr("best_epoch", outcome.best_epoch)
+            trial.set_user_attr(TrialAttr.BEST_EPOCH, outcome.best_epoch)
         if outcome.reason:
-            trial.set_user_attr("fail_reason", outcome.reason)
+            trial.set_user_attr(TrialAttr.FAIL_REASON, outcome.reason)
         if outcome.run is not None:
             store_artifacts(outcome, study_name=self.config.name, metric=self.config.objective.metric, say=self._say)
         return outcome
 
     def _start_run(self, trial: optuna.Trial, outcome: TrialOutcome, resume: Resume, *, retry_of: int | None) -> None:
         """Start (or continue) the trial's MLflow run and bring it and Optuna up to the resume point."""
-        tags: dict[str, Any] = {TAG_RESUMED_FROM: resume.epochs_done}
+        tags: dict[str, Any] = {Tag.RESUMED_FROM: resume.epochs_done}
         if retry_of is not None:
-            tags["hpsearch.retry_of"] = retry_of
+            tags[Tag.RETRY_OF] = retry_of
         run: TrialRun = self.tracking.start_trial(trial.number, outcome.params, continue_run_id=resume.run_to_continue, tags=tags)
         outcome.run = run
         if resume.previous_run and run.run_id != resume.previous_run:
             self.tracking.supersede(resume.previous_run, run.run_id)
-        trial.set_user_attr("mlflow_run_id", run.run_id)
-        trial.set_user_attr("resumed_from_epoch", resume.epochs_done)
+        trial.set_user_attr(TrialAttr.MLFLOW_RUN_ID, run.run_id)
+        trial.set_user_attr(TrialAttr.RESUMED_FROM_EPOCH, resume.epochs_done)
         if resume.state is not None:
             run.backfill(resume.history)
             self._report_history(trial, resume.history)
@@ -224,19 +225,19 @@ class TrialRunner:
         value, outcome.best_epoch = _best(history, monitor, self.config.objective.direction)
         if callbacks.nan_guard.diverged_at is not None:
             epoch, batch = callbacks.nan_guard.diverged_at
-            outcome.state = "FAIL"
+            outcome.state = State.FAIL
             outcome.reason = (
                 f"diverged: loss became NaN or infinite at epoch {epoch + 1}, batch {batch + 1} "
                 f"(learning_rate={outcome.params['learning_rate']:.3g}); TerminateOnNaN stopped the trial"
             )
         elif callbacks.pruning.pruned_at is not None:
-            outcome.state = "PRUNED"
+            outcome.state = State.PRUNED
             outcome.value = value
         elif value is None:
-            outcome.state = "FAIL"
+            outcome.state = State.FAIL
             outcome.reason = f"no finite {monitor} was produced in {outcome.epochs_trained} epochs"
         else:
-            outcome.state = "COMPLETE"
+            outcome.state = State.COMPLETE
             outcome.value = value
 
     # -- after Optuna has recorded the result --------------------------------------------------
@@ -245,9 +246,9 @@ class TrialRunner:
         """End the trial's MLflow run with the state Optuna recorded; drop its checkpoints unless
         some of its files are still waiting for MLflow."""
         if outcome.run is not None:
-            tags: dict[str, Any] = {"hpsearch.epochs_trained": outcome.epochs_trained}
+            tags: dict[str, Any] = {Tag.EPOCHS_TRAINED: outcome.epochs_trained}
             if outcome.reason:
-                tags[TAG_FAIL_REASON] = outcome.reason
+                tags[Tag.FAIL_REASON] = outcome.reason
             outcome.run.finish(outcome.state, value=value, tags=tags)
         # Keep the folder only while a pending record says what to upload: a folder whose record
         # could not be written would never be found again by the next run.

@@ -1,0 +1,146 @@
+"""Every name hpsearch persists: Optuna study and trial attributes, MLflow tags, artifact paths and
+the states it writes.
+
+These strings are read back from stores written by older versions (a study started before an
+upgrade continues after it), so a value here never changes; ``tests/test_golden.py`` locks them.
+The classes are :class:`enum.StrEnum`: a member *is* its string, so it goes wherever a string goes
+(Optuna attribute keys, MLflow tags, JSON) and compares equal to what a store gives back.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+__all__ = [
+    "StudyAttr",
+    "TrialAttr",
+    "Tag",
+    "Role",
+    "State",
+    "RunStatus",
+    "END_TAGS",
+    "MODEL_ARTIFACT",
+    "EPOCH_METRICS",
+    "KIND_TAG",
+    "KIND",
+    "VIEW_KEY",
+    "VIEW_TAG",
+    "objective_column",
+    "param_repr",
+]
+
+
+class StudyAttr(StrEnum):
+    """Optuna study user attributes."""
+
+    CONFIG = "hpsearch.config"  #: the resolved study file (what workers and resumes load)
+    IDENTITY = "hpsearch.identity"  #: the part of the config that must not change on resume
+    SEED = "hpsearch.seed"
+    DATA = "hpsearch.data"  #: the data's fingerprint
+    DATA_SOURCE = "hpsearch.data_source"  #: where the data came from (see ``Dataset.source``)
+    TARGET = "hpsearch.target_trials"
+    PARENT_RUN = "hpsearch.mlflow_parent_run_id"
+    TEST = "hpsearch.test_metrics"  #: the best trial's test-set metrics
+
+
+class TrialAttr(StrEnum):
+    """Optuna trial user attributes."""
+
+    MLFLOW_RUN_ID = "mlflow_run_id"
+    FAIL_REASON = "fail_reason"
+    TRACEBACK = "traceback"
+    EPOCHS_TRAINED = "epochs_trained"
+    BEST_EPOCH = "best_epoch"
+    RESUMED_FROM_EPOCH = "resumed_from_epoch"
+    WORKER = "hpsearch.worker"  #: the identity of the process running it
+
+
+class Tag(StrEnum):
+    """MLflow run tags."""
+
+    PARENT = "mlflow.parentRunId"
+    RUN_NAME = "mlflow.runName"
+    NOTE = "mlflow.note.content"  #: the run's description (markdown), shown on its overview page
+    STUDY = "hpsearch.study"
+    ROLE = "hpsearch.role"  #: a :class:`Role`
+    TRIAL = "hpsearch.trial_number"
+    STATE = "hpsearch.state"  #: a :class:`State`
+    VALUE = "hpsearch.value"
+    FAIL_REASON = "hpsearch.fail_reason"
+    RESUMED_FROM = "hpsearch.resumed_from_epoch"
+    ATTEMPTS = "hpsearch.attempts"
+    RETRY_OF = "hpsearch.retry_of"
+    EPOCHS_TRAINED = "hpsearch.epochs_trained"
+    MODEL_PENDING = "hpsearch.model_pending"
+    MODEL_ERROR = "hpsearch.model_error"
+    ARTIFACT_ERROR = "hpsearch.artifact_error"
+    SUPERSEDED_BY = "hpsearch.superseded_by"
+    # the study's parent run
+    SAMPLER = "hpsearch.sampler"
+    PRUNER = "hpsearch.pruner"
+    SEARCH_SPACE = "hpsearch.search_space"
+    TARGET_TRIALS = "hpsearch.target_trials"
+    COMPLETE = "hpsearch.complete"
+    PRUNED = "hpsearch.pruned"
+    FAILED = "hpsearch.failed"
+    BEST_TRIAL = "hpsearch.best_trial"
+    BEST_VALUE = "hpsearch.best_value"
+
+
+class Role(StrEnum):
+    """Value of :attr:`Tag.ROLE`."""
+
+    STUDY = "study"
+    TRIAL = "trial"
+
+
+class State(StrEnum):
+    """How a trial ended (Optuna's state names): a trial outcome's state and :attr:`Tag.STATE`."""
+
+    COMPLETE = "COMPLETE"
+    PRUNED = "PRUNED"
+    FAIL = "FAIL"
+    RUNNING = "RUNNING"
+    WAITING = "WAITING"
+
+
+class RunStatus(StrEnum):
+    """MLflow run statuses hpsearch sets."""
+
+    RUNNING = "RUNNING"
+    FINISHED = "FINISHED"
+    FAILED = "FAILED"
+    KILLED = "KILLED"
+
+
+#: The checkpoint of a trial's best epoch, inside its MLflow run.
+MODEL_ARTIFACT = "model/best.keras"
+
+#: Tags that describe how an attempt ended: a retry that continues the run removes them (and
+#: ``TrialRun.finish`` the reason and value it does not set), so tags describe the final state.
+END_TAGS = (Tag.FAIL_REASON, Tag.VALUE, Tag.ARTIFACT_ERROR, Tag.MODEL_ERROR, Tag.MODEL_PENDING)
+
+#: Per-epoch metrics logged for every trial (step = epoch number, 1-based as Keras prints it).
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")
+
+# MLflow 3's UI opens experiments in its GenAI layout (traces, tokens) unless told otherwise.
+KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"
+
+# MLflow 3.17's runs page restores a "shared view" (sort, filters and visible columns) from the
+# experiment tag `mlflow.sharedViewState.<key>` when the URL has `viewStateShareKey=<key>`.
+# hpsearch keeps one per study: sorted by the objective, so trial runs are listed flat instead of
+# folded under the study's parent run, with the objective, state and searched params as columns.
+VIEW_KEY = "hpsearch"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_KEY}"
+
+
+def objective_column(metric: str) -> str:
+    """The metric a trial run gets at its end for ``metric`` at its best epoch; the objective's
+    is the column the runs view sorts by."""
+    return f"best_{metric}"
+
+
+def param_repr(value: Any) -> str:
+    """How a param value is stored in MLflow (floats exactly, via repr)."""
+    return repr(value) if isinstance(value, float) else str(value)
