@@ -12,6 +12,7 @@ __all__ = [
     "ATTR_SEED",
     "ATTR_DATA",
     "ATTR_DATA_SOURCE",
+    "ATTR_DATA_DESCRIPTION",
     "ATTR_TARGET",
     "ATTR_PARENT_RUN",
     "ATTR_TEST",
@@ -24,6 +25,7 @@ ATTR_IDENTITY = "hpsearch.identity"
 ATTR_SEED = "hpsearch.seed"
 ATTR_DATA = "hpsearch.data"
 ATTR_DATA_SOURCE = "hpsearch.data_source"  #: where the data came from (see ``Dataset.source``)
+ATTR_DATA_DESCRIPTION = "hpsearch.data_description"  #: what was read (see ``Dataset.describe``)
 ATTR_TARGET = "hpsearch.target_trials"
 ATTR_PARENT_RUN = "hpsearch.mlflow_parent_run_id"
 ATTR_TEST = "hpsearch.test_metrics"
