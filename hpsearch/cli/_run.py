@@ -69,6 +69,7 @@ def study(study: str, **options: Any) -> None:
         if os.environ.get("HPSEARCH_RESTARTS"):
             return  # a restarted worker: the header is already on screen
         click.echo(study_header(config, locations, counts), err=True)
+        _echo_data(study_obj)
         if already_done:
             click.echo(already_done[0][0])
 
@@ -139,6 +140,20 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
         restart(stop_at)
     if not quiet:
         click.echo(f"Worker {options['rank']} done ({result.reason}): ran {result.trials_run} trial(s).")
+
+
+def _echo_data(study_obj: Any) -> None:
+    """What the study reads (recorded by this session) under the header, and the loader's notes
+    (files skipped, unseen categories), once per command."""
+    from hpsearch.study._attrs import ATTR_DATA_DESCRIPTION
+    from hpsearch.study._data_record import summarize_data
+
+    description = study_obj.user_attrs.get(ATTR_DATA_DESCRIPTION)
+    if not description:
+        return
+    click.echo(f"  data     {summarize_data(description)}", err=True)
+    for note in description.get("notes") or []:
+        click.echo(f"Note: {note}", err=True)
 
 
 def _prepare_process(gpu: str | None) -> None:
