@@ -53,7 +53,26 @@ _WHERE = {
     "Pipelines": "hpsearch.data",
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "Dataset",
+    "Pipelines",
+    "Split",
+    "StudyConfig",
+    "StudyRequest",
+    "StudySummary",
+    "WorkerRequest",
+    "best_trial",
+    "export_study",
+    "load_study_config",
+    "open_results",
+    "parse_study_dict",
+    "report_study",
+    "run_study",
+    "run_worker_process",
+    "studies_frame",
+    "trials_frame",
+]
+assert set(__all__) == set(_WHERE)
 
 
 def __getattr__(name: str) -> Any:

@@ -39,6 +39,7 @@ class StudyAttr(StrEnum):
     SEED = "hpsearch.seed"
     DATA = "hpsearch.data"  #: the data's fingerprint
     DATA_SOURCE = "hpsearch.data_source"  #: where the data came from (see ``Dataset.source``)
+    DATA_DESCRIPTION = "hpsearch.data_description"  #: what was read (see ``Dataset.describe``)
     TARGET = "hpsearch.target_trials"
     PARENT_RUN = "hpsearch.mlflow_parent_run_id"
     TEST = "hpsearch.test_metrics"  #: the best trial's test-set metrics

@@ -120,7 +120,11 @@ BAD_FILES = [
     ("search_space:\n  optimizer:\n    sgd: {momentum: {low: 0.8, high: 0.9, step: 0.5}}\n", "search_space.optimizer.sgd.momentum: `step <= high - low` must hold"),
     ("objective:\n  metric: val_acc\n", "the model does not produce 'val_acc' (did you mean 'val_accuracy'?)"),
     ("objective:\n  metric: val_loss\n  direction: maximize\n", "maximize val_loss would select the worst models"),
-    ("dataset: imagenet\n", "unknown dataset 'imagenet'"),
+    ("dataset: minst\n", "dataset: 'minst' is neither a known name nor an existing folder or file (did you mean 'mnist'?); use cifar10, cifar100"),
+    ("dataset: t.csv\nimage_size: 8\n", "image_size: does not apply to dataset t.csv (a csv source); it is for folder sources. Remove it."),
+    ("data:\n  dataset: mnist\n  colour_mode: rgb\n", "data.colour_mode: unknown key (did you mean 'color_mode'?)"),
+    ("dataset: mnist\ndata:\n  dataset: cifar10\n", "data.dataset: is also set at the top level"),
+    ("data:\n  dataset: digits/\n  color_mode: cmyk\n", "color_mode: expected one of rgb | grayscale, got 'cmyk'"),
     ("pruner: medain\n", "unknown choice 'medain' (did you mean 'median'?)"),
     ("pruner:\n  name: threshold\n", "the threshold pruner needs `lower`, `upper` or both"),
     ("seed: 1\nseed: 2\n", "duplicate key 'seed'"),
@@ -128,7 +132,6 @@ BAD_FILES = [
     ("- just\n- a list\n", "expected a mapping at the top level"),
     ("training: 5\n", "training: expected a mapping of keys to values, got 5"),
     ("budget:\n  trials: 0\n  trails: 1\n", "budget.trails: unknown key (did you mean 'trials'?)"),  # the likely cause first
-    ("data:\n  subset: 100\n", "data: unknown key"),  # the data keys sit at the top of a file
     ("subset: 1\n", "subset: expected an integer in [2, inf], got 1"),
     ("heartbeat:\n  interval: 0\n", "heartbeat.interval: expected an integer in [1, inf], got 0"),
     ("sampler:\n  name: tpe\n  n_startup: 3\n", "sampler.n_startup: unknown key (did you mean 'n_startup_trials'?)"),
@@ -179,9 +182,9 @@ def test_overrides_are_validated() -> None:
     with pytest.raises(UsageError, match="^--trials 0: expected an integer"):
         config.with_overrides(trials=0)
     with pytest.raises(UsageError) as err:
-        config.with_overrides(dataset="mnist")
+        config.with_overrides(dataset="minst")
     message = str(err.value)  # blames the flag that carried the value, not the study file
-    assert message.startswith("--dataset mnist: unknown dataset 'mnist'; supported: cifar10, or a path to an .npz file")
+    assert message.startswith("--dataset minst: 'minst' is neither a known name nor an existing folder or file (did you mean 'mnist'?)")
     assert config.source not in message
     with pytest.raises(UsageError, match=r"^--epochs 0: expected an integer in \[1, inf\], got 0\.$"):
         config.with_overrides(max_epochs=0)
@@ -283,3 +286,16 @@ def test_a_config_copy_keeps_its_validated_parts() -> None:
     copy = config.model_copy(update={"search_space": narrowed})
     assert copy.search_space.batch_size == Fixed(32) and copy.budget == config.budget
     assert parse_study_dict(copy.to_dict(), name="cifar10", source=config.source) == copy
+
+
+def test_the_data_keys_sit_at_the_top_or_under_data_and_are_stored_at_the_top(tmp_path: Path) -> None:
+    """New options are left out of the stored form when unset, so stored studies read back equal."""
+    nested = write(tmp_path, "data:\n  dataset: digits/\n  image_size: 16\n  color_mode: grayscale\n  subset: 100\n")
+    config = load_study_config(str(nested))
+    assert config.data.image_size == (16, 16) and config.data.subset == 100
+    stored = config.to_dict()
+    assert "data" not in stored and stored["image_size"] == [16, 16] and "target" not in stored
+    assert parse_study_dict(stored, name="s", stored=True) == config.model_copy(update={"source": "<dict>", "name": "s"})
+    assert config.identity()["image_size"] == [16, 16] and "target" not in config.identity()
+    table = load_study_config("cifar10").with_overrides(dataset="t.csv", target="y", test="t2.csv")
+    assert (table.data.target, table.data.test) == ("y", "t2.csv")

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from conftest import CLASSES, synthetic_images, write_cifar10, write_npz
 
-from hpsearch.config import DataConfig
-from hpsearch.data._datasets import Pipelines, load_cifar10_dir, load_dataset, load_npz
+from hpsearch.data._datasets import Pipelines, load_cifar10_dir, load_npz
+from hpsearch.data.sources import SourceSpec, load_source
 from hpsearch._errors import UsageError
 
 
@@ -76,7 +76,7 @@ def test_a_malicious_pickle_is_refused_not_executed(tmp_path: Path, monkeypatch:
 
 def test_npz_grayscale_gets_a_channel(tmp_path: Path) -> None:
     path = write_npz(tmp_path / "gray.npz", channels=1, size=16)
-    ds = load_dataset(DataConfig(dataset=str(path)), seed=0)
+    ds = load_source(SourceSpec(dataset=str(path)), seed=0)
     assert ds.input_shape == (16, 16, 1)
     assert ds.num_classes == 10 and ds.input_scale == pytest.approx(1 / 255)
 
@@ -95,7 +95,7 @@ def _npz(tmp_path: Path, **arrays: np.ndarray) -> str:
     ("change", "message"),
     [
         ({"y_train": np.zeros(19, dtype=int)}, "y_train has 19 labels but there are 20 images"),
-        ({"x_train": np.zeros((20, 32), dtype=np.uint8)}, "x_train has shape (20, 32); images must be"),
+        ({"x_train": np.zeros((20, 32), dtype=np.uint8)}, "x_train rows are (32,) but x_test rows are (32, 32, 3); they must match"),
         ({"y_test": np.full(10, 12)}, "labels out of range: y_test has label 12"),
         ({"y_train": -np.ones(20, dtype=int)}, "labels out of range"),
         ({"y_train": np.eye(10)[np.arange(20) % 10]}, "not one-hot"),
@@ -114,7 +114,7 @@ def _npz(tmp_path: Path, **arrays: np.ndarray) -> str:
 def test_bad_npz_contents(tmp_path: Path, change: dict, message: str) -> None:
     path = _npz(tmp_path, **change)
     with pytest.raises(UsageError) as err:
-        load_dataset(DataConfig(dataset=path), seed=0)
+        load_source(SourceSpec(dataset=path), seed=0)
     assert message in str(err.value)
 
 
@@ -129,10 +129,10 @@ def test_corrupt_and_missing_npz(tmp_path: Path) -> None:
 
 def test_split_is_seeded_and_subset_takes_the_first_images(tmp_path: Path) -> None:
     write_cifar10(tmp_path, n_train=200, n_test=20)
-    config = DataConfig(dataset="cifar10", validation_fraction=0.25, subset=100)
-    a = load_dataset(config, seed=1, data_dir=tmp_path)
-    b = load_dataset(config, seed=1, data_dir=tmp_path)
-    c = load_dataset(config, seed=2, data_dir=tmp_path)
+    config = SourceSpec(dataset="cifar10", validation_fraction=0.25, subset=100)
+    a = load_source(config, seed=1, data_dir=tmp_path)
+    b = load_source(config, seed=1, data_dir=tmp_path)
+    c = load_source(config, seed=2, data_dir=tmp_path)
     assert len(a.train) == 75 and len(a.validation) == 25 and len(a.test) == 20
     assert np.array_equal(a.validation.y, b.validation.y) and np.array_equal(a.validation.x, b.validation.x)
     assert not np.array_equal(a.validation.x, c.validation.x)
@@ -140,12 +140,12 @@ def test_split_is_seeded_and_subset_takes_the_first_images(tmp_path: Path) -> No
     pool = np.concatenate([a.train.x, a.validation.x])
     assert sorted(map(bytes, pool)) == sorted(map(bytes, first_100))  # exactly the first 100, no overlap
     with pytest.raises(UsageError, match="--subset 500 is larger than the 200 training images"):
-        load_dataset(DataConfig(dataset="cifar10", subset=500), seed=1, data_dir=tmp_path)
+        load_source(SourceSpec(dataset="cifar10", subset=500), seed=1, data_dir=tmp_path)
 
 
 def test_pipelines_batch_and_cast(tmp_path: Path) -> None:
     write_cifar10(tmp_path, n_train=60, n_test=10)
-    ds = load_dataset(DataConfig(dataset="cifar10"), seed=0, data_dir=tmp_path)
+    ds = load_source(SourceSpec(dataset="cifar10"), seed=0, data_dir=tmp_path)
     pipes = Pipelines(ds)
     x, y = next(iter(pipes.train(16, seed=0)))
     assert tuple(x.shape) == (16, 32, 32, 3) and x.dtype.name == "float32" and tuple(y.shape) == (16,)
@@ -168,7 +168,7 @@ def test_tar_members_outside_the_folder_are_found(tmp_path: Path) -> None:
 
 def test_pixels_in_range_keep_their_scale(tmp_path: Path) -> None:
     x, _ = synthetic_images(30, 3)
-    as_float = load_dataset(DataConfig(dataset=_npz(tmp_path, x_train=x[:20] / 255.0, x_test=x[20:] / 255.0)), seed=0)
+    as_float = load_source(SourceSpec(dataset=_npz(tmp_path, x_train=x[:20] / 255.0, x_test=x[20:] / 255.0)), seed=0)
     assert as_float.input_scale == 1.0
-    as_int = load_dataset(DataConfig(dataset=_npz(tmp_path, x_train=x[:20].astype(np.int64), x_test=x[20:].astype(np.int64))), seed=0)
+    as_int = load_source(SourceSpec(dataset=_npz(tmp_path, x_train=x[:20].astype(np.int64), x_test=x[20:].astype(np.int64))), seed=0)
     assert as_int.input_scale == pytest.approx(1 / 255)

@@ -146,12 +146,12 @@ def test_export_says_when_the_data_changed_or_moved(finished_study: dict, tmp_pa
     assert "Note: the data loaded (CIFAR-10 from files in" in result.output and "differs from what study 'shop' was trained on" in result.output
 
     from hpsearch.config import load_study_config
-    from hpsearch.data._datasets import load_dataset
-    from hpsearch.study._data_record import data_note as _data_note
+    from hpsearch.study._data_record import load_data
+    from hpsearch.study._session import _data_note
 
     moved = shutil.copytree(cifar_dir, tmp_path / "moved")
     study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
     config = load_study_config(str(finished_study["cwd"] / "shop.yaml"))
-    note = _data_note(study, load_dataset(config.data, seed=config.seed, data_dir=moved))
+    note = _data_note(study, load_data(config, moved))
     assert note is not None and note.endswith(f"the same data is now at {moved}.")
-    assert _data_note(study, load_dataset(config.data, seed=config.seed, data_dir=cifar_dir)) is None
+    assert _data_note(study, load_data(config, cifar_dir)) is None

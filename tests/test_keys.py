@@ -14,6 +14,7 @@ STORED = {
         "SEED": "hpsearch.seed",
         "DATA": "hpsearch.data",
         "DATA_SOURCE": "hpsearch.data_source",
+        "DATA_DESCRIPTION": "hpsearch.data_description",
         "TARGET": "hpsearch.target_trials",
         "PARENT_RUN": "hpsearch.mlflow_parent_run_id",
         "TEST": "hpsearch.test_metrics",

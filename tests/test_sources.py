@@ -15,8 +15,7 @@ import pytest
 from conftest import REPO, synthetic_images, write_cifar10
 
 from hpsearch._errors import RuntimeFailure, UsageError
-from hpsearch.config import DataConfig
-from hpsearch.data._datasets import Pipelines, load_dataset
+from hpsearch.data._datasets import Pipelines, load_cifar10_dir
 from hpsearch.data._types import FileSplit
 from hpsearch.data.sources import SOURCES, SourceSpec, TableTransform, detect_kind, load_source
 
@@ -66,12 +65,17 @@ def test_an_option_for_another_kind_is_refused(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- Keras datasets by name
 
 
-def test_cifar10_by_name_is_what_load_dataset_reads(tmp_path: Path) -> None:
+def test_cifar10_by_name_splits_as_studies_stored_before_sources_did(tmp_path: Path) -> None:
+    """The split and the records of the single-source loader, spelled out: validation is the first
+    round(N * 0.1) of a seeded permutation, so existing cifar10 studies resume on the same data."""
     write_cifar10(tmp_path, n_train=100, n_test=20)
-    old = load_dataset(DataConfig(dataset="cifar10"), seed=3, data_dir=tmp_path)
+    x_train, y_train, x_test, _, _ = load_cifar10_dir(tmp_path)
     new = load("cifar10", seed=3, data_dir=tmp_path)
-    assert new.fingerprint() == old.fingerprint() and new.source == old.source and new.class_names == old.class_names
-    assert np.array_equal(new.validation.x, old.validation.x) and np.array_equal(new.train.y, old.train.y)
+    order = np.random.default_rng(3).permutation(100)
+    assert np.array_equal(new.validation.x, x_train[np.sort(order[:10])]) and np.array_equal(new.train.y, y_train[np.sort(order[10:])])
+    assert new.fingerprint() == {"dataset": "cifar10", "input_shape": [32, 32, 3], "num_classes": 10, "train": 90, "validation": 10, "test": 20}
+    assert set(new.source) == {"kind", "path", "digest"} and new.source["kind"] == "cifar10" and new.source["path"] == str(tmp_path.resolve())
+    assert new.class_names[:2] == ("airplane", "automobile") and np.array_equal(new.test.x, x_test)
 
 
 def _write_cifar100(root: Path, *, tarball: bool, n_train: int = 200, n_test: int = 40) -> np.ndarray:

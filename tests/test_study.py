@@ -488,13 +488,13 @@ def test_a_resumed_study_and_its_workers_keep_the_seed_it_was_created_with(
     from hpsearch.cli import main
 
     split_seeds: list[int] = []
-    real_load = hpsearch.study._data_record.load_dataset
+    real_load = hpsearch.study._data_record.load_source
 
-    def load_dataset(data, *, seed, data_dir=None):
+    def load_source(spec, *, seed, data_dir=None):
         split_seeds.append(seed)
-        return real_load(data, seed=seed, data_dir=data_dir)
+        return real_load(spec, seed=seed, data_dir=data_dir)
 
-    monkeypatch.setattr(hpsearch.study._data_record, "load_dataset", load_dataset)
+    monkeypatch.setattr(hpsearch.study._data_record, "load_source", load_source)
     sections = {"seed": None, "training": {"max_epochs": 1, "early_stopping_patience": 3}}
     first = run_study(request(tmp_path, cifar_dir, trials=1, sections=sections))
     seed = first.config.seed
@@ -530,7 +530,7 @@ def test_one_data_check_refuses_other_data_with_the_fix_and_one_kind_rule(tmp_pa
     with pytest.raises(UsageError, match=r"^Study 'data' was created on different data \(.*'num_classes': 10\}\); this run loads .*'num_classes': 5\}: pass X\.$"):
         check_same_data(study, {**fingerprint, "num_classes": 5}, fix="pass X.")
 
-    assert dataset_kind("cifar10") == "named" and dataset_kind("/data/mine.npz") == "npz"
+    assert dataset_kind("cifar10") == "cifar10" and dataset_kind("/data/mine.npz") == "npz" and dataset_kind(str(tmp_path)) == "folder"
     config = load_study_config("cifar10", study_name="kinds")
     assert dataset_flags(config, "/data") == ["--data-dir", "/data"]
     assert dataset_flags(config.with_overrides(dataset="/d/own.npz"), None) == ["--dataset", "/d/own.npz"]

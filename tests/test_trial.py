@@ -11,7 +11,8 @@ import pytest
 from conftest import unwritable, write_study
 
 from hpsearch.config import load_study_config
-from hpsearch.data._datasets import Pipelines, load_dataset
+from hpsearch.data._datasets import Pipelines
+from hpsearch.study._data_record import load_data
 from hpsearch.tracking import StudyTracking
 from hpsearch.trial._checkpoints import TrialCheckpoints
 from hpsearch.trial._resume import gather_resume
@@ -24,7 +25,7 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 @pytest.fixture(scope="module")
 def pipelines(cifar_dir: Path) -> Pipelines:
     config = load_study_config(str(write_study(cifar_dir / "q.yaml")))
-    return Pipelines(load_dataset(config.data, seed=config.seed, data_dir=cifar_dir))
+    return Pipelines(load_data(config, cifar_dir))
 
 
 def make_runner(tmp_path: Path, pipelines: Pipelines, on_epoch=None, **sections) -> tuple[TrialRunner, StudyTracking]:

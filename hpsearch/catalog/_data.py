@@ -4,5 +4,6 @@ from __future__ import annotations
 
 __all__ = ["DATASETS"]
 
-#: Datasets known by name (anything else must be a path to an .npz file).
-DATASETS = ("cifar10",)
+#: Datasets Keras downloads by name (``keras.datasets.<name>.load_data()``); anything else is a
+#: folder of images, a ``.csv`` table or an ``.npz`` of arrays (see :mod:`hpsearch._dataset_kind`).
+DATASETS = ("cifar10", "cifar100", "mnist", "fashion_mnist")

@@ -15,10 +15,13 @@ class ModelOption(Option):
 
     min_side: int
 
-    def check_input_shape(self, name: str, input_shape: tuple[int, ...]) -> str | None:
-        """Why images of ``input_shape`` (H, W, C) cannot feed model ``name``, or ``None`` if they can."""
+    def check_input_shape(self, name: str, input_shape: tuple[int, ...], what: str = "this data") -> str | None:
+        """Why images of ``input_shape`` (H, W, C) cannot feed model ``name``, or ``None`` if they can;
+        ``what`` names the data in the message (``this CSV``)."""
+        if len(input_shape) == 1:
+            return f"model {name} needs images (H, W, C); {what} gives {input_shape[0]} features per example"
         if len(input_shape) != 3:
-            return f"images must be (H, W, C), got shape {input_shape}"
+            return f"model {name} needs images (H, W, C); {what} gives examples of shape {tuple(input_shape)}"
         if min(input_shape[:2]) < self.min_side:
             h, w = input_shape[:2]
             side = self.min_side
@@ -49,11 +52,11 @@ METRICS: dict[str, str] = {
 }
 
 
-def check_input_shape(model: str, input_shape: tuple[int, ...]) -> str | None:
+def check_input_shape(model: str, input_shape: tuple[int, ...], what: str = "this data") -> str | None:
     """Why images of ``input_shape`` (H, W, C) cannot feed ``model``, or ``None`` if they can.
 
     The one input-shape check; the rule belongs to the model's catalog entry.
     """
     option = MODELS.option(model)
     assert isinstance(option, ModelOption)
-    return option.check_input_shape(model, input_shape)
+    return option.check_input_shape(model, input_shape, what)

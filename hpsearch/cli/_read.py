@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import shlex
 import sys
+from typing import Any
 
 import click
 
 from hpsearch.cli._noise import native_stderr_to_log, quiet_tensorflow
 from hpsearch.cli._options import WIDE, friendly, hidden_note, storage_options
+from hpsearch.keys import StudyAttr
 
 __all__ = ["check", "export", "list_", "report", "show", "space"]
 
@@ -22,11 +24,16 @@ _SPEC_COLUMN = 60
 
 
 @click.command(name="list")
+@click.option("--studies", "shipped", is_flag=True, help="The study files that ship with hpsearch, one line each (no storage read).")
 @WIDE
 @storage_options
 @friendly
-def list_(wide: bool, storage: str | None, tracking_uri: str | None) -> None:
-    """Every study in the storage: trials by state, best value, last activity."""
+def list_(shipped: bool, wide: bool, storage: str | None, tracking_uri: str | None) -> None:
+    """Every study in the storage: trials by state, best value, last activity (--studies: the
+    study files that ship with hpsearch)."""
+    if shipped:
+        _list_shipped()
+        return
     import pandas as pd
 
     from hpsearch.results._tables import render_table, studies_frame
@@ -44,6 +51,17 @@ def list_(wide: bool, storage: str | None, tracking_uri: str | None) -> None:
     click.echo(text)
     if hidden:
         click.echo(hidden_note(hidden, "--wide shows all"), err=True)
+
+
+def _list_shipped() -> None:
+    """``NAME  description`` of each built-in study file (its ``description:`` line)."""
+    from hpsearch.config import builtin_studies, load_study_config
+
+    studies = builtin_studies()
+    width = max(map(len, studies))
+    for name in sorted(studies):
+        click.echo(f"{name.ljust(width)}  {load_study_config(name).description}")
+    click.echo("\nRun one with: hpsearch study NAME (hpsearch space NAME shows its search space).", err=True)
 
 
 @click.command()
@@ -64,6 +82,9 @@ def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, 
 
     study_obj, config, _ = open_read_only(name, storage)
     table = trial_table(study_obj, top=top)
+    data = _data_line(study_obj)
+    if fmt == "table" and data:
+        click.echo(f"Data: {data}")
     if fmt == "csv":
         click.echo(to_csv(table), nl=False)
     elif fmt == "json":
@@ -75,6 +96,17 @@ def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, 
         click.echo(text)
         if hidden:
             click.echo(hidden_note(hidden, "--wide shows all, --format csv has every digit"), err=True)
+
+
+def _data_line(study_obj: Any) -> str | None:
+    """One line of what the study read (recorded when it ran), or where it read it (older studies)."""
+    from hpsearch.study._data_record import describe_data_source, summarize_data
+
+    description = study_obj.user_attrs.get(StudyAttr.DATA_DESCRIPTION)
+    if description:
+        return summarize_data(description)
+    source = study_obj.user_attrs.get(StudyAttr.DATA_SOURCE)
+    return describe_data_source(source) if source else None
 
 
 @click.command()
@@ -128,18 +160,19 @@ def report(name: str, output: str | None, storage: str | None, tracking_uri: str
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["keras", "saved_model", "onnx", "tflite"]), default="keras", show_default=True)
 @click.option("--output", "-o", metavar="PATH", help="Output file (folder for saved_model); default exported/NAME/trial-N.*")
-@click.option("--data-dir", metavar="DIR", help="Folder with the CIFAR-10 files (default: where the study's data came from).")
-@click.option("--dataset", metavar="PATH", help="Path to the study's .npz dataset (default: where the study's data came from).")
+@click.option("--data-dir", metavar="DIR", help="Folder with the files of the study's dataset by name (default: where the study's data came from).")
+@click.option("--dataset", metavar="PATH", help="Path to the study's folder, .csv or .npz (default: where the study's data came from).")
+@click.option("--test", metavar="FILE.csv", help="Path to the study's test table, if it had one (default: where it was).")
 @storage_options
 @friendly
 @native_stderr_to_log()
-def export(name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, storage: str | None, tracking_uri: str | None) -> None:
+def export(name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, test: str | None, storage: str | None, tracking_uri: str | None) -> None:
     """Export the best model of study NAME, verify it with its own runtime, register it in MLflow."""
     quiet_tensorflow()
     from hpsearch._locations import redact, resolve_locations
     from hpsearch.results._read import export_study
 
-    result = export_study(name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset)
+    result = export_study(name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset, test=test)
     if result.data_note:
         click.echo(f"Note: {result.data_note}", err=True)
     m = result.test_metrics
@@ -147,7 +180,7 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
     click.echo(f"Best trial {result.trial_number}: test {acc}loss {m['test_loss']:.4f}")
     click.echo(f"Wrote {result.fmt} model to {result.output}")
     click.echo(
-        f"Verified: reloaded with the {result.fmt} runtime, predictions on {result.checked_images} test images "
+        f"Verified: reloaded with the {result.fmt} runtime, predictions on {result.checked_images} test {result.checked_what} "
         f"match Keras within {result.max_abs_diff:.1e}"
     )
     click.echo(f"Registered in the MLflow Model Registry as '{name}' version {result.model_version} ({result.notes[0]})")

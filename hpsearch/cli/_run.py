@@ -18,6 +18,7 @@ from hpsearch.cli._messages import nothing_to_run, print_summary, resume_hint, s
 from hpsearch.cli._noise import quiet_optuna, quiet_tensorflow
 from hpsearch.cli._options import friendly, storage_options
 from hpsearch.cli._process import deadline, owns_process, restart
+from hpsearch.keys import StudyAttr
 
 __all__ = ["study", "worker"]
 
@@ -28,8 +29,10 @@ __all__ = ["study", "worker"]
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SEC", help="Stop starting trials after SEC seconds.")
 @click.option("--epochs", type=click.IntRange(min=1), help="Max epochs per trial (overrides training.max_epochs).")
 @click.option("--subset", type=click.IntRange(min=2), metavar="N", help="Use only the first N training images (quick runs).")
-@click.option("--data-dir", metavar="DIR", help="Folder with cifar-10-python.tar.gz or cifar-10-batches-py/ (no download).")
-@click.option("--dataset", metavar="PATH|NAME", help="cifar10, or an .npz with x_train, y_train, x_test, y_test.")
+@click.option("--dataset", metavar="NAME|PATH", help="cifar10, cifar100, mnist, fashion_mnist, a folder of class sub-folders of images, a FILE.csv or a FILE.npz (overrides dataset:).")
+@click.option("--data-dir", metavar="DIR", help="Folder with the files Keras would download for a dataset by name (no download).")
+@click.option("--target", metavar="COLUMN", help="CSV: the target column (default: data.target, else the last column).")
+@click.option("--test", metavar="FILE.csv", help="CSV: a test table (default: data.test, else carved from the table).")
 @storage_options
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), help="Seed for the split, sampler and weights (default: the study file's, else a fresh one; a resumed study keeps its own).")
 @click.option("--study-name", metavar="NAME", help="Name of the study (default: the study file's name).")
@@ -67,6 +70,7 @@ def study(study: str, **options: Any) -> None:
         if os.environ.get("HPSEARCH_RESTARTS"):
             return  # a restarted worker: the header is already on screen
         click.echo(study_header(config, locations, counts), err=True)
+        _echo_data(study_obj)
         if already_done:
             click.echo(already_done[0][0])
 
@@ -98,8 +102,9 @@ def study(study: str, **options: Any) -> None:
 @click.command()
 @click.argument("name")
 @storage_options
-@click.option("--data-dir", metavar="DIR", help="This machine's folder with the CIFAR-10 files.")
-@click.option("--dataset", metavar="PATH", help="This machine's path to the study's .npz dataset.")
+@click.option("--data-dir", metavar="DIR", help="This machine's folder with the files of the study's dataset by name.")
+@click.option("--dataset", metavar="PATH", help="This machine's path to the study's folder, .csv or .npz.")
+@click.option("--test", metavar="FILE.csv", help="This machine's path to the study's test table (CSV).")
 @click.option("--gpus", metavar="IDS", help="GPU for this worker: the --rank'th of these (round-robin).")
 @click.option("--rank", type=click.IntRange(min=0), default=0, show_default=True, help="Worker index (seeds, GPU choice).")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), metavar="SEC", help="Stop starting trials after SEC seconds.")
@@ -136,6 +141,19 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
         restart(stop_at)
     if not quiet:
         click.echo(f"Worker {options['rank']} done ({result.reason}): ran {result.trials_run} trial(s).")
+
+
+def _echo_data(study_obj: Any) -> None:
+    """What the study reads (recorded by this session) under the header, and the loader's notes
+    (files skipped, unseen categories), once per command."""
+    from hpsearch.study._data_record import summarize_data
+
+    description = study_obj.user_attrs.get(StudyAttr.DATA_DESCRIPTION)
+    if not description:
+        return
+    click.echo(f"  data     {summarize_data(description)}", err=True)
+    for note in description.get("notes") or []:
+        click.echo(f"Note: {note}", err=True)
 
 
 def _prepare_process(gpu: str | None) -> None:

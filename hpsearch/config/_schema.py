@@ -96,7 +96,7 @@ class StudyConfig(_Frozen):
                 continue
             value = getattr(self, key)
             if isinstance(value, DataConfig):
-                out.update(value.model_dump())
+                out.update(value.stored_form())
             elif isinstance(value, SearchSpace):
                 out[key] = value.to_dict()
             else:
@@ -110,7 +110,8 @@ class StudyConfig(_Frozen):
         space, objective, data and training length may not.
         """
         d = self.to_dict()
-        keys = ("dataset", "validation_fraction", "subset", "model", "objective", "training", "search_space")
+        data = ("dataset", "validation_fraction", "subset", *(k for k in DataConfig.OPTIONAL if k in d))
+        keys = (*data, "model", "objective", "training", "search_space")
         return {k: d[k] for k in keys}
 
     def with_overrides(self, **changes: Any) -> StudyConfig:
@@ -129,7 +130,7 @@ class StudyConfig(_Frozen):
                 section, sub = sections[key]
                 raw[section][sub] = value
                 flags[f"{section}.{sub}"] = f"{_OVERRIDE_FLAGS[key]} {value}"
-            elif key in ("dataset", "subset", "seed"):
+            elif key in ("dataset", "subset", "seed", "target", "test"):
                 raw[key] = value
                 flags[key] = f"{_OVERRIDE_FLAGS[key]} {value}"
             else:  # pragma: no cover - programming error
@@ -147,6 +148,8 @@ _OVERRIDE_FLAGS = {
     "dataset": "--dataset",
     "subset": "--subset",
     "seed": "--seed",
+    "target": "--target",
+    "test": "--test",
 }
 
 
@@ -183,11 +186,11 @@ def parse_study_dict(
 
 
 def _file_keys() -> tuple[str, ...]:
-    """The top-level keys of a study file, in :meth:`StudyConfig.to_dict` order."""
+    """The top-level keys of a study file, in :meth:`StudyConfig.to_dict` order (and ``data``)."""
     keys: list[str] = []
     for field in StudyConfig.model_fields:
         if field == "data":
-            keys += DataConfig.model_fields
+            keys += [*DataConfig.model_fields, "data"]
         elif field not in ("name", "source"):
             keys.append(field)
     return tuple(keys)
@@ -207,21 +210,40 @@ _FILE_KEYS = _file_keys()
 _NESTED_KEYS = _nested_keys()
 
 
+def _hint(key: str) -> str:
+    """`` (did you mean 'x'?)`` for the closest top-level key, or key inside a section, if any is close."""
+    top, nested = closest(key, _FILE_KEYS), closest(key, _NESTED_KEYS)
+    if nested and (not top or _similarity(key, nested) > _similarity(key, top)):
+        return f" (did you mean '{_NESTED_KEYS[nested]}'?)"
+    return did_you_mean(key, _FILE_KEYS)
+
+
+def _similarity(a: str, b: str) -> float:
+    import difflib
+
+    return difflib.SequenceMatcher(None, a, b).ratio()
+
+
 def _model_layout(raw: Any, *, name: str, source: str) -> dict[str, Any]:
     """A study file's mapping as :class:`StudyConfig`'s fields: the top-level data keys go to ``data``."""
     raw = as_mapping(raw, "")
     for key in raw:
         if key not in _FILE_KEYS:
-            hint = did_you_mean(key, _FILE_KEYS)
-            if not hint and (near := closest(key, _NESTED_KEYS)):
-                hint = f" (did you mean '{_NESTED_KEYS[near]}'?)"
+            hint = _hint(str(key))
             raise Problem(str(key), f"unknown key{hint or ' (known keys: ' + ', '.join(_FILE_KEYS) + ')'}")
     data_keys = DataConfig.model_fields
+    data = {k: v for k, v in raw.items() if k in data_keys}
+    section = as_mapping(raw.get("data"), "data")
+    for key in section:
+        if key in data:
+            raise Problem(f"data.{key}", f"is also set at the top level ({key}: {data[key]!r}); set it in one place")
+        if key not in data_keys:
+            raise Problem(f"data.{key}", unknown_key(key, data_keys))
     return {
         "name": name,
         "source": source,
-        "data": {k: v for k, v in raw.items() if k in data_keys},
-        **{k: v for k, v in raw.items() if k not in data_keys},
+        "data": {**data, **section},
+        **{k: v for k, v in raw.items() if k not in data_keys and k != "data"},
     }
 
 

@@ -27,7 +27,8 @@ from pydantic import (
 )
 from pydantic_core import core_schema
 
-from hpsearch._errors import did_you_mean
+from hpsearch._dataset_kind import CHOICES, OPTIONS_BY_KIND, SUPPORTED, dataset_kind
+from hpsearch._errors import UsageError, did_you_mean
 from hpsearch import catalog as _catalog
 from hpsearch.catalog import Knob
 from hpsearch.config._problems import Problem, as_mapping, check_keys, coerce, join, normalize_name, show
@@ -95,26 +96,86 @@ class _Section(_Frozen):
 
 
 class DataConfig(_Section):
-    """What to train on. In a study file these keys sit at the top level, not under ``data:``."""
+    """What to train on. In a study file these keys sit at the top level or under ``data:``.
 
-    dataset: str = "cifar10"  #: a name of :data:`~hpsearch.catalog.DATASETS` or a path to an .npz file
+    ``dataset`` is a Keras name (:data:`~hpsearch.catalog.DATASETS`), a folder of images (one
+    sub-folder per class), a ``.csv`` table or an ``.npz`` of arrays; the options after ``subset``
+    apply to some kinds only (:data:`~hpsearch._dataset_kind.OPTIONS_BY_KIND`; another kind's is
+    refused) and are ``None`` when unset (the source's default, see
+    :class:`~hpsearch.data.sources.SourceSpec`), so that studies stored without them read back equal.
+    """
+
+    dataset: str = "cifar10"
     validation_fraction: Annotated[float, Domain(0.0, 1.0, low_open=True, high_open=True)] = 0.1
     subset: Annotated[int | None, Domain(2)] = None  #: train on this many images; ``None``: all
+    target: str | None = None  #: csv: the target column (default: the last one)
+    test: str | None = None  #: csv: a test table (default: carved, ``test_fraction``)
+    test_fraction: Annotated[float | None, Domain(0.0, 1.0, low_open=True, high_open=True)] = None  #: folder, csv (default 0.2)
+    impute: str | None = None  #: csv: ``mean`` | ``median`` fill missing values (default: refuse them)
+    image_size: tuple[int, int] | None = None  #: folder: [height, width] (default: the images' own)
+    color_mode: str | None = None  #: folder: ``rgb`` | ``grayscale`` (default: grayscale when every image is)
+    label_mode: str | None = None  #: cifar100: ``fine`` (100 classes, default) | ``coarse`` (20)
+    task: str | None = None  #: csv, npz: ``auto`` (default) | ``classification`` | ``regression``
+
+    #: The options that are not in studies stored before they existed (left out of the stored form when unset).
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("target", "test", "test_fraction", "impute", "image_size", "color_mode", "label_mode", "task")
 
     @field_validator("dataset", mode="before")
     @classmethod
-    def _known_or_npz(cls, dataset: Any) -> str:
-        supported = (
-            f"supported: {', '.join(_catalog.DATASETS)}, "
-            "or a path to an .npz file with x_train, y_train, x_test, y_test"
-        )
+    def _known_kind(cls, dataset: Any) -> str:
         if not isinstance(dataset, str) or not dataset.strip():
-            raise Problem("", f"expected a dataset name or path, got {show(dataset)}; {supported}")
-        if dataset.endswith(".npz"):
-            return dataset
-        if dataset.strip().lower() not in _catalog.DATASETS:
-            raise Problem("", f"unknown dataset {dataset!r}{did_you_mean(dataset, _catalog.DATASETS)}; {supported}")
-        return dataset.strip().lower()
+            raise Problem("", f"expected a dataset name or path, got {show(dataset)}; use {SUPPORTED}")
+        if dataset.strip().lower() in _catalog.DATASETS:
+            return dataset.strip().lower()
+        try:
+            dataset_kind(dataset, must_exist=False)  # the loader checks the path, naming it
+        except UsageError as e:
+            raise Problem("", str(e).rstrip(".")) from None
+        return dataset.strip()
+
+    @field_validator("target", "test", mode="before")
+    @classmethod
+    def _text(cls, value: Any) -> str | None:
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            raise Problem("", f"expected a column name or a path, got {show(value)}")
+        return value.strip() if value is not None else None
+
+    @field_validator("impute", "color_mode", "label_mode", "task", mode="before")
+    @classmethod
+    def _choice(cls, value: Any, info: ValidationInfo) -> str | None:
+        allowed = CHOICES[str(info.field_name)]
+        if value is not None and value not in allowed:
+            raise Problem("", f"expected one of {' | '.join(allowed)}, got {show(value)}")
+        return value
+
+    @field_validator("image_size", mode="before")
+    @classmethod
+    def _size(cls, value: Any) -> tuple[int, int] | None:
+        if value is None:
+            return None
+        size = (value, value) if isinstance(value, int) and not isinstance(value, bool) else value
+        if not isinstance(size, (list, tuple)) or len(size) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in size):
+            raise Problem("", f"expected [height, width] in pixels (or one number for squares), got {show(value)}; e.g. [150, 150]")
+        return (int(size[0]), int(size[1]))
+
+    @model_validator(mode="after")
+    def _options_fit_the_kind(self) -> DataConfig:
+        kind = dataset_kind(self.dataset, must_exist=False)
+        for name in self.OPTIONAL:
+            if getattr(self, name) is not None and name not in OPTIONS_BY_KIND[kind]:
+                users = " / ".join(k for k, opts in OPTIONS_BY_KIND.items() if name in opts)
+                raise Problem(name, f"does not apply to dataset {self.dataset} (a {kind} source); it is for {users} sources. Remove it")
+        return self
+
+    def stored_form(self) -> dict[str, Any]:
+        """The keys as a study file (and the study's stored config) writes them: unset options left out."""
+        out = self.model_dump()
+        for name in self.OPTIONAL:
+            if out[name] is None:
+                del out[name]
+            elif name == "image_size":
+                out[name] = list(out[name])
+        return out
 
 
 class TrainingConfig(_Section):

@@ -1,4 +1,5 @@
-"""Datasets: sources on disk or by name, splits, tf.data pipelines.
+"""Datasets: sources on disk or by name (:func:`~hpsearch.data.sources.load_source`), splits,
+tf.data pipelines.
 
 Importing this package is light (numpy only); the sources import TensorFlow when they load.
 """

@@ -1,17 +1,15 @@
-"""Datasets: load, check and split the data; build ``tf.data`` pipelines.
+"""Array datasets: read CIFAR-10 files and ``.npz`` files, check arrays of images and labels.
 
-Sources:
+Every source is loaded by :func:`hpsearch.data.sources.load_source` (one path for every kind);
+these are the readers and checks of the array sources it shares. Files read here:
 
-* ``cifar10`` with no data directory: ``keras.datasets.cifar10.load_data()`` (downloads once to
-  ``~/.keras/datasets``);
 * ``cifar10`` with ``data_dir``: the official ``cifar-10-python.tar.gz`` or its extracted
   ``cifar-10-batches-py/`` in that directory (read with a restricted unpickler: only numpy arrays,
   never arbitrary objects);
 * a path to an ``.npz`` with ``x_train, y_train, x_test, y_test`` (images HxW or HxWxC, integer
   labels), read with ``allow_pickle=False``.
 
-Validation is carved (seeded) from the training images; the test set is only ever used to
-evaluate the best trial. Loading needs numpy only; :func:`make_pipelines` imports TensorFlow.
+Loading needs numpy only; :class:`Pipelines` imports TensorFlow when made.
 """
 
 from __future__ import annotations
@@ -27,13 +25,11 @@ from typing import Any
 
 import numpy as np
 
-from hpsearch.config import DataConfig
-from hpsearch._dataset_kind import dataset_kind
-from hpsearch._errors import RuntimeFailure, UsageError
+from hpsearch._errors import UsageError
 from hpsearch.data._pipelines import Pipelines
 from hpsearch.data._types import Dataset, Split
 
-__all__ = ["Split", "Dataset", "load_dataset", "load_cifar10_dir", "load_npz", "Pipelines", "CIFAR10_URL"]
+__all__ = ["Split", "Dataset", "load_cifar10_dir", "load_npz", "content_digest", "Pipelines", "CIFAR10_URL"]
 
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 _CIFAR_TARBALL = "cifar-10-python.tar.gz"
@@ -141,19 +137,6 @@ def load_cifar10_dir(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.n
     x_train = np.concatenate([x for x, _ in train])
     y_train = np.concatenate([y for _, y in train])
     return x_train, y_train, x_test, y_test, names
-
-
-def _download_cifar10() -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    import keras  # downloads and caches in ~/.keras/datasets
-
-    try:
-        (x_train, y_train), (x_test, y_test) = keras.datasets.cifar10.load_data()
-    except Exception as e:  # noqa: BLE001 - network errors come in many types
-        raise RuntimeFailure(
-            f"Could not download CIFAR-10 ({type(e).__name__}: {e}). Download {CIFAR10_URL} "
-            "yourself and pass --data-dir DIR (the folder holding it)."
-        ) from None
-    return x_train, y_train, x_test, y_test
 
 
 _CIFAR10_NAMES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -292,53 +275,3 @@ def _check_pixel_range(name: str, key: str, x: np.ndarray) -> None:
 def _input_scale(*xs: np.ndarray) -> float:
     """1/255 for integer pixels (0-255), 1.0 for float pixels (0-1); both checked by _check_arrays."""
     return 1.0 / 255.0 if any(x.dtype.kind in "ui" for x in xs) else 1.0
-
-
-def load_dataset(data: DataConfig, *, seed: int, data_dir: str | Path | None = None) -> Dataset:
-    """Load, check, subset and split the dataset described by ``data``."""
-    names: tuple[str, ...] | None = None
-    if dataset_kind(data.dataset) == "npz":
-        label = Path(data.dataset).name
-        x_train, y_train, x_test, y_test = load_npz(data.dataset)
-        source: dict[str, Any] = {"kind": "npz", "path": str(Path(data.dataset).expanduser().resolve())}
-    elif data.dataset == "cifar10":
-        label = "cifar10"
-        source = {"kind": "cifar10", "path": str(Path(data_dir).expanduser().resolve()) if data_dir is not None else None}
-        if data_dir is not None:
-            x_train, y_train, x_test, y_test, names = load_cifar10_dir(data_dir)
-        else:
-            x_train, y_train, x_test, y_test = _download_cifar10()
-        names = names or _CIFAR10_NAMES
-    else:  # the config validator only lets known names through
-        raise UsageError(f"Unknown dataset {data.dataset!r}; use cifar10 or a path ending in .npz.")
-
-    x_train, y_train, x_test, y_test, num_classes = _check_arrays(label, x_train, y_train, x_test, y_test)
-    source["digest"] = content_digest(x_train, y_train, x_test, y_test)
-    if data.subset is not None:
-        if data.subset > len(x_train):
-            raise UsageError(
-                f"--subset {data.subset} is larger than the {len(x_train)} training images of {label}; "
-                f"use at most {len(x_train)} (or drop --subset)."
-            )
-        x_train, y_train = x_train[: data.subset], y_train[: data.subset]
-
-    n_val = max(1, int(round(len(x_train) * data.validation_fraction)))
-    if n_val >= len(x_train):
-        raise UsageError(
-            f"{label}: validation_fraction {data.validation_fraction} of {len(x_train)} images leaves "
-            "nothing to train on; use more images or a smaller fraction."
-        )
-    order = np.random.default_rng(seed).permutation(len(x_train))
-    val_idx, train_idx = np.sort(order[:n_val]), np.sort(order[n_val:])
-    if names is not None and len(names) != num_classes:
-        names = None
-    return Dataset(
-        name=label,
-        train=Split(x_train[train_idx], y_train[train_idx]),
-        validation=Split(x_train[val_idx], y_train[val_idx]),
-        test=Split(x_test, y_test),
-        num_classes=num_classes,
-        input_scale=_input_scale(x_train, x_test),
-        class_names=names,
-        source=source,
-    )

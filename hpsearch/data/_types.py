@@ -116,6 +116,15 @@ class Dataset:
     #: Things the user should be told once (files skipped, unseen categories), one line each;
     #: loaders do not print or log them: the caller shows them.
     notes: tuple[str, ...] = field(default=())
+    #: For tables: the test split's raw rows (column -> cells), what an exported model is checked on.
+    raw_test: Any = field(default=None, repr=False)
+
+    def test_inputs(self, n: int) -> Any:
+        """The first ``n`` test inputs as the exported model takes them: raw rows (a dict of
+        columns, see :meth:`TableTransform.raw_inputs`) for tables, else an array of images/rows."""
+        if self.preprocessing is not None and self.raw_test is not None:
+            return self.preprocessing.raw_inputs({k: v[:n] for k, v in self.raw_test.items()})
+        return self.test.head(n)
 
     @property
     def input_shape(self) -> tuple[int, ...]:

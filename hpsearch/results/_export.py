@@ -29,6 +29,7 @@ __all__ = [
     "export_model",
     "predict_exported",
     "verify_export",
+    "exportable",
     "export_best",
     "default_output",
     "ExportResult",
@@ -76,12 +77,13 @@ def _tflite_interpreter(path: Path) -> Any:
     return Interpreter(model_path=str(path))
 
 
-def predict_exported(path: str | Path, fmt: str, x: np.ndarray) -> np.ndarray:
-    """Predictions of the exported artifact at ``path``, run by that format's own runtime."""
+def predict_exported(path: str | Path, fmt: str, x: Any) -> np.ndarray:
+    """Predictions of the exported artifact at ``path``, run by that format's own runtime. ``x``
+    is an array, or raw table rows (a dict of columns; the keras format only)."""
     path = Path(path)
-    x = np.asarray(x, dtype=np.float32)
     if fmt == "keras":
-        return np.asarray(load_checkpoint(path).predict(x, verbose=0))
+        return np.asarray(load_checkpoint(path).predict(_inputs(x), verbose=0))
+    x = np.asarray(x, dtype=np.float32)
     if fmt == "saved_model":
         import tensorflow as tf
 
@@ -115,15 +117,34 @@ class ExportResult:
     test_metrics: dict[str, float]
     max_abs_diff: float
     checked_images: int
+    checked_what: str = "images"  #: what was checked: ``images`` or ``rows``
     model_version: str | None = None
     model_uri: str | None = None  #: ``models:/<study>/<version>``, loadable with ``mlflow.pyfunc.load_model``
     data_note: str | None = None  #: set when the data was not where / what the study was trained on
     notes: list[str] = field(default_factory=list)
 
 
-def verify_export(model: keras.Model, path: Path, fmt: str, x: np.ndarray) -> float:
+def _inputs(x: Any) -> Any:
+    """Model inputs as Keras takes them: float32 arrays; a dict of raw table columns as given."""
+    return dict(x) if isinstance(x, dict) else np.asarray(x, dtype=np.float32)
+
+
+def exportable(model: keras.Model, dataset: Any, fmt: str) -> keras.Model:
+    """The model as it is exported: for a table, wrapped with its preprocessing so that it takes
+    raw rows (:meth:`~hpsearch.data.sources.TableTransform.wrap`); images: as trained (it rescales itself)."""
+    if dataset.preprocessing is None:
+        return model
+    if fmt != "keras":
+        raise UsageError(
+            f"--format {fmt}: a model of a CSV table is exported with its preprocessing (raw rows in, strings one-hot "
+            "encoded inside), which only the keras format carries; use --format keras."
+        )
+    return dataset.preprocessing.wrap(model)
+
+
+def verify_export(model: keras.Model, path: Path, fmt: str, x: Any) -> float:
     """Max |exported - keras| over ``x``; raises if it exceeds :data:`TOLERANCE`."""
-    expected = np.asarray(model.predict(np.asarray(x, dtype=np.float32), verbose=0))
+    expected = np.asarray(model.predict(_inputs(x), verbose=0))
     got = predict_exported(path, fmt, x)
     if got.shape != expected.shape:
         raise RuntimeFailure(f"Exported {fmt} model returns shape {got.shape}, Keras returns {expected.shape}.")
@@ -172,14 +193,19 @@ def export_best(
     with scratch_dir() as tmp:
         model = load_checkpoint(fetch_checkpoint(tracking, run_id, tmp))
     metrics = evaluate(model, Pipelines(dataset))
+    model = exportable(model, dataset, fmt)
     out = export_model(model, fmt, out)
-    x = dataset.test.x[:check_images]
+    x = dataset.test_inputs(check_images)
     diff = verify_export(model, out, fmt, x)
-    result = ExportResult(trial_number=best.number, output=out, fmt=fmt, test_metrics=metrics, max_abs_diff=diff, checked_images=len(x))
+    checked = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+    result = ExportResult(
+        trial_number=best.number, output=out, fmt=fmt, test_metrics=metrics, max_abs_diff=diff, checked_images=checked,
+        checked_what="rows" if isinstance(x, dict) else "images",
+    )
     version, model_uri, source = tracking.register_model(
         out,
         model=model,
-        example=x[:2],
+        example={k: v[:2] for k, v in x.items()} if isinstance(x, dict) else x[:2],
         fmt=fmt,
         tags={"trial": best.number, "format": fmt, "objective_value": best.value, **metrics, "max_abs_diff": diff},
         description=f"Trial {best.number} of study {study.study_name} ({fmt}); {_describe(metrics)}.",

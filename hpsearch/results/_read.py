@@ -16,7 +16,7 @@ from optuna.trial import FrozenTrial
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations
 from hpsearch.config import StudyConfig
-from hpsearch.study._data_record import data_note, describe_data_source, load_data, recorded_data
+from hpsearch.study._data_record import data_note, describe_data_source, load_data, recorded_data, summarize_data
 from hpsearch.study._open import load_study
 from hpsearch.study._storage import open_storage
 from hpsearch.keys import param_repr, StudyAttr, TrialAttr
@@ -89,7 +89,9 @@ def report_study(name: str, storage: str | None, tracking_uri: str | None, outpu
     source = study.user_attrs.get(StudyAttr.DATA_SOURCE)
     if source:
         gone = source.get("path") and not Path(source["path"]).exists()
-        notes.append(f"Data: {describe_data_source(source)}" + (" - no longer there (export will need --data-dir / --dataset)" if gone else ""))
+        description = study.user_attrs.get(StudyAttr.DATA_DESCRIPTION)
+        read = summarize_data(description) if description else describe_data_source(source)
+        notes.append(f"Data: {read}" + (" - no longer there (export will need --data-dir / --dataset)" if gone else ""))
 
     def history(trial: FrozenTrial, metric: str) -> list[tuple[int, float]]:
         run_id = trial.user_attrs.get(TrialAttr.MLFLOW_RUN_ID)
@@ -141,6 +143,7 @@ def export_study(
     output: str | None,
     data_dir: str | None,
     dataset: str | None,
+    test: str | None = None,
 ) -> Any:
     """Export the best model of study ``name`` (see :func:`hpsearch.results._export.export_best`)."""
     from hpsearch.results._export import export_best
@@ -148,6 +151,8 @@ def export_study(
     locations = resolve_locations(storage, tracking_uri)
     study, config = load_study(name, locations)
     config, data_dir = recorded_data(study, config, data_dir, dataset)
+    if test:
+        config = config.with_overrides(test=test)
     tracking = open_tracking_read_only(study, config, locations)
     data = load_data(config, data_dir)
     note = data_note(study, data)

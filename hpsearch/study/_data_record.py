@@ -1,10 +1,11 @@
 """The data a study trains on: load and check it, record it with the study, compare later data
 with the record.
 
-Two records: the *fingerprint* (name, input shape, classes, split sizes) identifies data the
+Three records: the *fingerprint* (name, input shape, classes, split sizes) identifies data the
 study's trials can be compared on -- other data is refused, by :func:`check_same_data` alone;
 the *source* (kind, path, content digest) says where the data was, so that ``export`` can load
-it again and say when it moved or changed.
+it again and say when it moved or changed; the *description* (``Dataset.describe()``: shapes,
+class names, counts per split...) is what ``show``, ``report`` and ``export`` tell the user.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ import optuna
 
 from hpsearch._dataset_kind import KEYED_BY_PATH, dataset_kind
 from hpsearch._errors import UsageError
-from hpsearch.config import StudyConfig
-from hpsearch.data._datasets import Dataset, load_dataset
 from hpsearch.catalog import check_input_shape
+from hpsearch.config import StudyConfig
+from hpsearch.data._types import Dataset
+from hpsearch.data.sources import SourceSpec, load_source
 from hpsearch.study._storage import canonical
 from hpsearch.keys import StudyAttr
 
@@ -28,17 +30,27 @@ __all__ = [
     "check_same_data",
     "record_fingerprint",
     "describe_data_source",
+    "summarize_data",
     "record_data_source",
     "recorded_data",
     "data_note",
     "dataset_flags",
 ]
 
+_TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
+_WHAT = {"csv": "this CSV", "npz": "this .npz", "folder": "this folder"}
+
 
 def load_data(config: StudyConfig, data_dir: str | None) -> Dataset:
-    """Load the study's dataset and check the model can read its images."""
-    dataset = load_dataset(config.data, seed=config.seed, data_dir=data_dir)
-    problem = check_input_shape(config.model, dataset.input_shape)
+    """Load the study's dataset (any source) and check the model can learn from it."""
+    dataset = load_source(SourceSpec.from_config(config.data), seed=config.seed, data_dir=data_dir)
+    kind = (dataset.source or {}).get("kind")
+    problem = check_input_shape(config.model, dataset.input_shape, _WHAT.get(kind, "this data"))
+    if problem is None and dataset.task != "classification":
+        problem = (
+            f"model {config.model} is a classifier, and {_WHAT.get(kind, 'this data')} has {dataset.task} targets "
+            "(numbers that are not class ids 0..K-1); set task: classification if they are classes"
+        )
     if problem:
         raise UsageError(f"{dataset.name}: {problem}.")
     return dataset
@@ -65,17 +77,37 @@ def describe_data_source(source: Mapping[str, Any]) -> str:
     if source.get("kind") in KEYED_BY_PATH:
         return f"{source.get('path')} ({source.get('digest')})"
     where = f"files in {source['path']}" if source.get("path") else "the Keras download cache"
-    return f"CIFAR-10 from {where} ({source.get('digest')})"
+    return f"{_TITLES.get(str(source.get('kind')), source.get('kind'))} from {where} ({source.get('digest')})"
+
+
+def summarize_data(description: Mapping[str, Any]) -> str:
+    """One line of what a study read (a recorded ``Dataset.describe()``): ``/data/digits (sha256:...):
+    8x8x1 images, 10 classes; train 1294, validation 143, test 360``."""
+    shape = description.get("input_shape") or []
+    if len(shape) == 3:
+        inputs = f"{shape[0]}x{shape[1]}x{shape[2]} images{', streamed' if description.get('streamed') else ''}"
+    else:
+        inputs = f"{shape[0] if shape else '?'} features"
+    classes = description.get("num_classes")
+    task = f"{classes} classes" if description.get("task") == "classification" else str(description.get("task"))
+    counts = description.get("counts") or {}
+    split = ", ".join(f"{name} {counts[name]}" for name in ("train", "validation", "test") if name in counts)
+    source = {"kind": description.get("kind"), "path": description.get("location"), "digest": description.get("digest")}
+    return f"{describe_data_source(source)}: {inputs}, {task}; {split}"
 
 
 def record_data_source(study: optuna.Study, dataset: Dataset) -> None:
-    """Remember where the study's data came from. A later run that finds the same data elsewhere
-    updates the place (the data moved); data with other contents keeps the first record."""
+    """Remember where the study's data came from and what it was. A later run that finds the same
+    data elsewhere updates the place (the data moved); data with other contents keeps the first record."""
     new, old = dataset.source, study.user_attrs.get(StudyAttr.DATA_SOURCE)
-    if new is None or new == old:
+    if new is None:
         return
     if old is None or old.get("digest") == new.get("digest"):
-        study.set_user_attr(StudyAttr.DATA_SOURCE, new)
+        if new != old:
+            study.set_user_attr(StudyAttr.DATA_SOURCE, new)
+        description = canonical(dataset.describe())
+        if study.user_attrs.get(StudyAttr.DATA_DESCRIPTION) != description:
+            study.set_user_attr(StudyAttr.DATA_DESCRIPTION, description)
 
 
 def recorded_data(study: optuna.Study, config: StudyConfig, data_dir: str | None, dataset: str | None) -> tuple[StudyConfig, str | None]:
@@ -87,7 +119,7 @@ def recorded_data(study: optuna.Study, config: StudyConfig, data_dir: str | None
     path = source.get("path")
     by_path = source.get("kind") in KEYED_BY_PATH
     if path and not Path(path).exists():
-        flag = "--dataset PATH.npz" if by_path else "--data-dir DIR"
+        flag = {"npz": "--dataset PATH.npz", "csv": "--dataset PATH.csv", "folder": "--dataset DIR"}.get(source.get("kind"), "--data-dir DIR")
         raise UsageError(
             f"Study {config.name!r} was trained on {describe_data_source(source)}, which is no longer there; "
             f"pass {flag} with its new location."
@@ -115,8 +147,11 @@ def data_note(study: optuna.Study, data: Dataset) -> str | None:
 
 
 def dataset_flags(config: StudyConfig, data_dir: str | None) -> list[str]:
-    """The ``--data-dir`` / ``--dataset`` flags that make a worker process load this session's data."""
+    """The ``--data-dir`` / ``--dataset`` / ``--test`` flags that make a worker process load this
+    session's data (the other data options come with the study's stored configuration)."""
     flags = ["--data-dir", str(data_dir)] if data_dir else []
-    if dataset_kind(config.data.dataset) in KEYED_BY_PATH:
+    if dataset_kind(config.data.dataset, must_exist=False) in KEYED_BY_PATH:
         flags += ["--dataset", config.data.dataset]
+    if config.data.test:
+        flags += ["--test", config.data.test]
     return flags

@@ -58,6 +58,8 @@ class StudyRequest:
     subset: int | None = None
     dataset: str | None = None
     data_dir: str | None = None
+    target: str | None = None
+    test: str | None = None
     seed: int | None = None
     storage: str | None = None
     tracking_uri: str | None = None
@@ -95,6 +97,8 @@ def resolve_config(request: StudyRequest) -> StudyConfig:
         max_epochs=request.epochs,
         subset=request.subset,
         dataset=request.dataset,
+        target=request.target,
+        test=request.test,
         seed=request.seed,
     )
     check_schedules_act(config, epochs_from="training.max_epochs" if request.epochs is None else "--epochs")
@@ -282,6 +286,7 @@ class WorkerRequest:
     tracking_uri: str | None = None
     data_dir: str | None = None
     dataset: str | None = None
+    test: str | None = None
     rank: int = 0
     deadline: float | None = None
     finalize: bool = True
@@ -296,8 +301,8 @@ def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[St
 
     locations = resolve_locations(request.storage, request.tracking_uri)
     study, config = load_study(request.study_name, locations, rank=request.rank, for_worker=True)
-    if request.dataset:
-        config = config.with_overrides(dataset=request.dataset)
+    if request.dataset or request.test:
+        config = config.with_overrides(dataset=request.dataset, test=request.test)
     dataset = load_data(config, request.data_dir)
     check_same_data(study, dataset.fingerprint(), fix="pass the same dataset (--dataset / --data-dir).")
     check_tracking_uri(locations.tracking_uri)

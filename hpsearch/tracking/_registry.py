@@ -76,7 +76,8 @@ def _log_keras_model(tracking: StudyTracking, model: Any, example: Any, *, tags:
     from mlflow.models import Model, infer_signature
 
     assert tracking.parent_run_id is not None
-    example = np.asarray(example, dtype=np.float32)
+    # Raw table rows (a model wrapped with its preprocessing) are a dict of columns; images an array.
+    example = {k: np.asarray(v) for k, v in example.items()} if isinstance(example, Mapping) else np.asarray(example, dtype=np.float32)
     signature = infer_signature(example, np.asarray(model.predict(example, verbose=0)))
     logged = tracking.client.create_logged_model(
         tracking.experiment_id, name=tracking.study_name, source_run_id=tracking.parent_run_id, tags={k: str(v) for k, v in tags.items()}

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
+from hpsearch._dataset_kind import CHOICES, OPTIONS_BY_KIND
 from hpsearch._errors import UsageError
+
+if TYPE_CHECKING:
+    from hpsearch.config import DataConfig
 
 __all__ = ["SourceSpec", "OPTIONS_BY_KIND"]
 
-COLOR_MODES = ("rgb", "grayscale")
-LABEL_MODES = ("fine", "coarse")
-IMPUTE = ("mean", "median")
-TASK_CHOICES = ("auto", "classification", "regression")
-
-#: The options beyond ``dataset``/``validation_fraction``/``subset`` that each kind understands;
-#: setting one for another kind is a usage error (it would be silently ignored otherwise).
-OPTIONS_BY_KIND: dict[str, frozenset[str]] = {
-    "cifar10": frozenset(),
-    "cifar100": frozenset({"label_mode"}),
-    "mnist": frozenset(),
-    "fashion_mnist": frozenset(),
-    "folder": frozenset({"image_size", "color_mode", "test_fraction"}),
-    "csv": frozenset({"target", "task", "test", "test_fraction", "impute"}),
-    "npz": frozenset({"task"}),
-}
-
+COLOR_MODES = CHOICES["color_mode"]
+LABEL_MODES = CHOICES["label_mode"]
+IMPUTE = CHOICES["impute"]
+TASK_CHOICES = CHOICES["task"]
 
 @dataclass(frozen=True)
 class SourceSpec:
@@ -80,6 +72,12 @@ class SourceSpec:
             ):
                 raise UsageError(f"image_size must be [height, width] in pixels (or one number for squares), not {self.image_size!r}; e.g. [150, 150].")
             object.__setattr__(self, "image_size", (int(size[0]), int(size[1])))
+
+    @classmethod
+    def from_config(cls, data: DataConfig) -> SourceSpec:
+        """The spec of a study's ``data`` section (its unset options take the defaults here)."""
+        given = {f.name: getattr(data, f.name) for f in fields(cls) if getattr(data, f.name, None) is not None}
+        return cls(**given)
 
     def changed_options(self) -> list[str]:
         """The kind-specific options set to something other than their default."""

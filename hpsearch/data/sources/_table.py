@@ -184,4 +184,5 @@ def load_table(spec: SourceSpec, *, seed: int, data_dir: str | Path | None = Non
         validation=Split(encoded["validation"], y_train[val]),
         preprocessing=transform,
         notes=tuple(notes),
+        raw_test={k: v for k, v in test_table.items() if k != target},
     )

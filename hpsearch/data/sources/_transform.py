@@ -113,6 +113,18 @@ class TableTransform:
         n = len(next(iter(table.values()))) if table else 0
         return (np.concatenate(parts, axis=1) if parts else np.zeros((n, 0), np.float32)), unseen
 
+    def raw_inputs(self, table: Mapping[str, Sequence[object]]) -> dict[str, np.ndarray]:
+        """Raw rows (column name -> cells, as read from a CSV) as the inputs of :meth:`wrap`'s model:
+        ``(N, 1)`` float32 per number column (NaN when missing), ``(N, 1)`` strings per category column."""
+        out: dict[str, np.ndarray] = {}
+        for col in self.columns:
+            cells = table[col.name]
+            if col.kind == "number":
+                out[col.name] = np.array([parse_number(c) for c in cells], np.float32).reshape(-1, 1)
+            else:
+                out[col.name] = np.array(["" if is_missing(c) else str(c).strip() for c in cells], dtype=object).reshape(-1, 1).astype(str)
+        return out
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
