@@ -89,7 +89,8 @@ def _classification_loss(doc: str, build: str, activation: str, labels: str, *, 
 
 
 def _regression_loss(doc: str, build: str, knobs: dict[str, Knob] | None = None) -> LossOption:
-    return LossOption(doc=doc, knobs=knobs or {}, build="keras.losses:" + build, task="regression", activation="linear", labels="values")
+    path = build if ":" in build else "keras.losses:" + build
+    return LossOption(doc=doc, knobs=knobs or {}, build=path, task="regression", activation="linear", labels="values")
 
 
 #: Built as ``LOSSES.build(name, knobs)``, which returns a ``keras.losses.Loss``.
@@ -112,7 +113,7 @@ LOSSES = Catalog(
         "mape": _regression_loss("mean absolute percentage error (targets far from 0)", "MeanAbsolutePercentageError"),
         "msle": _regression_loss("mean squared error of log(1 + y) (targets >= 0)", "MeanSquaredLogarithmicError"),
         "huber": _regression_loss(
-            "squared error below delta, absolute error above", "Huber", {"delta": positive(1.0, "where squared turns absolute")}
+            "squared error below delta, absolute error above", "hpsearch.tasks._losses:Huber", {"delta": positive(1.0, "where squared turns absolute")}
         ),
         "log_cosh": _regression_loss("log(cosh(error)): squared when small, absolute when large", "LogCosh"),
     },

@@ -77,7 +77,7 @@ def _count_classes(y: np.ndarray, asked: str, num_classes: int | None, label: st
     if y.ndim == 2 and y.shape[1] != 1:
         raise UsageError(f"{why}{label} have {y.shape[1]} columns; class ids are one column (or set task: regression).")
     if y.dtype.kind == "f" and (y != np.round(y)).any():
-        bad = y.ravel()[np.flatnonzero(y.ravel() != np.round(y.ravel()))[0]]
+        bad = y.ravel()[np.flatnonzero(y.ravel() != np.round(y.ravel()))[0]].item()
         raise UsageError(f"{why}{label} include {bad!r}, not a class id; class ids are 0..K-1 (or set task: regression).")
     ids = y.ravel().astype(np.int64)
     low, high = int(ids.min()), int(ids.max())
