@@ -57,7 +57,8 @@ def zoom(*, seed: int, value_range: tuple[float, float], factor: float) -> keras
 
 
 def contrast(*, seed: int, value_range: tuple[float, float], factor: float) -> keras.layers.Layer:
-    return keras.layers.RandomContrast(factor, value_range=value_range, seed=seed, name="contrast")
+    # A (lower, upper) pair: Keras 3.15 reads a single float as [1, 1 + factor] (never less contrast).
+    return keras.layers.RandomContrast((factor, factor), value_range=value_range, seed=seed, name="contrast")
 
 
 def _active(settings: Mapping[str, Setting]) -> dict[str, dict[str, Any]]:
