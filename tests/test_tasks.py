@@ -280,6 +280,16 @@ def test_multi_class_metrics_are_macro_averages_and_top_k_counts_hits(loss: str)
     assert 0.5 < got["auc"] <= 1.0
 
 
+@pytest.mark.parametrize(("task", "loss"), [(BINARY, "hinge"), (MULTI, "sparse_categorical_crossentropy")])
+def test_tied_scores_are_broken_as_argmax_breaks_them(task: Task, loss: str) -> None:
+    """A constant output (e.g. a dead network) predicts class 0, it is not right for every class."""
+    head = head_for(task, loss)
+    y = np.array([0, 1, 1, 1])
+    outputs = np.zeros((4, head.units)) if head.activation == "linear" else np.full((4, head.units), 1 / head.units)
+    got = _measure({"accuracy": {}, "top_k_accuracy": {"k": 1}}, head, y, outputs)
+    assert got == {"accuracy": 0.25, "top_k_accuracy": 0.25}
+
+
 def test_regression_metrics_are_named_as_the_catalog_names_them() -> None:
     y = np.array([1.0, 2.0, 4.0])
     pred = np.array([[1.5], [2.0], [3.0]])

@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from hpsearch._errors import UsageError
+from hpsearch.tasks._head import Head
 
 __all__ = [
     "ClassMetric",
@@ -82,7 +83,12 @@ class HitRate(ClassMetric):
 
     def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
         ids, scores = self.canonical(y_true, y_pred)
-        hit = ops.cast(ops.in_top_k(ids, ops.cast(scores, "float32"), self.k), self.dtype)
+        # Rank of the true class with ties broken by class index, as argmax does (in_top_k would
+        # count every tied class as a hit: a constant output would score 100%).
+        true_score = ops.take_along_axis(scores, ops.expand_dims(ids, -1), axis=-1)
+        before = ops.expand_dims(ops.arange(self.num_classes, dtype="int32"), 0) < ops.expand_dims(ids, -1)
+        ahead = ops.logical_or(scores > true_score, ops.logical_and(scores == true_score, before))
+        hit = ops.cast(ops.sum(ops.cast(ahead, "int32"), axis=-1) < self.k, self.dtype)
         weight = ops.ones_like(hit) if sample_weight is None else ops.reshape(ops.cast(sample_weight, self.dtype), (-1,))
         self.hits.assign_add(ops.sum(hit * weight))
         self.seen.assign_add(ops.sum(weight))
@@ -157,56 +163,56 @@ class ClassAUC(ClassMetric):
         return {**super().get_config(), "curve": self.curve}
 
 
-def _head_fields(head: Any, name: str) -> dict[str, Any]:
+def _head_fields(head: Head, name: str) -> dict[str, Any]:
     return {"num_classes": head.task.num_classes, "units": head.units, "activation": head.activation, "labels": head.labels, "name": name}
 
 
-def accuracy(*, head: Any) -> HitRate:
+def accuracy(*, head: Head) -> HitRate:
     return HitRate(k=1, **_head_fields(head, "accuracy"))
 
 
-def top_k_accuracy(*, head: Any, k: int) -> HitRate:
+def top_k_accuracy(*, head: Head, k: int) -> HitRate:
     classes = head.task.num_classes
     if k >= classes:
         raise UsageError(f"top_k_accuracy k={k} needs more than {k} classes, but the task has {classes}; use k < {classes} (k=1 is accuracy).")
     return HitRate(k=k, **_head_fields(head, "top_k_accuracy"))
 
 
-def precision(*, head: Any) -> ClassScore:
+def precision(*, head: Head) -> ClassScore:
     return ClassScore(score="precision", **_head_fields(head, "precision"))
 
 
-def recall(*, head: Any) -> ClassScore:
+def recall(*, head: Head) -> ClassScore:
     return ClassScore(score="recall", **_head_fields(head, "recall"))
 
 
-def f1(*, head: Any) -> ClassScore:
+def f1(*, head: Head) -> ClassScore:
     return ClassScore(score="f1", **_head_fields(head, "f1"))
 
 
-def auc(*, head: Any, curve: str) -> ClassAUC:
+def auc(*, head: Head, curve: str) -> ClassAUC:
     return ClassAUC(curve=curve, **_head_fields(head, "auc"))
 
 
-def mae(*, head: Any) -> keras.metrics.Metric:
+def mae(*, head: Head) -> keras.metrics.Metric:
     return keras.metrics.MeanAbsoluteError(name="mae")
 
 
-def rmse(*, head: Any) -> keras.metrics.Metric:
+def rmse(*, head: Head) -> keras.metrics.Metric:
     return keras.metrics.RootMeanSquaredError(name="rmse")
 
 
-def mse(*, head: Any) -> keras.metrics.Metric:
+def mse(*, head: Head) -> keras.metrics.Metric:
     return keras.metrics.MeanSquaredError(name="mse")
 
 
-def mape(*, head: Any) -> keras.metrics.Metric:
+def mape(*, head: Head) -> keras.metrics.Metric:
     return keras.metrics.MeanAbsolutePercentageError(name="mape")
 
 
-def msle(*, head: Any) -> keras.metrics.Metric:
+def msle(*, head: Head) -> keras.metrics.Metric:
     return keras.metrics.MeanSquaredLogarithmicError(name="msle")
 
 
-def r2(*, head: Any) -> keras.metrics.Metric:
+def r2(*, head: Head) -> keras.metrics.Metric:
     return keras.metrics.R2Score(name="r2")
