@@ -12,6 +12,9 @@ or Keras inside), never at import time.
   :data:`CONDITIONAL_ROLES`, :data:`ROLE_ORDER`, :data:`INITIALIZERS`, :data:`BATCH_NORM_MODES`.
 * Strategies: :data:`SAMPLERS`, :data:`PRUNERS`. Models: :data:`MODELS`, :data:`METRICS`,
   :func:`check_input_shape`. Data: :data:`DATASETS`.
+* Tasks: :data:`TASKS`, :data:`LOSSES` (with :class:`LossOption`), :data:`TASK_METRICS` (with
+  :class:`MetricOption`), :data:`DEFAULT_LOSSES`. Tables: :data:`TABLE_MODELS` (:data:`MLP`).
+  Images: :data:`AUGMENTATIONS`.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from hpsearch.catalog._knob import Knob, param_name
 from hpsearch.catalog._models import METRICS, MODELS, ModelOption, check_input_shape
 from hpsearch.catalog._option import Catalog, Option
 from hpsearch.catalog._strategies import PRUNERS, SAMPLERS
+from hpsearch.catalog._augment import AUGMENTATIONS
+from hpsearch.catalog._mlp import MLP, TABLE_MODELS
+from hpsearch.catalog._tasks import DEFAULT_LOSSES, LOSSES, TASK_METRICS, TASKS, LossOption, MetricOption
 from hpsearch.catalog._training import (
     BATCH_NORM_MODES,
     CONDITIONAL_ROLES,
@@ -52,4 +58,13 @@ __all__ = [
     "DATASETS",
     "MODELS",
     "check_input_shape",
+    "TASKS",
+    "LOSSES",
+    "LossOption",
+    "TASK_METRICS",
+    "MetricOption",
+    "DEFAULT_LOSSES",
+    "MLP",
+    "TABLE_MODELS",
+    "AUGMENTATIONS",
 ]
