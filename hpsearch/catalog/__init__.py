@@ -12,10 +12,13 @@ or Keras inside), never at import time.
   :data:`CONDITIONAL_ROLES`, :data:`ROLE_ORDER`, :data:`INITIALIZERS`, :data:`BATCH_NORM_MODES`.
 * Strategies: :data:`SAMPLERS`, :data:`PRUNERS`. Models: :data:`MODELS`, :data:`METRICS`,
   :func:`check_input_shape`. Data: :data:`DATASETS`.
+* The CNN family: :data:`ARCHITECTURE` (its knobs), :data:`CIFAR_CNN_PRESET`,
+  :func:`architecture_problem` and :func:`space_problem` (shape feasibility).
 """
 
 from __future__ import annotations
 
+from hpsearch.catalog._architecture import ARCHITECTURE, CIFAR_CNN_PRESET, architecture_problem, space_problem
 from hpsearch.catalog._data import DATASETS
 from hpsearch.catalog._knob import Knob, param_name
 from hpsearch.catalog._models import METRICS, MODELS, ModelOption, check_input_shape
@@ -52,4 +55,8 @@ __all__ = [
     "DATASETS",
     "MODELS",
     "check_input_shape",
+    "ARCHITECTURE",
+    "CIFAR_CNN_PRESET",
+    "architecture_problem",
+    "space_problem",
 ]
