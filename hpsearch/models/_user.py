@@ -122,8 +122,9 @@ def _import_file(ref: BuilderRef, path: Path) -> ModuleType:
         )
     resolved = path.resolve()
     stem = "".join(c if c.isalnum() else "_" for c in path.stem)
-    name = f"hpsearch_user_model_{stem}_{hashlib.sha1(str(resolved).encode()).hexdigest()[:10]}"
-    if name in sys.modules:  # one import per process: custom layers register once
+    key = hashlib.sha1(str(resolved).encode() + b"\0" + resolved.read_bytes()).hexdigest()[:12]
+    name = f"hpsearch_user_model_{stem}_{key}"
+    if name in sys.modules:  # imported once per process and version of the file
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, resolved)
     assert spec is not None and spec.loader is not None
