@@ -17,7 +17,7 @@ regularizer, batch-norm placement and dropout::
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import keras
@@ -43,7 +43,7 @@ class Hyperparameters(Mapping[str, Any]):
         self,
         values: Mapping[str, Any],
         *,
-        input_shape: tuple[int, ...],
+        input_shape: Sequence[int],
         num_outputs: int,
         input_scale: float = 1.0,
         output_activation: str | None = "softmax",
