@@ -15,10 +15,13 @@ or Keras inside), never at import time.
 * Tasks: :data:`TASKS`, :data:`LOSSES` (with :class:`LossOption`), :data:`TASK_METRICS` (with
   :class:`MetricOption`), :data:`DEFAULT_LOSSES`. Tables: :data:`TABLE_MODELS` (:data:`MLP`).
   Images: :data:`AUGMENTATIONS`.
+* The CNN family: :data:`ARCHITECTURE` (its knobs), :data:`CIFAR_CNN_PRESET`,
+  :func:`architecture_problem` and :func:`space_problem` (shape feasibility).
 """
 
 from __future__ import annotations
 
+from hpsearch.catalog._architecture import ARCHITECTURE, CIFAR_CNN_PRESET, architecture_problem, space_problem
 from hpsearch.catalog._data import DATASETS
 from hpsearch.catalog._knob import Knob, param_name
 from hpsearch.catalog._models import METRICS, MODELS, ModelOption, check_input_shape
@@ -67,4 +70,8 @@ __all__ = [
     "MLP",
     "TABLE_MODELS",
     "AUGMENTATIONS",
+    "ARCHITECTURE",
+    "CIFAR_CNN_PRESET",
+    "architecture_problem",
+    "space_problem",
 ]

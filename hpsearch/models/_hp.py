@@ -1,0 +1,137 @@
+"""``hp``: what a user's model builder receives -- the trial's values and helpers applying the searched roles.
+
+A user model is a function ``build(hp) -> keras.Model`` (see :mod:`hpsearch.models._user`).
+:class:`Hyperparameters` is a read-only mapping of every sampled value (``hp["filters"]``,
+``hp["dropout"]``), plus what the data says (``hp.input_shape`` without the batch dimension,
+``hp.num_outputs``) and helpers that give the user's layers the searched kernel initializer,
+regularizer, batch-norm placement and dropout::
+
+    def build(hp):
+        inputs = hp.input()
+        x = hp.rescale(inputs)
+        x = hp.activate(hp.conv2d(hp["filters"], 3)(x))        # conv -> [BN] -> relu -> [BN]
+        x = hp.dropout(keras.layers.MaxPooling2D()(x))
+        x = keras.layers.GlobalAveragePooling2D()(x)
+        return keras.Model(inputs, hp.output(x))              # num_outputs units, the task's activation
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+import keras
+
+from hpsearch.catalog import REGULARIZERS, param_name
+
+__all__ = ["Hyperparameters"]
+
+
+class Hyperparameters(Mapping[str, Any]):
+    """The values of one point of the search space, and helpers applying its standard roles.
+
+    Args:
+        values: every sampled value by parameter name (the standard roles and the user's knobs).
+        input_shape: one example's shape, no batch dimension.
+        num_outputs: units of the output layer (classes, or regression targets).
+        input_scale: factor that turns raw inputs into the model's scale (``1/255`` for pixels).
+        output_activation: of the output layer: ``"softmax"`` for class probabilities, ``None``
+            for raw values.
+    """
+
+    def __init__(
+        self,
+        values: Mapping[str, Any],
+        *,
+        input_shape: Sequence[int],
+        num_outputs: int,
+        input_scale: float = 1.0,
+        output_activation: str | None = "softmax",
+    ) -> None:
+        if num_outputs < 1:
+            raise ValueError(f"`num_outputs >= 1` must hold, but got ({num_outputs=}).")
+        self._values = dict(values)
+        self.input_shape = tuple(int(n) for n in input_shape)
+        self.num_outputs = int(num_outputs)
+        self.input_scale = float(input_scale)
+        self.output_activation = output_activation
+        self.initializer: str = self._values.get("initializer", "glorot_uniform")
+        self.batch_norm: str = self._values.get("batch_norm", "none")
+        self.dropout_rate = float(self._values.get("dropout", 0.0))
+        self.regularizer = self._build_regularizer()
+
+    def _build_regularizer(self) -> keras.regularizers.Regularizer | None:
+        name = self._values.get("regularizer", "none")
+        knobs = {knob: self._values.get(param_name(name, knob), spec.default) for knob, spec in REGULARIZERS.option(name).knobs.items()}
+        return REGULARIZERS.build(name, knobs)
+
+    # ----------------------------------------------------------------------------- the mapping
+
+    def __getitem__(self, name: str) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            known = ", ".join(sorted(self._values)) or "none"
+            raise KeyError(f"hp has no parameter {name!r}; declare it under search_space.model (known: {known})") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Hyperparameters({self._values!r}, input_shape={self.input_shape}, num_outputs={self.num_outputs})"
+
+    # ----------------------------------------------------------------------------- layers
+
+    def _kernel(self, given: Mapping[str, Any]) -> dict[str, Any]:
+        defaults = {
+            "kernel_initializer": self.initializer,
+            "kernel_regularizer": self.regularizer,
+            "use_bias": self.batch_norm != "before_activation",  # batch norm re-centres
+        }
+        return {**defaults, **given}
+
+    def input(self, name: str = "image") -> Any:
+        """``keras.Input`` of one example's shape."""
+        return keras.Input(shape=self.input_shape, name=name)
+
+    def rescale(self, x: Any, name: str = "rescale") -> Any:
+        """``x`` times ``input_scale`` (exported models then take raw inputs)."""
+        return keras.layers.Rescaling(self.input_scale, name=name)(x)
+
+    def conv2d(self, filters: int, kernel_size: int | tuple[int, int], **kwargs: Any) -> keras.layers.Conv2D:
+        """A ``Conv2D`` (``padding="same"`` unless given) with the searched initializer and
+        regularizer, and no bias when batch norm comes before the activation. No activation:
+        follow it with :meth:`activate`. ``kwargs`` override any of these."""
+        kwargs.setdefault("padding", "same")
+        return keras.layers.Conv2D(filters, kernel_size, **self._kernel(kwargs))
+
+    def dense(self, units: int, **kwargs: Any) -> keras.layers.Dense:
+        """A ``Dense`` layer with the searched initializer and regularizer (as :meth:`conv2d`)."""
+        return keras.layers.Dense(units, **self._kernel(kwargs))
+
+    def activate(self, x: Any, activation: str = "relu", name: str | None = None) -> Any:
+        """``activation`` with the searched batch-norm placement: [BN] -> activation -> [BN]."""
+        if self.batch_norm == "before_activation":
+            x = keras.layers.BatchNormalization(name=name and f"{name}_bn")(x)
+        x = keras.layers.Activation(activation, name=name and f"{name}_{activation}")(x)
+        if self.batch_norm == "after_activation":
+            x = keras.layers.BatchNormalization(name=name and f"{name}_bn")(x)
+        return x
+
+    def dropout(self, x: Any, name: str | None = None) -> Any:
+        """``x`` through a ``Dropout`` at the searched rate (end of a block)."""
+        return keras.layers.Dropout(self.dropout_rate, name=name)(x)
+
+    def output(self, x: Any, name: str = "outputs") -> Any:
+        """The output layer: ``num_outputs`` units with the task's activation, searched initializer
+        and regularizer."""
+        return keras.layers.Dense(
+            self.num_outputs,
+            activation=self.output_activation,
+            kernel_initializer=self.initializer,
+            kernel_regularizer=self.regularizer,
+            name=name,
+        )(x)

@@ -1,0 +1,329 @@
+"""A model you write: the ``hp`` object, the builder contract and its one-line errors, custom layers,
+the source digest, and the shipped example (studies/resnet_small.py)."""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import pytest
+import yaml
+
+from hpsearch._errors import UsageError
+from hpsearch.models._hp import Hyperparameters
+from hpsearch.models._user import (
+    BuilderRef,
+    builder_digest,
+    compiled_model_problem,
+    digest_warning,
+    parse_builder_ref,
+    validate_builder,
+)
+
+STUDIES = Path(__file__).resolve().parent.parent / "studies"
+
+HEADER = "import keras\n\n"
+GOOD = """
+def build(hp):
+    inputs = hp.input()
+    x = hp.activate(hp.conv2d(hp["filters"], 3, name="conv")(hp.rescale(inputs)), name="conv")
+    x = keras.layers.GlobalAveragePooling2D()(hp.dropout(x))
+    return keras.Model(inputs, hp.output(x))
+"""
+
+
+def _hp(**values: Any) -> Hyperparameters:
+    return Hyperparameters({"filters": 4, **values}, input_shape=(8, 8, 3), num_outputs=3, input_scale=1 / 255)
+
+
+def _write(tmp_path: Path, body: str, name: str = "net.py") -> Path:
+    path = tmp_path / name
+    path.write_text(HEADER + textwrap.dedent(body))
+    return path
+
+
+def _validate(tmp_path: Path, body: str, *, ref: str = "net.py:build", **kwargs: Any) -> Any:
+    _write(tmp_path, body)
+    return validate_builder(parse_builder_ref(ref, tmp_path), _hp(), **kwargs)
+
+
+def _error(tmp_path: Path, body: str, **kwargs: Any) -> str:
+    with pytest.raises(UsageError) as error:
+        _validate(tmp_path, body, **kwargs)
+    message = str(error.value)
+    assert "\n" not in message and error.value.exit_code == 2
+    return message
+
+
+def _train_one_step(model: keras.Model, input_shape: tuple[int, ...], classes: int) -> float:
+    if not model.compiled:
+        model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", run_eagerly=True)
+    rng = np.random.default_rng(0)
+    x = rng.uniform(0, 255, (4, *input_shape)).astype("float32")
+    return float(model.train_on_batch(x, rng.integers(0, classes, 4)))
+
+
+# ----------------------------------------------------------------------------- the reference
+
+
+def test_a_file_is_read_from_the_study_folder_and_a_module_by_name(tmp_path: Path) -> None:
+    assert parse_builder_ref("models/net.py:build", tmp_path) == BuilderRef(
+        "models/net.py:build", "build", file=tmp_path / "models" / "net.py"
+    )
+    assert parse_builder_ref("/abs/net.py:make", tmp_path).file == Path("/abs/net.py")
+    assert parse_builder_ref("my_pkg.nets:build", tmp_path) == BuilderRef("my_pkg.nets:build", "build", module="my_pkg.nets")
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("net.py", "model: expected 'path/to/file.py:function' (relative to the study file) or 'package.module:function', got 'net.py'."),
+        ("net.py:", "model 'net.py:': '' after the ':' is not a function name; expected"),
+        ("my-pkg/nets:build", "model 'my-pkg/nets:build': 'my-pkg/nets' is neither a .py file nor a module name; expected"),
+    ],
+)
+def test_a_malformed_reference_is_one_line(tmp_path: Path, text: str, message: str) -> None:
+    with pytest.raises(UsageError, match="^" + message.replace("(", r"\(").replace(")", r"\)").replace(".", r"\.")):
+        parse_builder_ref(text, tmp_path)
+
+
+# ----------------------------------------------------------------------------- each contract violation
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(UsageError) as error:
+        validate_builder(parse_builder_ref("nets/net.py:build", tmp_path), _hp())
+    assert str(error.value) == (
+        f"Model 'nets/net.py:build': no file {tmp_path}/nets/net.py (a relative path is read from the study "
+        f"file's folder); check the path."
+    )
+
+
+def test_a_missing_module(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match=r"^Model 'no_such_pkg\.nets:build': no module named 'no_such_pkg'; install it"):
+        validate_builder(parse_builder_ref("no_such_pkg.nets:build", tmp_path), _hp())
+
+
+def test_a_file_that_fails_to_import(tmp_path: Path) -> None:
+    message = _error(tmp_path, "x = 1\nimport no_such_dependency\n")
+    assert message == (
+        "Model 'net.py:build': importing net.py failed: ModuleNotFoundError: No module named "
+        "'no_such_dependency' (net.py:4)."
+    )
+    message = _error(tmp_path, "def build(hp) return 1\n")
+    assert message.startswith("Model 'net.py:build': importing net.py failed: SyntaxError: ") and message.endswith("(net.py:3).")
+
+
+def test_a_missing_function(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD, ref="net.py:buidl")
+    assert message == "Model 'net.py:buidl': net.py has no function 'buidl' (did you mean 'build'?); it defines build."
+
+
+@pytest.mark.parametrize("signature", ["build()", "build(hp, data)", "build(*, hp)"])
+def test_a_wrong_signature(tmp_path: Path, signature: str) -> None:
+    message = _error(tmp_path, f"def {signature}:\n    pass\n")
+    shown = signature.replace("build", "", 1)
+    assert message == f"Model 'net.py:build': build{shown} must take exactly one parameter, hp: def build(hp) -> keras.Model."
+
+
+def test_not_a_function(tmp_path: Path) -> None:
+    message = _error(tmp_path, "build = 3\n")
+    assert message == "Model 'net.py:build': build is a int, not a function; write def build(hp) -> keras.Model."
+
+
+def test_a_wrong_output_shape(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD.replace("hp.output(x)", "keras.layers.Dense(5)(x)"))
+    assert message == (
+        "Model 'net.py:build': the model's output shape is (5,), expected (3,) (hp.num_outputs, from the data); "
+        "end it with hp.output(x)."
+    )
+
+
+def test_an_edited_file_is_imported_again(tmp_path: Path) -> None:
+    assert _validate(tmp_path, GOOD)(_hp()).output_shape == (None, 3)
+    assert "output shape is (5,)" in _error(tmp_path, GOOD.replace("hp.output(x)", "keras.layers.Dense(5)(x)"))
+
+
+def test_a_model_for_other_inputs(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD.replace("hp.input()", "keras.Input((16, 16, 3))"))
+    assert message.startswith(
+        "Model 'net.py:build': the model does not run on inputs of shape (8, 8, 3) (the data's, without the batch dimension): "
+    )
+
+
+def test_a_function_that_raises_names_the_exception_and_its_line(tmp_path: Path) -> None:
+    body = """
+    def helper(hp):
+        raise ValueError(f"no width {hp['filters']}")
+
+    def build(hp):
+        return helper(hp)
+    """
+    message = _error(tmp_path, body)
+    assert message == (
+        "Model 'net.py:build': build(hp) failed on a dry build (inputs (8, 8, 3), 3 outputs): "
+        "ValueError: no width 4 (net.py:5)."
+    )
+
+
+def test_a_function_that_does_not_return_a_model(tmp_path: Path) -> None:
+    message = _error(tmp_path, "def build(hp):\n    return [keras.layers.Dense(3)]\n")
+    assert message == (
+        "Model 'net.py:build': build(hp) returned list, not a keras.Model; end it with return keras.Model(inputs, outputs)."
+    )
+
+
+def test_a_compiled_model_with_a_searched_optimizer(tmp_path: Path) -> None:
+    compiled = GOOD.replace("    return keras.Model(inputs, hp.output(x))", (
+        "    model = keras.Model(inputs, hp.output(x))\n"
+        "    model.compile(optimizer='adam', loss='sparse_categorical_crossentropy')\n"
+        "    return model"
+    ))  # fmt: skip
+    message = _error(tmp_path, compiled, searched=["optimizer", "sgd.momentum", "dropout"])
+    assert message == (
+        "Model 'net.py:build': the builder returns a compiled model, which is trained with its own optimizer, yet "
+        "the study searches optimizer, sgd.momentum; return the model uncompiled (hpsearch compiles it with the "
+        "searched optimizer), or fix those parameters in search_space."
+    )
+    builder = _validate(tmp_path, compiled, searched=["dropout", "filters"])  # used as is
+    model = builder(_hp())
+    assert isinstance(model.optimizer, keras.optimizers.Adam)
+    assert math.isfinite(_train_one_step(model, (8, 8, 3), 3))
+    assert compiled_model_problem(["learning_rate"]) and compiled_model_problem(["cosine.alpha"])
+    assert compiled_model_problem(["batch_size", "width"]) is None
+
+
+# ----------------------------------------------------------------------------- custom layers and safe mode
+
+CUSTOM = """
+{decorator}
+class Scale(keras.layers.Layer):
+    def __init__(self, factor=2.0, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+
+    def call(self, x):
+        return x * self.factor
+
+    def get_config(self):
+        return {{**super().get_config(), "factor": self.factor}}
+
+
+def build(hp):
+    inputs = hp.input()
+    x = Scale(0.5, name="half")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, hp.output(x))
+"""
+
+
+def test_a_registered_custom_layer_saves_and_loads_in_safe_mode(tmp_path: Path) -> None:
+    builder = _validate(tmp_path, CUSTOM.format(decorator='@keras.saving.register_keras_serializable(package="test_user_model")'))
+    model = builder(_hp())
+    model.save(tmp_path / "m.keras")
+    loaded = keras.saving.load_model(tmp_path / "m.keras", safe_mode=True)
+    assert type(loaded.get_layer("half")).__name__ == "Scale" and loaded.get_layer("half").factor == 0.5
+
+
+def test_an_unregistered_custom_layer_says_how_to_register_it(tmp_path: Path) -> None:
+    message = _error(tmp_path, CUSTOM.format(decorator=""))
+    assert message == (
+        "Model 'net.py:build': custom class Scale is not registered with Keras, so a saved checkpoint of the model "
+        "could not be loaded back; decorate it with @keras.saving.register_keras_serializable(package=\"my_models\") "
+        "and give it a get_config() that returns its __init__ arguments."
+    )
+
+
+def test_a_lambda_layer_is_refused(tmp_path: Path) -> None:
+    message = _error(tmp_path, GOOD.replace("hp.rescale(inputs)", "keras.layers.Lambda(lambda t: t / 255)(inputs)"))
+    assert message.startswith("Model 'net.py:build': layer 'lambda' is a Lambda, which Keras refuses to load in safe mode")
+
+
+def test_a_custom_layer_without_its_config_fails_the_round_trip(tmp_path: Path) -> None:
+    body = CUSTOM.format(decorator='@keras.saving.register_keras_serializable(package="test_user_model_noconfig")')
+    body = body.replace('return {**super().get_config(), "factor": self.factor}', "return super().get_config()")
+    body = body.replace("def __init__(self, factor=2.0, **kwargs)", "def __init__(self, factor, **kwargs)")
+    message = _error(tmp_path, body)
+    assert message.startswith("Model 'net.py:build': saving the model and loading it back in Keras safe mode failed (")
+    assert message.endswith("a custom layer needs a get_config() that returns its __init__ arguments.")
+
+
+# ----------------------------------------------------------------------------- hp
+
+
+def test_hp_gives_values_shapes_and_the_searched_roles_to_layers() -> None:
+    hp = Hyperparameters(
+        {"width": 8, "initializer": "he_normal", "regularizer": "l1_l2", "l1_l2.l1": 0.0, "l1_l2.l2": 0.5,
+         "batch_norm": "before_activation", "dropout": 0.3},
+        input_shape=[8, 8, 3], num_outputs=1, output_activation=None,
+    )  # fmt: skip
+    assert hp["width"] == 8 and "width" in hp and hp.input_shape == (8, 8, 3) and hp.num_outputs == 1
+    with pytest.raises(KeyError, match="hp has no parameter 'depth'; declare it under search_space.model"):
+        hp["depth"]
+    conv = hp.conv2d(4, 3)
+    assert conv.padding == "same" and not conv.use_bias  # the bias is redundant before batch norm
+    assert type(conv.kernel_initializer).__name__ == "HeNormal"
+    assert conv.kernel_regularizer.get_config() == {"l1": 0.0, "l2": 0.5}
+    assert hp.dense(4, use_bias=True).use_bias  # the user's arguments win
+    inputs = hp.input()
+    x = hp.activate(hp.conv2d(4, 3, name="c")(inputs), "elu", name="c")
+    x = hp.dropout(keras.layers.Flatten()(x), name="drop")
+    model = keras.Model(inputs, hp.output(x))
+    assert [layer.name for layer in model.layers][1:4] == ["c", "c_bn", "c_elu"]
+    assert model.get_layer("drop").rate == 0.3
+    assert model.get_layer("outputs").get_config()["activation"] == "linear" and model.output_shape == (None, 1)
+
+
+def test_hp_without_the_standard_roles_uses_their_defaults() -> None:
+    hp = Hyperparameters({"regularizer": "l2"}, input_shape=(4,), num_outputs=2)
+    assert (hp.initializer, hp.batch_norm, hp.dropout_rate) == ("glorot_uniform", "none", 0.0)
+    assert hp.regularizer.get_config() == {"l2": pytest.approx(1e-4)}
+    assert hp.output_activation == "softmax"
+
+
+# ----------------------------------------------------------------------------- the source digest
+
+
+def test_the_digest_follows_the_source_and_a_change_is_a_one_line_warning(tmp_path: Path) -> None:
+    path = _write(tmp_path, GOOD)
+    ref = parse_builder_ref("net.py:build", tmp_path)
+    before = builder_digest(ref)
+    assert before.startswith("sha256:") and builder_digest(ref) == before
+    assert digest_warning(before, before, ref) is None and digest_warning(None, before, ref) is None
+    path.write_text(path.read_text() + "# tuned\n")
+    after = builder_digest(ref)
+    warning = digest_warning(before, after, ref)
+    assert after != before and warning is not None and "\n" not in warning
+    assert warning.startswith("The model builder net.py:build changed since this study started")
+    assert warning.endswith("start a new study: run it with --study-name NEW (or --fresh to replace this one).")
+    module_ref = parse_builder_ref("hpsearch.studies.resnet_small:build", tmp_path)
+    assert builder_digest(module_ref) == builder_digest(parse_builder_ref("resnet_small.py:build", STUDIES))
+
+
+# ----------------------------------------------------------------------------- the shipped example
+
+
+def _first_point(spec: Any) -> Any:
+    if isinstance(spec, list):
+        return spec[0]
+    if isinstance(spec, dict):
+        return spec["low"]
+    return spec
+
+
+@pytest.mark.parametrize("ref", ["resnet_small.py:build", "hpsearch.studies.resnet_small:build"])
+def test_the_example_passes_validation_and_trains_one_step(ref: str) -> None:
+    study = yaml.safe_load((STUDIES / "resnet_small.yaml").read_text())
+    assert study["model"] == "resnet_small.py:build"
+    knobs = {name: _first_point(spec) for name, spec in study["search_space"]["model"].items()}
+    values = {**knobs, "batch_norm": "after_activation", "regularizer": "l2", "initializer": "he_normal", "dropout": 0.1}
+    hp = Hyperparameters({**values, "width": 4}, input_shape=(16, 16, 3), num_outputs=10, input_scale=1 / 255)
+    builder = validate_builder(parse_builder_ref(ref, STUDIES), hp, searched=["optimizer", *knobs])
+    model = builder(hp)
+    assert model.name == "resnet_small" and model.output_shape == (None, 10)
+    assert {"stem", "stage2_block1_projection", "stage2_block1_add", "pool", "outputs"} <= {layer.name for layer in model.layers}
+    assert math.isfinite(_train_one_step(model, (16, 16, 3), 10))
