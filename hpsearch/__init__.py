@@ -29,7 +29,13 @@ if TYPE_CHECKING:
     from hpsearch.study._data_record import load_data
     from hpsearch.study._ranking import best_trial
     from hpsearch.study._reporter import NullReporter, Reporter
-    from hpsearch.study._session import StudyRequest, StudySummary, WorkerRequest, run_study, run_worker_process
+    from hpsearch.study._session import (
+        StudyRequest,
+        StudySummary,
+        WorkerRequest,
+        run_study,
+        run_worker_process,
+    )
 
 #: public name -> the module that defines it
 _WHERE = {

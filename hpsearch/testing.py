@@ -17,9 +17,9 @@ from typing import Any
 
 from hpsearch._locations import Locations, resolve_locations
 from hpsearch.config import StudyConfig
-from hpsearch.trial._outcome import TrialOutcome
-from hpsearch.space._sample import sample
 from hpsearch.keys import State, TrialAttr
+from hpsearch.space._sample import sample
+from hpsearch.trial._outcome import TrialOutcome
 
 __all__ = ["TrivialRunner", "create_study", "finished_trials", "run_trivial_worker"]
 

@@ -37,13 +37,13 @@ from typing import Any
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
-import yaml  # noqa: E402
-from _bare import classic_cnn  # noqa: E402
+import keras
+import numpy as np
+import optuna
+import yaml
+from _bare import classic_cnn
 
-import hpsearch  # noqa: E402
+import hpsearch
 
 PARAMS = {
     "optimizer": "adam",

@@ -10,11 +10,11 @@ from typing import Any
 
 import optuna
 import pytest
+from conftest import write_npz, write_study
 
 import hpsearch
 import hpsearch.testing
 from hpsearch._errors import RuntimeFailure, UsageError
-from conftest import write_npz, write_study
 
 
 def test_importing_hpsearch_loads_neither_tensorflow_nor_mlflow() -> None:
@@ -31,7 +31,7 @@ def test_every_public_name_resolves(name: str) -> None:
 
 def test_an_unknown_name_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError, match="has no attribute 'nope'"):
-        hpsearch.nope  # noqa: B018
+        hpsearch.nope
 
 
 def test_a_finished_study_reads_through_the_public_api(finished_study: dict, monkeypatch: pytest.MonkeyPatch) -> None:
