@@ -41,9 +41,18 @@ _TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "mnist": "MNIST", "fa
 _WHAT = {"csv": "this CSV", "npz": "this .npz", "folder": "this folder"}
 
 
-def load_data(config: StudyConfig, data_dir: str | None) -> Dataset:
-    """Load the study's dataset (any source) and check the model can learn from it."""
-    dataset = load_source(SourceSpec.from_config(config.data), seed=config.seed, data_dir=data_dir)
+def load_data(config: StudyConfig, data_dir: str | None = None) -> Dataset:
+    """Load the study's dataset (any source), split with ``config.seed`` (0 when it has none), and
+    check the model can learn from it.
+
+    Args:
+        data_dir: where the files of a dataset by name are (no download), as ``--data-dir``.
+
+    Raises:
+        UsageError: data that cannot be read, or that the study's model cannot learn from.
+    """
+    seed = config.seed if config.seed is not None else 0
+    dataset = load_source(SourceSpec.from_config(config.data), seed=seed, data_dir=data_dir)
     kind = (dataset.source or {}).get("kind")
     problem = check_input_shape(config.model, dataset.input_shape, _WHAT.get(kind, "this data"))
     if problem is None and dataset.task != "classification":
