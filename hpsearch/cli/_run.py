@@ -62,6 +62,7 @@ def study(study: str, **options: Any) -> None:
 
     def ready(config: Any, locations: Any, study_obj: Any, tracking: Any) -> None:
         from hpsearch.study._loop import count_trials
+        from hpsearch.study._strategies import sampler_warnings
 
         opened.update(study=study_obj, config=config, locations=locations)
         counts = count_trials(study_obj)
@@ -71,6 +72,8 @@ def study(study: str, **options: Any) -> None:
             return  # a restarted worker: the header is already on screen
         click.echo(study_header(config, locations, counts), err=True)
         _echo_data(study_obj)
+        for line in sampler_warnings(config):
+            click.echo(f"Warning: {line}.", err=True)
         if already_done:
             click.echo(already_done[0][0])
 
