@@ -55,6 +55,7 @@ class TrialAttr(StrEnum):
     BEST_EPOCH = "best_epoch"
     RESUMED_FROM_EPOCH = "resumed_from_epoch"
     WORKER = "hpsearch.worker"  #: the identity of the process running it
+    ENQUEUED_FROM = "hpsearch.enqueued_from"  #: the file of a param set queued by ``hpsearch enqueue``
 
 
 class Tag(StrEnum):

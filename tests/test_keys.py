@@ -27,6 +27,7 @@ STORED = {
         "BEST_EPOCH": "best_epoch",
         "RESUMED_FROM_EPOCH": "resumed_from_epoch",
         "WORKER": "hpsearch.worker",
+        "ENQUEUED_FROM": "hpsearch.enqueued_from",
     },
     "Tag": {
         "PARENT": "mlflow.parentRunId",

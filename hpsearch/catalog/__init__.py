@@ -10,7 +10,8 @@ or Keras inside), never at import time.
   builds them: ``OPTIMIZERS.build("sgd", {"momentum": 0.9}, learning_rate=0.1)``.
 * Training: :data:`OPTIMIZERS`, :data:`SCHEDULES`, :data:`REGULARIZERS`, :data:`SCALAR_ROLES`,
   :data:`CONDITIONAL_ROLES`, :data:`ROLE_ORDER`, :data:`INITIALIZERS`, :data:`BATCH_NORM_MODES`.
-* Strategies: :data:`SAMPLERS`, :data:`PRUNERS`. Models: :data:`MODELS`, :data:`METRICS`,
+* Strategies: :data:`SAMPLERS` (:class:`SamplerOption`, :class:`SearchedParam`, :func:`grid_size`),
+  :data:`PRUNERS`. Models: :data:`MODELS`, :data:`METRICS`,
   :func:`check_input_shape`. Data: :data:`DATASETS`.
 * Tasks: :data:`TASKS`, :data:`LOSSES` (with :class:`LossOption`), :data:`TASK_METRICS` (with
   :class:`MetricOption`), :data:`DEFAULT_LOSSES`. Tables: :data:`TABLE_MODELS` (:data:`MLP`).
@@ -26,7 +27,7 @@ from hpsearch.catalog._data import DATASETS
 from hpsearch.catalog._knob import Knob, param_name
 from hpsearch.catalog._models import METRICS, MODELS, ModelOption, check_input_shape
 from hpsearch.catalog._option import Catalog, Option
-from hpsearch.catalog._strategies import PRUNERS, SAMPLERS
+from hpsearch.catalog._strategies import PRUNERS, SAMPLERS, SamplerOption, SearchedParam, grid_size
 from hpsearch.catalog._augment import AUGMENTATIONS
 from hpsearch.catalog._mlp import MLP, TABLE_MODELS
 from hpsearch.catalog._tasks import DEFAULT_LOSSES, LOSSES, TASK_METRICS, TASKS, LossOption, MetricOption
@@ -58,6 +59,9 @@ __all__ = [
     "METRICS",
     "SAMPLERS",
     "PRUNERS",
+    "SamplerOption",
+    "SearchedParam",
+    "grid_size",
     "DATASETS",
     "MODELS",
     "check_input_shape",

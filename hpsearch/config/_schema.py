@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Annotated, Any
 
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from hpsearch._errors import UsageError, closest, did_you_mean
@@ -87,6 +87,15 @@ class StudyConfig(_Frozen):
         if isinstance(raw, SearchSpace):
             return raw
         return parse_search_space(raw, stored=bool(info.context and info.context.get("stored")))
+
+    @model_validator(mode="after")
+    def _sampler_fits_space(self) -> StudyConfig:
+        """A sampler that cannot search this space (a grid over a continuous range) is refused here."""
+        check = getattr(_catalog.SAMPLERS.option(self.sampler.name), "space_problem", None)
+        problem = check(self.search_space.searched_params()) if check is not None else None
+        if problem is not None:
+            raise Problem("sampler", problem)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The config in study-file form (``parse_study_dict(c.to_dict()) == c``, source aside)."""

@@ -28,6 +28,7 @@ __all__ = [
     "SearchSpace",
     "parse_search_space",
     "default_search_space",
+    "range_points",
 ]
 
 
@@ -116,6 +117,24 @@ class SearchSpace:
                 names.append(role)
         return names
 
+    def searched_params(self) -> tuple[_catalog.SearchedParam, ...]:
+        """The parameters that vary as a sampler sees them (every branch's knobs included), in
+        sampling order: the values each can take (``None`` for a continuous range)."""
+        out: list[_catalog.SearchedParam] = []
+        for role, spec in self.roles():
+            if isinstance(spec, Conditional):
+                if len(spec.branches) > 1:
+                    out.append(_catalog.SearchedParam(role, spec.names, categorical=True))
+                for b in spec.branches:
+                    out += [
+                        _searched(_catalog.param_name(b.name, k), s, conditional=len(spec.branches) > 1)
+                        for k, s in b.knobs
+                        if not isinstance(s, Fixed)
+                    ]
+            elif not isinstance(spec, Fixed):
+                out.append(_searched(role, spec, conditional=False))
+        return tuple(out)
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for role, spec in self.roles():
@@ -124,6 +143,23 @@ class SearchSpace:
             else:
                 out[role] = _spec_to_yaml(spec)
         return out
+
+
+def _searched(name: str, spec: Choice | Range, *, conditional: bool) -> _catalog.SearchedParam:
+    if isinstance(spec, Choice):
+        return _catalog.SearchedParam(name, spec.choices, categorical=True, conditional=conditional)
+    return _catalog.SearchedParam(name, range_points(spec), conditional=conditional)
+
+
+def range_points(spec: Range) -> tuple[float, ...] | None:
+    """Every value an integer or stepped range can take (what Optuna samples), ``None`` when it is
+    continuous. Decimal steps, so ``0.1 .. 0.3 step 0.1`` gives exactly ``0.1, 0.2, 0.3``."""
+    if spec.integer:
+        return tuple(range(int(spec.low), int(spec.high) + 1, int(spec.step or 1)))
+    if spec.step is None:
+        return None
+    low, high, step = (Decimal(str(v)) for v in (spec.low, spec.high, spec.step))
+    return tuple(float(low + i * step) for i in range(int((high - low) // step) + 1))
 
 
 def _spec_to_yaml(spec: ParamSpec) -> Any:
