@@ -18,7 +18,7 @@ import yaml
 
 from hpsearch._errors import UsageError
 from hpsearch.catalog import CONDITIONAL_ROLES, SCALAR_ROLES, param_name
-from hpsearch.config import Choice, Conditional, Fixed, ParamSpec, Range, SearchSpace, StudyConfig
+from hpsearch.config import Choice, Conditional, Fixed, ParamSpec, SearchSpace, StudyConfig
 from hpsearch.config._problems import Problem, coerce
 from hpsearch.keys import TrialAttr
 
