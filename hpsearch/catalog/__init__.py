@@ -10,7 +10,7 @@ or Keras inside), never at import time.
   builds them: ``OPTIMIZERS.build("sgd", {"momentum": 0.9}, learning_rate=0.1)``.
 * Training: :data:`OPTIMIZERS`, :data:`SCHEDULES`, :data:`REGULARIZERS`, :data:`SCALAR_ROLES`,
   :data:`CONDITIONAL_ROLES`, :data:`ROLE_ORDER`, :data:`INITIALIZERS`, :data:`BATCH_NORM_MODES`.
-* Strategies: :data:`SAMPLERS`, :data:`PRUNERS`. Models: :data:`MODELS`, :data:`METRICS`,
+* Strategies: :data:`SAMPLERS`, :data:`PRUNERS`. Models: :data:`MODELS` (:data:`MODEL_ROLES`), :data:`METRICS`,
   :func:`check_input_shape`. Data: :data:`DATASETS`.
 * Tasks: :data:`TASKS`, :data:`LOSSES` (with :class:`LossOption`), :data:`TASK_METRICS` (with
   :class:`MetricOption`), :data:`DEFAULT_LOSSES`. Tables: :data:`TABLE_MODELS` (:data:`MLP`).
@@ -24,7 +24,7 @@ from __future__ import annotations
 from hpsearch.catalog._architecture import ARCHITECTURE, CIFAR_CNN_PRESET, architecture_problem, space_problem
 from hpsearch.catalog._data import DATASETS
 from hpsearch.catalog._knob import Knob, param_name
-from hpsearch.catalog._models import METRICS, MODELS, ModelOption, check_input_shape
+from hpsearch.catalog._models import METRICS, MODEL_ROLES, MODELS, ModelOption, check_input_shape
 from hpsearch.catalog._option import Catalog, Option
 from hpsearch.catalog._strategies import PRUNERS, SAMPLERS
 from hpsearch.catalog._augment import AUGMENTATIONS
@@ -60,6 +60,7 @@ __all__ = [
     "PRUNERS",
     "DATASETS",
     "MODELS",
+    "MODEL_ROLES",
     "check_input_shape",
     "TASKS",
     "LOSSES",
