@@ -43,6 +43,7 @@ class StudyAttr(StrEnum):
     TARGET = "hpsearch.target_trials"
     PARENT_RUN = "hpsearch.mlflow_parent_run_id"
     TEST = "hpsearch.test_metrics"  #: the best trial's test-set metrics
+    MODEL_BUILDER = "hpsearch.model_builder"  #: a builder you write: its reference, source file and digest
 
 
 class TrialAttr(StrEnum):

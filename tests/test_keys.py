@@ -18,6 +18,7 @@ STORED = {
         "TARGET": "hpsearch.target_trials",
         "PARENT_RUN": "hpsearch.mlflow_parent_run_id",
         "TEST": "hpsearch.test_metrics",
+        "MODEL_BUILDER": "hpsearch.model_builder",
     },
     "TrialAttr": {
         "MLFLOW_RUN_ID": "mlflow_run_id",

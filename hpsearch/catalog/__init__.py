@@ -11,7 +11,7 @@ or Keras inside), never at import time.
 * Training: :data:`OPTIMIZERS`, :data:`SCHEDULES`, :data:`REGULARIZERS`, :data:`SCALAR_ROLES`,
   :data:`CONDITIONAL_ROLES`, :data:`ROLE_ORDER`, :data:`INITIALIZERS`, :data:`BATCH_NORM_MODES`.
 * Strategies: :data:`SAMPLERS` (:class:`SamplerOption`, :class:`SearchedParam`, :func:`grid_size`),
-  :data:`PRUNERS`. Models: :data:`MODELS`, :data:`METRICS`,
+  :data:`PRUNERS`. Models: :data:`MODELS` (:data:`MODEL_ROLES`), :data:`METRICS`,
   :func:`check_input_shape`. Data: :data:`DATASETS`.
 * Tasks: :data:`TASKS`, :data:`LOSSES` (with :class:`LossOption`), :data:`TASK_METRICS` (with
   :class:`MetricOption`), :data:`DEFAULT_LOSSES`. Tables: :data:`TABLE_MODELS` (:data:`MLP`).
@@ -25,7 +25,7 @@ from __future__ import annotations
 from hpsearch.catalog._architecture import ARCHITECTURE, CIFAR_CNN_PRESET, architecture_problem, space_problem
 from hpsearch.catalog._data import DATASETS
 from hpsearch.catalog._knob import Knob, param_name
-from hpsearch.catalog._models import METRICS, MODELS, ModelOption, check_input_shape
+from hpsearch.catalog._models import METRICS, MODEL_ROLES, MODELS, ModelOption, check_input_shape
 from hpsearch.catalog._option import Catalog, Option
 from hpsearch.catalog._strategies import PRUNERS, SAMPLERS, SamplerOption, SearchedParam, grid_size
 from hpsearch.catalog._augment import AUGMENTATIONS
@@ -64,6 +64,7 @@ __all__ = [
     "grid_size",
     "DATASETS",
     "MODELS",
+    "MODEL_ROLES",
     "check_input_shape",
     "TASKS",
     "LOSSES",

@@ -151,9 +151,12 @@ def space(study: str) -> None:
 
 def _knob_docs() -> dict[str, str]:
     """Optuna parameter name -> what the knob means (``Knob.doc``), for every knob of the catalog."""
-    from hpsearch.catalog import CONDITIONAL_ROLES, SCALAR_ROLES, param_name
+    from hpsearch.catalog import CONDITIONAL_ROLES, MODELS, SCALAR_ROLES, param_name
 
     docs = {role: knob.doc for role, knob in SCALAR_ROLES.items()}
+    for name in MODELS:  # a family's knobs (architecture.conv_blocks, ...)
+        role = getattr(MODELS.option(name), "role", "")
+        docs.update({param_name(role, knob): spec.doc for knob, spec in MODELS[name].items() if role})
     for branches, _ in CONDITIONAL_ROLES.values():
         for branch, knobs in branches.items():
             docs.update({param_name(branch, name): knob.doc for name, knob in knobs.items()})

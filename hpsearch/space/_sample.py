@@ -16,12 +16,12 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.catalog import param_name
-from hpsearch.config import Branch, Choice, Conditional, Fixed, ParamSpec, Range, SearchSpace
+from hpsearch.config import Branch, Choice, Conditional, Fixed, Group, ParamSpec, Range, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["sample", "describe", "align_choices"]
+__all__ = ["sample", "first_point", "describe", "align_choices"]
 
 
 def _suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
@@ -50,8 +50,36 @@ def sample(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
             for knob, knob_spec in spec.branch(chosen).knobs:
                 name = param_name(chosen, knob)
                 params[name] = _suggest(trial, name, knob_spec)
+        elif isinstance(spec, Group):
+            for knob, knob_spec in spec.knobs:
+                name = param_name(role, knob)
+                params[name] = _suggest(trial, name, knob_spec)
         else:
             params[role] = _suggest(trial, role, spec)
+    return params
+
+
+def _first(spec: ParamSpec) -> Any:
+    if isinstance(spec, Fixed):
+        return spec.value
+    if isinstance(spec, Choice):
+        return spec.choices[0]
+    return int(spec.low) if spec.integer else spec.low
+
+
+def first_point(space: SearchSpace) -> dict[str, Any]:
+    """One point of ``space`` without a trial (fixed values, first choices, the low end of ranges),
+    named as :func:`sample` names it: what a model is dry-built with before any trial."""
+    params: dict[str, Any] = {}
+    for role, spec in space.roles():
+        if isinstance(spec, Conditional):
+            branch = spec.branches[0]
+            params[role] = branch.name
+            params.update({param_name(branch.name, knob): _first(s) for knob, s in branch.knobs})
+        elif isinstance(spec, Group):
+            params.update({param_name(role, knob): _first(s) for knob, s in spec.knobs})
+        else:
+            params[role] = _first(spec)
     return params
 
 
@@ -99,6 +127,8 @@ def align_choices(space: SearchSpace, recorded: Mapping[str, Sequence[Any]]) -> 
                 for b in spec.branches
             }
             changes[role] = Conditional(tuple(branches[name] for name in aligned(role, spec.names)))
+        elif isinstance(spec, Group):
+            changes[role] = Group(tuple((k, aligned_spec(param_name(role, k), s)) for k, s in spec.knobs))
         else:
             changes[role] = aligned_spec(role, spec)
     return dataclasses.replace(space, **changes), conflicts
@@ -125,6 +155,8 @@ def describe(space: SearchSpace) -> list[tuple[str, str, str]]:
             for branch in spec.branches:
                 for knob, knob_spec in branch.knobs:
                     rows.append((param_name(branch.name, knob), _describe_spec(knob_spec), f"{role} == {branch.name!r}"))
+        elif isinstance(spec, Group):
+            rows += [(param_name(role, knob), _describe_spec(knob_spec), "") for knob, knob_spec in spec.knobs]
         else:
             rows.append((role, _describe_spec(spec), ""))
     return rows

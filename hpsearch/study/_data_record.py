@@ -54,7 +54,9 @@ def load_data(config: StudyConfig, data_dir: str | None = None) -> Dataset:
     seed = config.seed if config.seed is not None else 0
     dataset = load_source(SourceSpec.from_config(config.data), seed=seed, data_dir=data_dir)
     kind = (dataset.source or {}).get("kind")
-    problem = check_input_shape(config.model, dataset.input_shape, _WHAT.get(kind, "this data"))
+    problem = None
+    if config.builder_ref() is None:  # a builder you write is dry-built on the data before any trial
+        problem = check_input_shape(config.model, dataset.input_shape, _WHAT.get(kind, "this data"))
     if problem is None and dataset.task != "classification":
         problem = (
             f"model {config.model} is a classifier, and {_WHAT.get(kind, 'this data')} has {dataset.task} targets "

@@ -24,7 +24,7 @@ import keras
 
 from hpsearch.config import StudyConfig
 from hpsearch.data._datasets import Pipelines
-from hpsearch.models._cnn import build_model
+from hpsearch.models._build import DataSpec, ModelFactory, build_trial_model
 from hpsearch.models._schedules import LearningRatePlan, build_learning_rate
 from hpsearch.space._sample import sample
 from hpsearch.tracking import StudyTracking, TrialRun
@@ -84,6 +84,8 @@ class TrialRunner:
         self.checkpoint_dir = Path(checkpoint_dir)
         self.on_epoch = on_epoch
         self.on_message = on_message
+        self.models = ModelFactory(config)  # imports a builder you write: its custom layers load in checkpoints
+        self.data_spec = DataSpec.of(pipelines.dataset)
 
     def _say(self, text: str) -> None:
         if self.on_message is not None:
@@ -169,15 +171,7 @@ class TrialRunner:
         max_epochs = self.config.training.max_epochs
         if resume.model is not None:
             return resume.model, build_learning_rate(params, steps_per_epoch=steps, max_epochs=max_epochs)
-        data = self.pipelines.dataset
-        return build_model(
-            params,
-            input_shape=data.input_shape,
-            num_classes=data.num_classes,
-            input_scale=data.input_scale,
-            steps_per_epoch=steps,
-            max_epochs=max_epochs,
-        )
+        return build_trial_model(self.models, params, self.data_spec, steps_per_epoch=steps, max_epochs=max_epochs)
 
     def _fit(self, trial: optuna.Trial, outcome: TrialOutcome, ckpt: TrialCheckpoints, resume: Resume, *, seed: int) -> None:
         cfg = self.config
