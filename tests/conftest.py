@@ -202,7 +202,7 @@ def finished_study(tmp_path_factory: pytest.TempPathFactory, cifar_dir: Path) ->
         "budget": {"trials": 3},
     }
     write_study(cwd / "shop.yaml", **sections)
-    real_build = hpsearch.trial._runner.build_model
+    real_build = hpsearch.trial._runner.build_trial_model
     calls = []
 
     def build_or_fail_first(*args, **kwargs):
@@ -215,7 +215,7 @@ def finished_study(tmp_path_factory: pytest.TempPathFactory, cifar_dir: Path) ->
         mp.setenv("HPSEARCH_HOME", str(home))
         mp.delenv("HPSEARCH_STORAGE", raising=False)
         mp.delenv("MLFLOW_TRACKING_URI", raising=False)
-        mp.setattr(hpsearch.trial._runner, "build_model", build_or_fail_first)
+        mp.setattr(hpsearch.trial._runner, "build_trial_model", build_or_fail_first)
         mp.chdir(cwd)
         run_study(StudyRequest(study="shop.yaml", data_dir=str(cifar_dir)))
     return {

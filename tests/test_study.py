@@ -202,7 +202,7 @@ def test_failures_in_a_row_are_counted_across_the_worker_replacing_itself(
     def out_of_memory(*args, **kwargs):
         raise MemoryError("simulated: out of memory")
 
-    monkeypatch.setattr("hpsearch.trial._runner.build_model", out_of_memory)
+    monkeypatch.setattr("hpsearch.trial._runner.build_trial_model", out_of_memory)
     monkeypatch.setattr("hpsearch.study._loop._rss", growing_rss())  # the worker recycles every second trial
     sections = {"memory": {"max_growth": 0.05}, "budget": {"trials": 5, "max_consecutive_failures": 3}}
     replaced = 0

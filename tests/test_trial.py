@@ -86,7 +86,7 @@ def test_an_exception_fails_only_this_trial(tmp_path: Path, pipelines: Pipelines
     def out_of_memory(*args, **kwargs):
         raise RuntimeError("OOM when allocating tensor with shape [512,2304]")
 
-    monkeypatch.setattr("hpsearch.trial._runner.build_model", out_of_memory)
+    monkeypatch.setattr("hpsearch.trial._runner.build_trial_model", out_of_memory)
     trial = optuna.create_study().ask()
     outcome = runner.run(trial)
     assert outcome.state == State.FAIL and outcome.reason == "RuntimeError: OOM when allocating tensor with shape [512,2304]"

@@ -18,7 +18,7 @@ from hpsearch.config._sections import (
     SamplerConfig,
     TrainingConfig,
 )
-from hpsearch.config._space import Branch, Choice, Conditional, Fixed, ParamSpec, Range, SearchSpace
+from hpsearch.config._space import Branch, Choice, Conditional, Fixed, Group, ParamSpec, Range, SearchSpace
 
 __all__ = [
     "StudyConfig",
@@ -36,6 +36,7 @@ __all__ = [
     "Choice",
     "Range",
     "Conditional",
+    "Group",
     "Branch",
     "load_study_config",
     "parse_study_dict",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
 from pydantic_core import ErrorDetails
@@ -28,6 +28,7 @@ from hpsearch.config._sections import (
     PrunerConfig,
     SamplerConfig,
     TrainingConfig,
+    ValidationConfig,
     _Frozen,
     _Section,
 )
@@ -48,6 +49,10 @@ class StudyConfig(_Frozen):
     model: str = "cifar_cnn"  #: one of :data:`~hpsearch.catalog.MODELS`
     seed: Annotated[int | None, Domain(0, 2**32 - 1)] = None  #: ``None``: a new study draws one and records it
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    #: Compiled into the model and logged per epoch (train and ``val_``); ``None``: the task's
+    #: default (``accuracy`` for classification, ``mae`` for regression).
+    metrics: tuple[str, ...] | None = None
+    validation: ValidationConfig | None = None  #: ``None``: the held-out validation split
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     search_space: SearchSpace = Field(default_factory=default_search_space)
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
@@ -70,16 +75,32 @@ class StudyConfig(_Frozen):
             raise Problem("", f"expected text, got {show(description)}")
         return description.strip()
 
+    #: Keys written only when set: a study stored before they existed reads back (and compares) equal.
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("metrics", "validation")
+
     @field_validator("model", mode="before")
     @classmethod
     def _known_model(cls, model: Any) -> str:
-        if not isinstance(model, str) or model not in _catalog.MODELS:
-            raise Problem(
-                "",
-                f"unknown model {model!r}{did_you_mean(str(model), _catalog.MODELS)}; "
-                f"expected one of {', '.join(_catalog.MODELS)}",
-            )
+        known = (*_catalog.MODELS, *_catalog.TABLE_MODELS)
+        if not isinstance(model, str) or model not in known:
+            raise Problem("", f"unknown model {model!r}{did_you_mean(str(model), known)}; expected one of {', '.join(known)}")
         return model
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _known_metrics(cls, metrics: Any) -> tuple[str, ...] | None:
+        if metrics is None:
+            return None
+        if isinstance(metrics, str):
+            metrics = [metrics]
+        if not isinstance(metrics, (list, tuple)) or not metrics:
+            raise Problem("", f"expected a list of metric names, got {show(metrics)}; e.g. [accuracy, auc]")
+        for i, name in enumerate(metrics):
+            if not isinstance(name, str) or name not in _catalog.TASK_METRICS:
+                raise Problem(str(i), f"unknown metric {name!r}{did_you_mean(str(name), _catalog.TASK_METRICS)}; expected one of {', '.join(_catalog.TASK_METRICS)}")
+        if len(set(metrics)) != len(metrics):
+            raise Problem("", f"lists a metric twice ({show(metrics)}); list each once")
+        return tuple(metrics)
 
     @field_validator("search_space", mode="plain")
     @classmethod
@@ -95,8 +116,12 @@ class StudyConfig(_Frozen):
             if key in ("name", "source"):
                 continue
             value = getattr(self, key)
+            if key in self.OPTIONAL and value is None:
+                continue
             if isinstance(value, DataConfig):
                 out.update(value.stored_form())
+            elif isinstance(value, tuple):
+                out[key] = list(value)
             elif isinstance(value, SearchSpace):
                 out[key] = value.to_dict()
             else:
@@ -111,12 +136,15 @@ class StudyConfig(_Frozen):
         """
         d = self.to_dict()
         data = ("dataset", "validation_fraction", "subset", *(k for k in DataConfig.OPTIONAL if k in d))
-        keys = (*data, "model", "objective", "training", "search_space")
+        keys = (*data, "model", "objective", *(k for k in self.OPTIONAL if k in d), "training", "search_space")
         return {k: d[k] for k in keys}
 
     def with_overrides(self, **changes: Any) -> StudyConfig:
         """A copy with CLI overrides applied and re-validated (``trials=5``, ``max_epochs=2``...)."""
         raw = self.to_dict()
+        for key in _SETTLED:  # still unset: keep it so (hpsearch.tasks.settle fills it from the data)
+            if key not in self.model_fields_set:
+                raw.pop(key, None)
         sections = {
             "trials": ("budget", "trials"),
             "timeout": ("budget", "timeout"),
@@ -130,6 +158,8 @@ class StudyConfig(_Frozen):
                 section, sub = sections[key]
                 raw[section][sub] = value
                 flags[f"{section}.{sub}"] = f"{_OVERRIDE_FLAGS[key]} {value}"
+            elif key in ("model", "objective", "metrics"):  # settled from the data (see hpsearch.tasks.settle)
+                raw[key] = value
             elif key in ("dataset", "subset", "seed", "target", "test"):
                 raw[key] = value
                 flags[key] = f"{_OVERRIDE_FLAGS[key]} {value}"
@@ -138,6 +168,10 @@ class StudyConfig(_Frozen):
         # The search space is not overridden and was checked when it was read: a stored one keeps loading.
         return parse_study_dict(raw, name=self.name, source=self.source, flags=flags, stored=True)
 
+
+#: Keys a study file may leave to the data (see :func:`hpsearch.tasks.settle`): the model (the
+#: MLP for tables) and the objective (``val_loss`` for regression) follow the data when unset.
+_SETTLED = ("model", "objective", "metrics")
 
 #: The command-line flag behind each :meth:`StudyConfig.with_overrides` key: a bad value is
 #: blamed on the flag that carried it, not on the study file.

@@ -25,6 +25,7 @@ __all__ = [
     "ParamSpec",
     "Branch",
     "Conditional",
+    "Group",
     "SearchSpace",
     "parse_search_space",
     "default_search_space",
@@ -85,8 +86,25 @@ class Conditional:
 
 
 @dataclass(frozen=True)
+class Group:
+    """A role that is a fixed set of knobs (``mlp``, ``augmentation``), each with its own spec;
+    sampled as ``"<role>.<knob>"``."""
+
+    knobs: tuple[tuple[str, ParamSpec], ...] = ()
+
+    def values(self) -> dict[str, Any]:
+        """The knobs' values when every one is fixed (a fixed group's settings)."""
+        return {k: s.value for k, s in self.knobs if isinstance(s, Fixed)}
+
+
+RoleSpec = Union[ParamSpec, Conditional, Group]
+
+
+@dataclass(frozen=True)
 class SearchSpace:
-    """The whole search space, one field per role of :data:`hpsearch.catalog.ROLE_ORDER`."""
+    """The whole search space, one field per role of :data:`hpsearch.catalog.ROLE_ORDER`, then
+    the optional roles of :data:`hpsearch.catalog.OPTIONAL_ROLES` (``None`` when not given: a
+    study stored before they existed reads back equal)."""
 
     optimizer: Conditional
     learning_rate: ParamSpec
@@ -96,10 +114,16 @@ class SearchSpace:
     batch_norm: ParamSpec
     dropout: ParamSpec
     batch_size: ParamSpec
+    loss: Conditional | None = None  #: ``None``: the task's default loss
+    mlp: Group | None = None  #: ``None``: the MLP's defaults (when the model is the MLP)
+    augmentation: Group | None = None  #: ``None``: no augmentation
 
-    def roles(self) -> Iterator[tuple[str, ParamSpec | Conditional]]:
-        for role in _catalog.ROLE_ORDER:
-            yield role, getattr(self, role)
+    def roles(self) -> Iterator[tuple[str, RoleSpec]]:
+        """Every role given, in sampling order (an optional role only when set)."""
+        for role in (*_catalog.ROLE_ORDER, *_catalog.OPTIONAL_ROLES):
+            spec = getattr(self, role)
+            if spec is not None:
+                yield role, spec
 
     def searched(self) -> list[str]:
         """Names of the parameters that really vary (not fixed), in sampling order."""
@@ -112,6 +136,8 @@ class SearchSpace:
                     names += [
                         _catalog.param_name(b.name, k) for k, s in b.knobs if not isinstance(s, Fixed)
                     ]
+            elif isinstance(spec, Group):
+                names += [_catalog.param_name(role, k) for k, s in spec.knobs if not isinstance(s, Fixed)]
             elif not isinstance(spec, Fixed):
                 names.append(role)
         return names
@@ -121,6 +147,8 @@ class SearchSpace:
         for role, spec in self.roles():
             if isinstance(spec, Conditional):
                 out[role] = {b.name: {k: _spec_to_yaml(s) for k, s in b.knobs} for b in spec.branches}
+            elif isinstance(spec, Group):
+                out[role] = {k: _spec_to_yaml(s) for k, s in spec.knobs}
             else:
                 out[role] = _spec_to_yaml(spec)
         return out
@@ -224,7 +252,7 @@ def _check_step(low: float, high: float, step: float, where: str) -> None:
 
 
 def _parse_conditional(raw: Any, role: str, where: str, *, stored: bool) -> Conditional:
-    table, default = _catalog.CONDITIONAL_ROLES[role]
+    table, default = _catalog.CONDITIONAL_ROLES.get(role) or (_catalog.OPTIONAL_CONDITIONAL_ROLES[role], "")
     if isinstance(raw, Mapping) and set(raw) == {"choices"}:
         raw = raw["choices"]
         where = join(where, "choices")
@@ -264,6 +292,14 @@ def _parse_conditional(raw: Any, role: str, where: str, *, stored: bool) -> Cond
     return Conditional(tuple(branches))
 
 
+def _parse_group(raw: Any, role: str, *, stored: bool) -> Group:
+    """A group role: a mapping of its knobs (omitted knobs take their defaults)."""
+    knobs = _catalog.GROUP_ROLES[role]
+    raw = as_mapping(raw, role)
+    check_keys(raw, knobs, role)
+    return Group(tuple((name, _parse_param(raw.get(name), knob, join(role, name), stored=stored)) for name, knob in knobs.items()))
+
+
 def parse_search_space(raw: Any, *, stored: bool = False) -> SearchSpace:
     """Validate a study file's ``search_space`` mapping (``None``: every role at its default).
 
@@ -276,13 +312,20 @@ def parse_search_space(raw: Any, *, stored: bool = False) -> SearchSpace:
         Problem: with a key path relative to ``search_space`` (``optimizer.sgd.momentum``).
     """
     raw = as_mapping(raw, "")
-    check_keys(raw, _catalog.ROLE_ORDER, "")
+    check_keys(raw, (*_catalog.ROLE_ORDER, *_catalog.OPTIONAL_ROLES), "")
     values: dict[str, Any] = {}
     for role in _catalog.ROLE_ORDER:
         if role in _catalog.CONDITIONAL_ROLES:
             values[role] = _parse_conditional(raw.get(role), role, role, stored=stored)
         else:
             values[role] = _parse_param(raw.get(role), _catalog.SCALAR_ROLES[role], role, stored=stored)
+    for role in _catalog.OPTIONAL_ROLES:
+        if raw.get(role) is None:
+            continue
+        if role in _catalog.OPTIONAL_CONDITIONAL_ROLES:
+            values[role] = _parse_conditional(raw[role], role, role, stored=stored)
+        else:
+            values[role] = _parse_group(raw[role], role, stored=stored)
     return SearchSpace(**values)
 
 

@@ -121,6 +121,7 @@ class ExportResult:
     model_version: str | None = None
     model_uri: str | None = None  #: ``models:/<study>/<version>``, loadable with ``mlflow.pyfunc.load_model``
     data_note: str | None = None  #: set when the data was not where / what the study was trained on
+    objective: str | None = None  #: the study's objective (its metric is listed first)
     notes: list[str] = field(default_factory=list)
 
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.catalog import param_name
-from hpsearch.config import Branch, Choice, Conditional, Fixed, ParamSpec, Range, SearchSpace
+from hpsearch.config import Branch, Choice, Conditional, Fixed, Group, ParamSpec, Range, SearchSpace
 
 if TYPE_CHECKING:
     import optuna
@@ -49,6 +49,10 @@ def sample(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
             params[role] = chosen
             for knob, knob_spec in spec.branch(chosen).knobs:
                 name = param_name(chosen, knob)
+                params[name] = _suggest(trial, name, knob_spec)
+        elif isinstance(spec, Group):
+            for knob, knob_spec in spec.knobs:
+                name = param_name(role, knob)
                 params[name] = _suggest(trial, name, knob_spec)
         else:
             params[role] = _suggest(trial, role, spec)
@@ -99,6 +103,8 @@ def align_choices(space: SearchSpace, recorded: Mapping[str, Sequence[Any]]) -> 
                 for b in spec.branches
             }
             changes[role] = Conditional(tuple(branches[name] for name in aligned(role, spec.names)))
+        elif isinstance(spec, Group):
+            changes[role] = Group(tuple((k, aligned_spec(param_name(role, k), s)) for k, s in spec.knobs))
         else:
             changes[role] = aligned_spec(role, spec)
     return dataclasses.replace(space, **changes), conflicts
@@ -125,6 +131,8 @@ def describe(space: SearchSpace) -> list[tuple[str, str, str]]:
             for branch in spec.branches:
                 for knob, knob_spec in branch.knobs:
                     rows.append((param_name(branch.name, knob), _describe_spec(knob_spec), f"{role} == {branch.name!r}"))
+        elif isinstance(spec, Group):
+            rows += [(param_name(role, knob), _describe_spec(knob_spec), "") for knob, knob_spec in spec.knobs]
         else:
             rows.append((role, _describe_spec(spec), ""))
     return rows

@@ -18,7 +18,6 @@ import optuna
 
 from hpsearch._dataset_kind import KEYED_BY_PATH, dataset_kind
 from hpsearch._errors import UsageError
-from hpsearch.catalog import check_input_shape
 from hpsearch.config import StudyConfig
 from hpsearch.data._types import Dataset
 from hpsearch.data.sources import SourceSpec, load_source
@@ -38,22 +37,12 @@ __all__ = [
 ]
 
 _TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
-_WHAT = {"csv": "this CSV", "npz": "this .npz", "folder": "this folder"}
 
 
 def load_data(config: StudyConfig, data_dir: str | None) -> Dataset:
-    """Load the study's dataset (any source) and check the model can learn from it."""
-    dataset = load_source(SourceSpec.from_config(config.data), seed=config.seed, data_dir=data_dir)
-    kind = (dataset.source or {}).get("kind")
-    problem = check_input_shape(config.model, dataset.input_shape, _WHAT.get(kind, "this data"))
-    if problem is None and dataset.task != "classification":
-        problem = (
-            f"model {config.model} is a classifier, and {_WHAT.get(kind, 'this data')} has {dataset.task} targets "
-            "(numbers that are not class ids 0..K-1); set task: classification if they are classes"
-        )
-    if problem:
-        raise UsageError(f"{dataset.name}: {problem}.")
-    return dataset
+    """Load the study's dataset (any source). Whether the model can learn from it is checked by
+    :func:`hpsearch.tasks._plan.settle`, which also settles what the study left to the data."""
+    return load_source(SourceSpec.from_config(config.data), seed=config.seed, data_dir=data_dir)
 
 
 def check_same_data(study: optuna.Study, fingerprint: Mapping[str, Any], *, fix: str) -> None:

@@ -34,6 +34,7 @@ from hpsearch.study._open import check_seed, fresh_seed, load_study, open_study,
 from hpsearch.study._ranking import best_trial
 from hpsearch.study._reporter import NullReporter, Reporter
 from hpsearch.study._storage import check_storage, parse_storage_url
+from hpsearch.tasks._plan import settle
 
 __all__ = [
     "StudyRequest",
@@ -212,6 +213,7 @@ def run_study(
     locations = resolve_locations(request.storage, request.tracking_uri)
     config = _settle_seed(requested, locations, request)
     dataset = load_data(config, request.data_dir)
+    config = settle(config, dataset)
     _check_locations(locations)
     _check_folders(locations, config.name)
 
@@ -223,6 +225,7 @@ def run_study(
         if recorded is not None and recorded != config.seed:
             config = _settle_seed(requested, locations, request)  # one line if another seed was asked for
             dataset = load_data(config, request.data_dir)
+            config = settle(config, dataset)
         study, config = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
         record_data_source(study, dataset)
         if request.fresh:
