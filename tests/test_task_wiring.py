@@ -254,3 +254,82 @@ def test_a_regression_study_logs_and_shows_its_own_objective(store: Path, tmp_pa
     exported = CliRunner().invoke(main, ["export", "prices"])
     assert exported.exit_code == 0, exported.output
     assert f"test mae = {summary.test_metrics['test_mae']:.4f}, rmse = " in exported.output and "accuracy" not in exported.output
+
+
+def test_an_augmented_image_study_exports_a_model_without_augmentation(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    """Augmentation searched: the trials train with it, the export has none and predicts what
+    the trained model predicts in inference mode (the export's own check)."""
+    import keras
+    from click.testing import CliRunner
+
+    from conftest import QUICK_STUDY, write_study
+    from hpsearch.cli import main
+    from hpsearch.study._session import StudyRequest, run_study
+
+    space = {**QUICK_STUDY["search_space"], "augmentation": {"horizontal_flip": True, "translation": {"low": 0.05, "high": 0.1}, "contrast": [0.0, 0.2]}}
+    write_study(tmp_path / "aug.yaml", search_space=space, training={"max_epochs": 1, "early_stopping_patience": None}, budget={"trials": 1})
+    summary = run_study(StudyRequest(study="aug.yaml", data_dir=str(cifar_dir), subset=120))
+    assert summary.counts.complete == 1 and 0.05 <= summary.best.params["augmentation.translation"] <= 0.1
+    result = CliRunner().invoke(main, ["export", "aug", "--data-dir", str(cifar_dir), "-o", "aug.keras"])
+    assert result.exit_code == 0, result.output
+    assert "Verified: reloaded with the keras runtime" in result.output
+    exported = keras.saving.load_model(tmp_path / "aug.keras", safe_mode=True)
+    assert "augmentation" not in [layer.name for layer in exported.layers]
+    assert not any("random" in type(layer).__name__.lower() for layer in exported.layers)
+
+
+@pytest.mark.slow
+def test_a_kfold_study_killed_mid_fold_resumes_at_that_fold(tmp_path: Path) -> None:
+    """SIGKILL while fold 1 of an epoch is done and fold 2 is not: the retry starts at that fold
+    of that epoch (nothing trained twice), and the trial completes with one mean row per epoch."""
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import optuna
+
+    from conftest import hpsearch_cli
+
+    _regression_csv(tmp_path / "prices.csv", n=600)
+    study = {
+        "dataset": "prices.csv", "seed": 5, "objective": {"metric": "val_mae"}, "validation": {"folds": 3},
+        "training": {"max_epochs": 4, "early_stopping_patience": None},
+        "search_space": {"optimizer": "adam", "learning_rate": 0.01, "dropout": 0.0, "batch_size": 8},
+        "sampler": "random", "pruner": "none", "budget": {"trials": 1}, "heartbeat": {"interval": 1, "grace_period": 3},
+    }
+    (tmp_path / "kf.yaml").write_text(yaml.safe_dump(study))
+    env = {**os.environ, "HPSEARCH_HOME": str(tmp_path / "home"), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    for key in ("HPSEARCH_STORAGE", "MLFLOW_TRACKING_URI", "HPSEARCH_CHECKPOINT_DIR"):
+        env.pop(key, None)
+    proc = subprocess.Popen([sys.executable, "-m", "hpsearch", "study", "kf.yaml"], cwd=tmp_path, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state_file = tmp_path / "home" / "checkpoints" / "kf" / "trial-00000" / "kfold.json"
+    killed_at = None
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            state = json.loads(state_file.read_text())
+        except (OSError, ValueError):
+            state = None
+        if state and state["epochs_done"] >= 1 and state["folds_done"] == 1:
+            proc.send_signal(signal.SIGKILL)
+            killed_at = (state["epochs_done"], state["folds_done"])
+            break
+        time.sleep(0.02)
+    proc.wait()
+    assert killed_at is not None, "the study ended before it could be killed mid-fold"
+    time.sleep(4)  # past the heartbeat's grace period: the trial is dead
+    result = hpsearch_cli("study", "kf.yaml", cwd=tmp_path, env={k: v for k, v in env.items() if k.startswith("HPSEARCH") or k.startswith("TF_")})
+    assert result.returncode == 0, result.stderr[-2000:]
+    trials = optuna.load_study(study_name="kf", storage=f"sqlite:///{tmp_path}/home/optuna.db").trials
+    retry = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(retry) == 1
+    attrs = retry[0].user_attrs
+    # The state file may have moved on by one fold between reading it and the kill landing.
+    assert attrs["resumed_from_epoch"] == killed_at[0] and attrs["resumed_from_fold"] in (1, 2)
+    assert attrs["epochs_trained"] == 4 and len(attrs["fold_values"]) == 3 and attrs["fold_std"] >= 0
+    assert retry[0].value == pytest.approx(sum(attrs["fold_values"]) / 3, rel=1e-5)
+    assert sorted(retry[0].intermediate_values) == [1, 2, 3, 4]
