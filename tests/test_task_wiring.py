@@ -333,3 +333,22 @@ def test_a_kfold_study_killed_mid_fold_resumes_at_that_fold(tmp_path: Path) -> N
     assert attrs["epochs_trained"] == 4 and len(attrs["fold_values"]) == 3 and attrs["fold_std"] >= 0
     assert retry[0].value == pytest.approx(sum(attrs["fold_values"]) / 3, rel=1e-5)
     assert sorted(retry[0].intermediate_values) == [1, 2, 3, 4]
+
+
+def test_a_cifar10_study_created_before_augmentation_continues_as_it_was(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    """The shipped cifar10 study now searches augmentation; a cifar10 study created from the
+    earlier file continues with its stored configuration (its trials stay comparable)."""
+    from hpsearch.config import builtin_studies
+    from hpsearch.study._session import StudyRequest, run_study
+
+    old = yaml.safe_load(builtin_studies()["cifar10"].read_text())
+    del old["search_space"]["augmentation"]
+    old["search_space"].update(optimizer="adam", schedule="none", regularizer="none", batch_size=64)
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(old))
+    common = {"data_dir": str(cifar_dir), "epochs": 1, "subset": 100, "seed": 3}
+    first = run_study(StudyRequest(study="old.yaml", study_name="cifar10", trials=1, **common))
+    assert first.counts.complete == 1
+    with pytest.warns(UserWarning, match="continues with the configuration it was created with; the shipped cifar10.yaml has changed"):
+        again = run_study(StudyRequest(study="cifar10", trials=2, **common))
+    assert again.config.search_space.augmentation is None and again.counts.complete == 2
+    assert not any(k.startswith("augmentation.") for t in again.study.trials for k in t.params)
