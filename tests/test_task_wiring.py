@@ -79,6 +79,7 @@ def test_image_studies_keep_todays_defaults_two_classes_included() -> None:
         ({"metrics": ["mae"]}, "metrics: mae is not a classification metric"),
         ({"objective": {"metric": "val_auc"}}, "objective.metric: val_auc is not logged by this classification study"),
         ({"metrics": ["top_k_accuracy"], "objective": {"metric": "val_top_k_accuracy"}}, "top_k_accuracy (k=5) needs more than 5 classes"),
+        ({"metrics": [{"top_k_accuracy": {"k": 2}}]}, "top_k_accuracy (k=2) needs more than 2 classes; t.csv has 2: use {top_k_accuracy: {k: 1}} or fewer"),
     ],
 )
 def test_what_does_not_fit_the_task_is_one_line(raw: dict, message: str) -> None:
@@ -106,6 +107,18 @@ def test_bad_task_keys_are_refused_when_the_file_is_read(raw: dict, message: str
     with pytest.raises(UsageError) as err:
         _config(**raw)
     assert message in str(err.value), str(err.value)
+
+
+def test_top_k_accuracy_takes_its_k() -> None:
+    from hpsearch.tasks._plan import plan_for, settle
+
+    raw = {"metrics": ["accuracy", {"top_k_accuracy": {"k": 3}}], "objective": {"metric": "val_top_k_accuracy"}}
+    config = settle(_config(**raw), _table("classification", classes=5))
+    plan = plan_for(config, _table("classification", classes=5))
+    assert plan.metrics == ("accuracy", "top_k_accuracy") and plan.compiled == {"accuracy": {}, "top_k_accuracy": {"k": 3}}
+    assert config.to_dict()["metrics"] == ["accuracy", {"top_k_accuracy": {"k": 3}}]
+    with pytest.raises(UsageError, match=r"metrics\.1\.top_k_accuracy\.j: unknown option; top_k_accuracy has k"):
+        _config(metrics=["accuracy", {"top_k_accuracy": {"j": 3}}])
 
 
 def test_the_objective_direction_follows_the_metric() -> None:

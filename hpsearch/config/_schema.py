@@ -51,7 +51,7 @@ class StudyConfig(_Frozen):
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     #: Compiled into the model and logged per epoch (train and ``val_``); ``None``: the task's
     #: default (``accuracy`` for classification, ``mae`` for regression).
-    metrics: tuple[str, ...] | None = None
+    metrics: tuple[str | dict[str, dict[str, Any]], ...] | None = None
     validation: ValidationConfig | None = None  #: ``None``: the held-out validation split
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     search_space: SearchSpace = Field(default_factory=default_search_space)
@@ -88,19 +88,34 @@ class StudyConfig(_Frozen):
 
     @field_validator("metrics", mode="before")
     @classmethod
-    def _known_metrics(cls, metrics: Any) -> tuple[str, ...] | None:
+    def _known_metrics(cls, metrics: Any) -> tuple[str | dict[str, dict[str, Any]], ...] | None:
         if metrics is None:
             return None
-        if isinstance(metrics, str):
+        if isinstance(metrics, (str, Mapping)):
             metrics = [metrics]
         if not isinstance(metrics, (list, tuple)) or not metrics:
-            raise Problem("", f"expected a list of metric names, got {show(metrics)}; e.g. [accuracy, auc]")
-        for i, name in enumerate(metrics):
+            raise Problem("", f"expected a list of metric names, got {show(metrics)}; e.g. [accuracy, auc] or [{{top_k_accuracy: {{k: 3}}}}]")
+        out: list[str | dict[str, dict[str, Any]]] = []
+        for i, entry in enumerate(metrics):
+            name, knobs = (next(iter(entry.items())) if isinstance(entry, Mapping) and len(entry) == 1 else (entry, None))
             if not isinstance(name, str) or name not in _catalog.TASK_METRICS:
                 raise Problem(str(i), f"unknown metric {name!r}{did_you_mean(str(name), _catalog.TASK_METRICS)}; expected one of {', '.join(_catalog.TASK_METRICS)}")
-        if len(set(metrics)) != len(metrics):
-            raise Problem("", f"lists a metric twice ({show(metrics)}); list each once")
-        return tuple(metrics)
+            if knobs is None:
+                out.append(name)
+                continue
+            table = _catalog.TASK_METRICS[name]
+            knobs = as_mapping(knobs, f"{i}.{name}")
+            for key, value in knobs.items():
+                if key not in table:
+                    raise Problem(f"{i}.{name}.{key}", f"unknown option; {name} has {', '.join(table) or 'none'}")
+                problem = table[key].problem(value)
+                if problem:
+                    raise Problem(f"{i}.{name}.{key}", problem)
+            out.append({name: {k: knobs.get(k, knob.default) for k, knob in table.items()}})
+        names = [e if isinstance(e, str) else next(iter(e)) for e in out]
+        if len(set(names)) != len(names):
+            raise Problem("", f"lists a metric twice ({show(names)}); list each once")
+        return tuple(out)
 
     @field_validator("search_space", mode="plain")
     @classmethod

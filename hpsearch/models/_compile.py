@@ -25,12 +25,14 @@ def compile_for_task(
     head: Head,
     *,
     loss_knobs: Mapping[str, Any] | None,
-    metrics: Sequence[str],
+    metrics: Sequence[str] | Mapping[str, Mapping[str, Any]],
     optimizer: keras.optimizers.Optimizer,
 ) -> keras.Model:
     """Compile ``model`` with ``head``'s loss (``loss_knobs``: ``label_smoothing``, ``delta``),
-    the ``metrics`` (catalog names, logged as ``<m>`` and ``val_<m>``) and ``optimizer``."""
-    model.compile(optimizer=optimizer, loss=build_loss(head, loss_knobs), metrics=build_metrics(list(metrics), head))
+    the ``metrics`` (catalog names, or name -> knob values such as ``{"top_k_accuracy": {"k": 3}}``;
+    logged as ``<m>`` and ``val_<m>``) and ``optimizer``."""
+    chosen = metrics if isinstance(metrics, Mapping) else list(metrics)
+    model.compile(optimizer=optimizer, loss=build_loss(head, loss_knobs), metrics=build_metrics(chosen, head))
     return model
 
 

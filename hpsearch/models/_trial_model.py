@@ -57,7 +57,7 @@ def build_trial_model(
     model: str,
     head: Head,
     loss_knobs: Mapping[str, Any] | None,
-    metrics: Sequence[str],
+    metrics: Sequence[str] | Mapping[str, Mapping[str, Any]],
     input_shape: tuple[int, ...],
     input_scale: float,
     steps_per_epoch: int,

@@ -12,6 +12,7 @@ for two classes). ``loss: binary_crossentropy`` gives an image study the single 
 from __future__ import annotations
 
 from collections.abc import Mapping
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -41,7 +42,13 @@ class TaskPlan:
     task: Task
     images: bool  #: inputs are images (H, W, C)
     default_loss: str  #: the loss when the search space has no ``loss`` role
-    metrics: tuple[str, ...]
+    metrics: tuple[str, ...]  #: names, as logged (``mae``, ``val_mae``)
+    metric_knobs: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  #: ``{"top_k_accuracy": {"k": 3}}``
+
+    @property
+    def compiled(self) -> dict[str, Mapping[str, Any]]:
+        """The metrics as :func:`~hpsearch.tasks.build_metrics` takes them: name -> knob values."""
+        return {name: self.metric_knobs.get(name, {}) for name in self.metrics}
 
     def loss_of(self, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         """The loss of a trial's params and its knob values (``label_smoothing``, ``delta``)."""
@@ -62,7 +69,10 @@ def plan_for(config: StudyConfig, dataset: Dataset) -> TaskPlan:
     task = task_of(dataset, dataset.task)
     images = _images(dataset)
     loss = "sparse_categorical_crossentropy" if images and task.kind == "classification" else default_loss(task)
-    return TaskPlan(task=task, images=images, default_loss=loss, metrics=config.metrics or DEFAULT_METRICS[task.kind])
+    entries = config.metrics or DEFAULT_METRICS[task.kind]
+    names = tuple(e if isinstance(e, str) else next(iter(e)) for e in entries)
+    knobs = {name: dict(opts) for e in entries if not isinstance(e, str) for name, opts in e.items()}
+    return TaskPlan(task=task, images=images, default_loss=loss, metrics=names, metric_knobs=knobs)
 
 
 def settle(config: StudyConfig, dataset: Dataset) -> StudyConfig:
@@ -105,8 +115,13 @@ def _check(config: StudyConfig, dataset: Dataset, plan: TaskPlan) -> None:
     for name in plan.metrics:
         if name not in fit:
             raise UsageError(f"{where}: metrics: {name} is not a {kind} metric ({dataset.name} is {kind}); use {', '.join(fit)}.")
-    if "top_k_accuracy" in plan.metrics and plan.task.num_classes <= 5:
-        raise UsageError(f"{where}: metrics: top_k_accuracy (k=5) needs more than 5 classes; {dataset.name} has {plan.task.num_classes}.")
+    if "top_k_accuracy" in plan.metrics:
+        k = int(plan.compiled["top_k_accuracy"].get("k", 5))
+        if k >= plan.task.num_classes:
+            raise UsageError(
+                f"{where}: metrics: top_k_accuracy (k={k}) needs more than {k} classes; {dataset.name} has "
+                f"{plan.task.num_classes}: use {{top_k_accuracy: {{k: {max(plan.task.num_classes - 1, 1)}}}}} or fewer."
+            )
     metric = config.objective.metric
     if metric_base(metric) != "loss" and metric_base(metric) not in plan.metrics:
         logged = ", ".join(f"{p}{m}" for p in ("val_", "") for m in ("loss", *plan.metrics))

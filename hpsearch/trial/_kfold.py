@@ -5,7 +5,7 @@ for classification; the same folds for every trial of a study. The K models trai
 epoch in turn* -- epoch 1 of fold 0, 1, ..., K-1, then epoch 2 -- so that after every epoch the
 mean over folds of every metric is known: that mean is the trial's history (logged under the
 metric's own name), what pruning is told each epoch, what early stopping and the best epoch
-follow. Each fold's own curves are logged as ``fold<k>/<metric>``.
+follow. Each fold's own curves are logged as ``fold<k>/<metric>``, with the mean, once per epoch.
 
 After each fold's epoch its model and a small state file (``kfold.json``: epochs and folds
 done, the mean history, each fold's history, early-stopping counters) are written atomically,
@@ -176,7 +176,6 @@ def run_folds(
             state.folds[fold].append(row)
             state.folds_done = fold + 1
             state.save(ckpt.directory)
-            log(epoch + 1, {fold_metric(fold, key): v for key, v in row.items() if key != "epoch"})
         mean = _mean_row(epoch + 1, [state.folds[f][epoch] for f in range(k)])
         state.history.append(mean)
         state.epochs_done, state.folds_done = epoch + 1, 0
@@ -186,7 +185,10 @@ def run_folds(
         else:
             state.wait += 1
         state.save(ckpt.directory)
-        log(epoch + 1, {key: v for key, v in mean.items() if key != "epoch"})
+        # One write per epoch: the folds' curves with their mean (a fold done before a kill is
+        # logged once, by the attempt that finishes its epoch).
+        folds_logs = {fold_metric(f, key): v for f in range(k) for key, v in state.folds[f][epoch].items() if key != "epoch"}
+        log(epoch + 1, {**folds_logs, **{key: v for key, v in mean.items() if key != "epoch"}})
         if on_epoch is not None:
             on_epoch(epoch, mean)
         if value is not None and math.isfinite(value):
@@ -227,7 +229,7 @@ def retrain_on_all(config: StudyConfig, dataset: Dataset, params: Mapping[str, A
     batch_size = int(params["batch_size"])
     keras.utils.set_random_seed(seed)
     model, _ = build_trial_model(
-        params, model=config.model, head=head, loss_knobs=knobs, metrics=plan.metrics, input_shape=dataset.input_shape,
+        params, model=config.model, head=head, loss_knobs=knobs, metrics=plan.compiled, input_shape=dataset.input_shape,
         input_scale=dataset.input_scale, steps_per_epoch=pipes.steps_per_epoch(batch_size), max_epochs=config.training.max_epochs, seed=seed,
     )
     model.fit(pipes.train(batch_size, seed=seed, targets=(head.labels, head.units)), epochs=epochs, verbose=0, shuffle=False)

@@ -180,7 +180,7 @@ class TrialRunner:
             for rows in ([r] for r in state.history):
                 run.log_epoch(int(rows[0]["epoch"]), {k: v for k, v in rows[0].items() if k != "epoch"})
             for fold, rows in enumerate(state.folds):
-                for row in rows:
+                for row in rows[: state.epochs_done]:  # a partial epoch is logged when it is finished
                     run.log_epoch(int(row["epoch"]), {fold_metric(fold, k): v for k, v in row.items() if k != "epoch"})
         self._report_history(trial, state.history)
         seed = int(cfg.seed) + first
@@ -235,7 +235,7 @@ class TrialRunner:
             model=self.config.model,
             head=self.plan.head(params),
             loss_knobs=knobs,
-            metrics=self.plan.metrics,
+            metrics=self.plan.compiled,
             input_shape=data.input_shape,
             input_scale=data.input_scale,
             steps_per_epoch=steps,
