@@ -45,6 +45,7 @@ def test_a_table_gets_the_mlp_and_regression_gets_val_loss() -> None:
     assert (config.objective.metric, config.objective.direction) == ("val_loss", "minimize")
     plan = plan_for(config, _table())
     assert (plan.task.kind, plan.default_loss, plan.metrics) == ("regression", "mse", ("mae",))
+    assert plan.target_mean == pytest.approx((float(np.mean(_table().train.y)),))
     # Settled values are explicit from then on: stored, they read back the same.
     again = parse_study_dict(config.to_dict(), name="t", stored=True)
     assert (again.model, again.objective) == (config.model, config.objective)
@@ -188,8 +189,9 @@ def test_the_trial_model_follows_the_head_and_trains_on_encoded_targets() -> Non
     head = head_for(Task("regression"), "huber")
     mlp_params = {**params, "mlp.layers": 1, "mlp.units": 8, "mlp.activation": "tanh"}
     model, _ = build_trial_model(mlp_params, model="mlp", head=head, loss_knobs={"delta": 0.5}, metrics=("mae", "r2"),
-                                 input_shape=(3,), input_scale=1.0, steps_per_epoch=8, max_epochs=1, seed=1)
+                                 input_shape=(3,), input_scale=1.0, steps_per_epoch=8, max_epochs=1, seed=1, output_bias=(3.0,))
     assert [layer.name for layer in model.layers if "dense" in layer.name] == ["dense1", "dense1_tanh"] and model.loss.delta == 0.5
+    assert np.asarray(model.layers[-1].bias).tolist() == [3.0]  # regression starts from the targets' mean
     logs = model.fit(Pipelines(table).train(8, seed=0, targets=targets_of(model)), epochs=1, verbose=0).history
     assert {"loss", "mae", "r2"} <= set(logs) and np.isfinite(logs["mae"][0])
 
@@ -365,3 +367,38 @@ def test_a_cifar10_study_created_before_augmentation_continues_as_it_was(store: 
         again = run_study(StudyRequest(study="cifar10", trials=2, **common))
     assert again.config.search_space.augmentation is None and again.counts.complete == 2
     assert not any(k.startswith("augmentation.") for t in again.study.trials for k in t.params)
+
+
+# ----------------------------------------------------------------------------- K-fold pieces
+
+
+def test_folds_pool_training_and_validation_and_stratify_classes() -> None:
+    from hpsearch.trial._kfold import all_training_data, fold_datasets
+
+    data = _table("classification", n=60, classes=3)
+    data = Dataset(**{**data.__dict__, "validation": Split(data.train.x[:12], data.train.y[:12]), "num_classes": 3})
+    folds = fold_datasets(data, 4, seed=0)
+    assert [len(f.validation) for f in folds] == [18, 18, 18, 18]  # 60 + 12 rows, a quarter each
+    assert all(len(f.train) + len(f.validation) == 72 for f in folds)
+    per_fold = np.array([np.bincount(f.validation.y, minlength=3) for f in folds])  # folds x classes
+    assert (per_fold.max(axis=0) - per_fold.min(axis=0) <= 1).all()  # each class spread evenly over the folds
+    assert [len(f.validation) for f in fold_datasets(data, 4, seed=0)] == [len(f.validation) for f in folds]
+    assert np.array_equal(fold_datasets(data, 4, seed=0)[1].validation.y, folds[1].validation.y)  # seeded
+    assert len(all_training_data(data).train) == 72
+
+
+def test_the_kfold_state_round_trips_and_refuses_a_broken_one(tmp_path: Path) -> None:
+    from hpsearch.trial._kfold import STATE_FILE, KFoldState
+
+    state = KFoldState(3, epochs_done=2, folds_done=1, history=[{"epoch": 1.0, "val_mae": 0.5}], best=0.5, best_epoch=1, wait=1)
+    (tmp_path / "fold0-e3.keras").write_bytes(b"x")
+    state.models[0] = "fold0-e3.keras"
+    (tmp_path / "fold0-e2.keras").write_bytes(b"old")  # superseded: removed when the state is saved
+    state.save(tmp_path)
+    assert not (tmp_path / "fold0-e2.keras").exists()
+    assert KFoldState.load(tmp_path, 3) == state
+    assert KFoldState.load(tmp_path, 4) is None  # other folds: start over
+    (tmp_path / "fold0-e3.keras").unlink()
+    assert KFoldState.load(tmp_path, 3) is None  # a model it names is gone
+    (tmp_path / STATE_FILE).write_text("{not json")
+    assert KFoldState.load(tmp_path, 3) is None

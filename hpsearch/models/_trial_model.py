@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from hpsearch.catalog import AUGMENTATION_KNOBS, MODELS, TABLE_MODELS, param_name
 from hpsearch.models._augment import build_augmentation, with_augmentation
@@ -63,9 +64,16 @@ def build_trial_model(
     steps_per_epoch: int,
     max_epochs: int,
     seed: int,
+    output_bias: Sequence[float] | None = None,
 ) -> tuple[keras.Model, LearningRatePlan]:
-    """Build and compile a trial's model. Returns it and its learning-rate plan."""
+    """Build and compile a trial's model. Returns it and its learning-rate plan.
+
+    ``output_bias`` (regression: the training targets' mean) starts the output layer there."""
     net = _body(model, params, head, input_shape, input_scale)
+    if output_bias is not None:
+        last = net.layers[-1]
+        if isinstance(last, keras.layers.Dense) and last.use_bias and last.units == len(output_bias):
+            last.bias.assign(np.asarray(output_bias, dtype=last.bias.dtype))
     settings = augmentation_settings(params)
     if settings:
         value_range = (0.0, 255.0) if input_scale != 1.0 else (0.0, 1.0)

@@ -16,6 +16,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from hpsearch._errors import UsageError
 from hpsearch.catalog import LOSSES, MODELS, TABLE_MODELS, check_input_shape, param_name
 from hpsearch.config import StudyConfig
@@ -44,6 +46,10 @@ class TaskPlan:
     default_loss: str  #: the loss when the search space has no ``loss`` role
     metrics: tuple[str, ...]  #: names, as logged (``mae``, ``val_mae``)
     metric_knobs: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)  #: ``{"top_k_accuracy": {"k": 3}}``
+    #: Regression: the training targets' mean per output, the output layer's starting bias (a
+    #: network then starts from the mean instead of 0: targets in the hundreds are reached in the
+    #: first epochs, not after many). ``None`` for classification.
+    target_mean: tuple[float, ...] | None = None
 
     @property
     def compiled(self) -> dict[str, Mapping[str, Any]]:
@@ -72,7 +78,11 @@ def plan_for(config: StudyConfig, dataset: Dataset) -> TaskPlan:
     entries = config.metrics or DEFAULT_METRICS[task.kind]
     names = tuple(e if isinstance(e, str) else next(iter(e)) for e in entries)
     knobs = {name: dict(opts) for e in entries if not isinstance(e, str) for name, opts in e.items()}
-    return TaskPlan(task=task, images=images, default_loss=loss, metrics=names, metric_knobs=knobs)
+    mean = None
+    if task.kind == "regression":
+        y = np.asarray(dataset.train.y, np.float64).reshape(len(dataset.train.y), -1)
+        mean = tuple(float(v) for v in y.mean(axis=0))
+    return TaskPlan(task=task, images=images, default_loss=loss, metrics=names, metric_knobs=knobs, target_mean=mean)
 
 
 def settle(config: StudyConfig, dataset: Dataset) -> StudyConfig:

@@ -231,6 +231,7 @@ def retrain_on_all(config: StudyConfig, dataset: Dataset, params: Mapping[str, A
     model, _ = build_trial_model(
         params, model=config.model, head=head, loss_knobs=knobs, metrics=plan.compiled, input_shape=dataset.input_shape,
         input_scale=dataset.input_scale, steps_per_epoch=pipes.steps_per_epoch(batch_size), max_epochs=config.training.max_epochs, seed=seed,
+        output_bias=plan.target_mean,
     )
     model.fit(pipes.train(batch_size, seed=seed, targets=(head.labels, head.units)), epochs=epochs, verbose=0, shuffle=False)
     return model

@@ -177,8 +177,8 @@ class TrialRunner:
         trial.set_user_attr(TrialAttr.RESUMED_FROM_FOLD, state.folds_done)
         outcome.resumed_from_epoch = state.epochs_done
         if not keep:  # a new run: it gets the history the state has
-            for rows in ([r] for r in state.history):
-                run.log_epoch(int(rows[0]["epoch"]), {k: v for k, v in rows[0].items() if k != "epoch"})
+            for row in state.history:
+                run.log_epoch(int(row["epoch"]), {k: v for k, v in row.items() if k != "epoch"})
             for fold, rows in enumerate(state.folds):
                 for row in rows[: state.epochs_done]:  # a partial epoch is logged when it is finished
                     run.log_epoch(int(row["epoch"]), {fold_metric(fold, k): v for k, v in row.items() if k != "epoch"})
@@ -241,6 +241,7 @@ class TrialRunner:
             steps_per_epoch=steps,
             max_epochs=max_epochs,
             seed=seed,
+            output_bias=self.plan.target_mean,
         )
 
     def _fit(self, trial: optuna.Trial, outcome: TrialOutcome, ckpt: TrialCheckpoints, resume: Resume, *, seed: int) -> None:
