@@ -9,6 +9,7 @@ The public API (everything else is private and may change)::
     study, config = hpsearch.open_results("cifar10")              # read-only: an optuna.Study and its config
     hpsearch.trials_frame(study)                                  # one row per trial, best first
     hpsearch.best_trial(study)                                    # None until a trial has completed
+    data = hpsearch.load_data(config)                             # the checked, split Dataset a study trains on
 
 Names are loaded on first use, so ``import hpsearch`` imports neither TensorFlow nor MLflow.
 """
@@ -25,8 +26,16 @@ if TYPE_CHECKING:
     from hpsearch.data import Dataset, Pipelines, Split
     from hpsearch.results._read import export_study, open_results, report_study
     from hpsearch.results._tables import studies_frame, trials_frame
+    from hpsearch.study._data_record import load_data
     from hpsearch.study._ranking import best_trial
-    from hpsearch.study._session import StudyRequest, StudySummary, WorkerRequest, run_study, run_worker_process
+    from hpsearch.study._reporter import NullReporter, Reporter
+    from hpsearch.study._session import (
+        StudyRequest,
+        StudySummary,
+        WorkerRequest,
+        run_study,
+        run_worker_process,
+    )
 
 #: public name -> the module that defines it
 _WHERE = {
@@ -40,6 +49,9 @@ _WHERE = {
     "run_study": "hpsearch.study._session",
     "WorkerRequest": "hpsearch.study._session",
     "run_worker_process": "hpsearch.study._session",
+    # progress events of run_study / run_worker_process (subclass NullReporter, override what you need)
+    "Reporter": "hpsearch.study._reporter",
+    "NullReporter": "hpsearch.study._reporter",
     # reading results
     "open_results": "hpsearch.results._read",
     "trials_frame": "hpsearch.results._tables",
@@ -51,11 +63,14 @@ _WHERE = {
     "Dataset": "hpsearch.data",
     "Split": "hpsearch.data",
     "Pipelines": "hpsearch.data",
+    "load_data": "hpsearch.study._data_record",
 }
 
 __all__ = [
     "Dataset",
+    "NullReporter",
     "Pipelines",
+    "Reporter",
     "Split",
     "StudyConfig",
     "StudyRequest",
@@ -63,6 +78,7 @@ __all__ = [
     "WorkerRequest",
     "best_trial",
     "export_study",
+    "load_data",
     "load_study_config",
     "open_results",
     "parse_study_dict",

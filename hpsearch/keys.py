@@ -44,6 +44,7 @@ class StudyAttr(StrEnum):
     TARGET = "hpsearch.target_trials"
     PARENT_RUN = "hpsearch.mlflow_parent_run_id"
     TEST = "hpsearch.test_metrics"  #: the best trial's test-set metrics
+    MODEL_BUILDER = "hpsearch.model_builder"  #: a builder you write: its reference, source file and digest
 
 
 class TrialAttr(StrEnum):
@@ -59,6 +60,7 @@ class TrialAttr(StrEnum):
     FOLD_VALUES = "fold_values"  #: K-fold: each fold's objective at the trial's best epoch
     FOLD_STD = "fold_std"  #: K-fold: their standard deviation (the trial's value is their mean)
     RESUMED_FROM_FOLD = "resumed_from_fold"  #: K-fold: the fold of its epoch the attempt started at
+    ENQUEUED_FROM = "hpsearch.enqueued_from"  #: the file of a param set queued by ``hpsearch enqueue``
 
 
 class Tag(StrEnum):

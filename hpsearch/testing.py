@@ -1,23 +1,30 @@
-"""Test helpers: run the real worker loop with a trivial objective (no TensorFlow).
+"""Test support (public, like ``optuna.testing``): the real worker loop with a trivial objective.
 
 :class:`TrivialRunner` stands in for :class:`~hpsearch.trial._runner.TrialRunner`: it samples the study's
 real search space, sleeps for ``seconds`` (a stand-in for training), and scores the params with a
 cheap deterministic function. The study loop around it -- storage, budget lock, heartbeats,
 retries -- is the real one, which is what storage benchmarks and concurrency tests exercise.
+:func:`create_study` and :func:`run_trivial_worker` drive it from a storage URL alone
+(``scripts/bench_storage.py`` runs one per process); :func:`finished_trials` counts the result.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
+from hpsearch._locations import Locations, resolve_locations
 from hpsearch.config import StudyConfig
-from hpsearch.trial._outcome import TrialOutcome
-from hpsearch.space._sample import sample
 from hpsearch.keys import State, TrialAttr
+from hpsearch.space._sample import sample
+from hpsearch.trial._outcome import TrialOutcome
 
-__all__ = ["TrivialRunner"]
+__all__ = ["TrivialRunner", "create_study", "finished_trials", "run_trivial_worker"]
+
+#: the loop needs a tracking URI to resolve its locations; a trivial runner never opens it
+_NO_TRACKING = "sqlite:////unused/mlflow.db"
 
 
 class TrivialRunner:
@@ -40,3 +47,47 @@ class TrivialRunner:
 
     def close(self, outcome: TrialOutcome, *, value: float | None) -> None:
         self.closed.append(outcome.number)
+
+
+def _locations(storage: str) -> Locations:
+    return resolve_locations(storage, _NO_TRACKING)
+
+
+def create_study(config: StudyConfig, storage: str) -> None:
+    """Create ``config``'s study in ``storage`` (any URL hpsearch takes), as ``hpsearch study`` would."""
+    from hpsearch.study._open import open_study
+
+    open_study(config, _locations(storage), data_fingerprint={})
+
+
+def run_trivial_worker(
+    storage: str,
+    study_name: str,
+    *,
+    rank: int = 0,
+    seconds: float = 0.0,
+    poll_seconds: float = 0.05,
+    ready: Callable[[], Any] | None = None,
+) -> int:
+    """Join the study as ``hpsearch worker`` would, with a :class:`TrivialRunner`, until its budget is
+    met; ``ready()`` runs once the study is loaded (a barrier). Returns the trials this worker closed."""
+    from hpsearch.keys import Tag
+    from hpsearch.study._loop import run_worker
+    from hpsearch.study._open import load_study
+
+    locations = _locations(storage)
+    study, config = load_study(study_name, locations, rank=rank, for_worker=True)
+    runner = TrivialRunner(config, seconds=seconds)
+    if ready is not None:
+        ready()
+    run_worker(study, config, runner, locations, target=int(study.user_attrs[Tag.TARGET_TRIALS]), poll_seconds=poll_seconds)
+    return len(runner.closed)
+
+
+def finished_trials(storage: str, study_name: str) -> int:
+    """How many trials of the study are COMPLETE or PRUNED."""
+    from hpsearch.study._loop import count_trials
+    from hpsearch.study._open import load_study
+
+    study, _ = load_study(study_name, _locations(storage))
+    return count_trials(study).finished

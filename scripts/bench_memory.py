@@ -32,7 +32,7 @@ import numpy as np
 import psutil
 import yaml
 
-from hpsearch.config import load_study_config
+import hpsearch
 
 
 def write_data(path: Path, n: int) -> None:
@@ -53,7 +53,7 @@ def finished(db: Path) -> int:
 
 
 def run(workdir: Path, trials: int, max_growth: float | None, batch_size: int) -> tuple[float, float, int, float]:
-    config = load_study_config("cifar10").to_dict()
+    config = hpsearch.load_study_config("cifar10").to_dict()
     config.update(dataset=str(workdir / "data.npz"), validation_fraction=0.2, seed=42)  # the same draws every run
     if batch_size:
         config["search_space"]["batch_size"] = batch_size

@@ -1,14 +1,20 @@
 """Overhead of an hpsearch trial over a bare ``model.fit`` of the same model, data and epochs.
 
-Both sides build the same CNN from the same params and train on the same ``tf.data`` pipeline
-(CIFAR-shaped synthetic data). The hpsearch side is a full trial: sampling, MLflow run with
-per-epoch metrics, resume checkpoint every epoch, best-only checkpoint, early stopping, pruning
-report, learning-curve PNG and checkpoint artifacts, Optuna tell. Runs alternate in ABBA order
-(bare, trial, trial, bare, ...) after one discarded warm-up pair, which cancels slow drifts of the
-machine's speed, and the medians are compared. Because a 2-core machine's speed drifts by more than
-the overhead between runs, the script also *accounts* for the overhead inside each trial: the
-trial's time minus what the bare side also does (``build_model`` and ``fit``, less the time spent in
-hpsearch's own callbacks during ``fit``).
+Uses only the public API (``hpsearch.run_study``) and Keras' own public hooks. The hpsearch side is a
+real study (``run_study`` on an npz file of CIFAR-shaped random images, fixed hyperparameters): per
+trial the loop's budget lock and ask, sampling, an MLflow run with per-epoch metrics, a resume
+checkpoint every epoch, the best checkpoint and its load check, early stopping, pruning reports, the
+epoch logs, the learning-curve PNG and artifacts, Optuna tell and the run's close. A trial's time runs
+from the end of the previous trial's ``Reporter.trial_finished`` event to its own. The bare side is
+the same CNN written in plain Keras (``scripts/_bare.py``; the parameter counts are checked to agree)
+fitted on the very ``tf.data`` pipelines the trial was given. The bare fits run between trials, inside
+the reporter's ``trial_finished`` event, in ABBA order (bare, trial / trial, bare / ...) after one
+discarded warm-up pair, which cancels slow drifts of the machine's speed; the medians are compared.
+
+Because a 2-core machine's speed drifts by more than the overhead between runs, the script also
+*accounts* for the overhead inside each trial: the trial's time minus what the bare side also does --
+building the model (the bare build's median) and ``fit`` less the time spent in the callbacks
+hpsearch passed to it (``keras.Model.fit`` is wrapped, and so is every hook those callbacks override).
 
     python scripts/bench_overhead.py                 # 10,000 images, 3 epochs, 6 repeats
     python scripts/bench_overhead.py --images 2000 --repeats 3
@@ -17,24 +23,27 @@ hpsearch's own callbacks during ``fit``).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import statistics
 import tempfile
 import time
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
-import numpy as np  # noqa: E402
-import optuna  # noqa: E402
+import keras
+import numpy as np
+import optuna
+import yaml
+from _bare import classic_cnn
 
-from hpsearch.config import parse_study_dict  # noqa: E402
-from hpsearch.data._datasets import Dataset, Pipelines, Split  # noqa: E402
-from hpsearch.models._cnn import build_model  # noqa: E402
-from hpsearch.space._sample import sample  # noqa: E402
-from hpsearch.tracking._tracking import StudyTracking  # noqa: E402
-from hpsearch.trial._runner import TrialRunner  # noqa: E402
-from hpsearch.keys import State
+import hpsearch
 
 PARAMS = {
     "optimizer": "adam",
@@ -44,93 +53,118 @@ PARAMS = {
     "batch_norm": "none",
     "initializer": "glorot_uniform",
 }
+HOOKS = tuple(name for name in dir(keras.callbacks.Callback) if name.startswith("on_"))
 
 
-def synthetic(n_train: int, n_val: int, n_test: int) -> Dataset:
+def write_data(path: Path, n_train: int, n_val: int, n_test: int) -> float:
+    """CIFAR-shaped random images; returns the validation fraction that carves ``n_val`` of them."""
     rng = np.random.default_rng(0)
-
-    def split(n: int) -> Split:
-        return Split(rng.integers(0, 256, size=(n, 32, 32, 3), dtype=np.uint8), rng.integers(0, 10, size=n))
-
-    return Dataset("synthetic", split(n_train), split(n_val), split(n_test), num_classes=10, input_scale=1 / 255)
-
-
-def bare_fit(pipes: Pipelines, params: dict, epochs: int) -> float:
-    import keras
-
-    start = time.perf_counter()
-    keras.utils.set_random_seed(0)
-    model, _ = build_model(
-        params,
-        input_shape=pipes.dataset.input_shape,
-        num_classes=pipes.dataset.num_classes,
-        input_scale=pipes.dataset.input_scale,
-        steps_per_epoch=pipes.steps_per_epoch(params["batch_size"]),
-        max_epochs=epochs,
-    )
-    model.fit(
-        pipes.train(params["batch_size"], seed=0),
-        validation_data=pipes.evaluation("validation", params["batch_size"]),
-        epochs=epochs,
-        verbose=0,
-        shuffle=False,
-    )
-    elapsed = time.perf_counter() - start
-    del model
-    keras.backend.clear_session(free_memory=True)
-    return elapsed
+    n = n_train + n_val
+    x = rng.integers(0, 256, size=(n + n_test, 32, 32, 3), dtype=np.uint8)
+    y = np.arange(n + n_test) % 10  # every class in every split
+    np.savez(path, x_train=x[:n], y_train=y[:n], x_test=x[n:], y_test=y[n:])
+    return n_val / n
 
 
-class Accounting:
-    """Times, inside a trial, what the bare side also does (build_model, model.fit minus hpsearch's
-    callbacks) versus what only hpsearch does (everything else). Measured within one run, so slow
-    drifts of the machine's speed cancel out, unlike the A/B comparison."""
+class FitMeter:
+    """Wraps ``keras.Model.fit`` while ``active``: times the fit and every overridden hook of the
+    callbacks passed to it, and keeps the trial's data and parameter count for the bare side."""
 
     def __init__(self) -> None:
-        import keras
-
-        import hpsearch.trial._runner as trial_module
-        from hpsearch.trial import callbacks as _callbacks
-
-        self.build = self.fit = self.callbacks = 0.0
+        self.active = False
+        self.fit = self.callbacks = 0.0
+        self.data: tuple[Any, Any] | None = None
+        self.params = 0
         real_fit = keras.Model.fit
-        trial_module.build_model = self._timed(trial_module.build_model, "build")
-        keras.Model.fit = self._timed(real_fit, "fit")
-        self._fit = (keras, real_fit)
-        hooks = ("on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end", "on_train_batch_end")
-        for name in _callbacks.__all__:
-            cls = getattr(_callbacks, name)
-            if isinstance(cls, type):
-                for hook in hooks:
-                    if hook in vars(cls) or any(hook in vars(b) for b in cls.__mro__[1:] if b.__module__.startswith("hpsearch")):
-                        setattr(cls, hook, self._timed(getattr(cls, hook), "callbacks"))
+        meter = self
 
-    def _timed(self, fn, bucket: str):
-        """``fn`` that adds its wall time to ``self.<bucket>``."""
+        def fit(model: keras.Model, x: Any = None, *args: Any, **kwargs: Any) -> Any:
+            if not meter.active:
+                return real_fit(model, x, *args, **kwargs)
+            meter.data, meter.params = (x, kwargs.get("validation_data")), model.count_params()
+            start = time.perf_counter()
+            with meter._timed_hooks(kwargs.get("callbacks") or []):
+                try:
+                    return real_fit(model, x, *args, **kwargs)
+                finally:
+                    meter.fit += time.perf_counter() - start
 
-        def wrapper(*a, **kw):
-            t = time.perf_counter()
+        keras.Model.fit = fit
+
+    @contextmanager
+    def _timed_hooks(self, callbacks: list[keras.callbacks.Callback]) -> Iterator[None]:
+        wrapped = []
+        for callback in callbacks:
+            for hook in HOOKS:
+                if getattr(type(callback), hook) is not getattr(keras.callbacks.Callback, hook):  # overridden
+                    setattr(callback, hook, self._timed(getattr(callback, hook)))
+                    wrapped.append((callback, hook))
+        try:
+            yield
+        finally:
+            for callback, hook in wrapped:
+                delattr(callback, hook)  # the class's method again
+
+    def _timed(self, method: Callable[..., Any]) -> Callable[..., Any]:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
             try:
-                return fn(*a, **kw)
+                return method(*args, **kwargs)
             finally:
-                setattr(self, bucket, getattr(self, bucket) + time.perf_counter() - t)
+                self.callbacks += time.perf_counter() - start
 
-        return wrapper
+        return timed
 
-    def restore_fit(self) -> None:
-        keras, real_fit = self._fit
-        keras.Model.fit = real_fit  # bare runs must not pay for the timing wrapper
+    def take(self) -> tuple[float, float]:
+        """``(fit, callbacks)`` seconds since the last call."""
+        taken = (self.fit, self.callbacks)
+        self.fit = self.callbacks = 0.0
+        return taken
 
 
-def hpsearch_trial(runner: TrialRunner, study: optuna.Study) -> float:
-    start = time.perf_counter()
-    trial = study.ask()
-    outcome = runner.run(trial)
-    frozen = study.tell(trial, outcome.value) if outcome.state == State.COMPLETE else study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    runner.close(outcome, value=frozen.value)
-    assert outcome.state == State.COMPLETE, outcome.reason
-    assert outcome.epochs_trained == runner.config.training.max_epochs
-    return time.perf_counter() - start
+class Bench(hpsearch.NullReporter):
+    """The study's progress events: times each trial and runs the bare fits between trials."""
+
+    def __init__(self, meter: FitMeter, repeats: int, epochs: int) -> None:
+        self.meter, self.repeats, self.epochs = meter, repeats, epochs
+        self.trials: list[tuple[float, float, float]] = []  # (trial, fit, callbacks) seconds
+        self.bare: dict[int, tuple[float, float]] = {}  # repeat -> (build, fit) seconds
+        self.since: float | None = None
+        meter.active = True
+
+    def trial_finished(self, trial: Any, outcome: Any) -> None:
+        now = time.perf_counter()
+        assert trial is not None and trial.state == optuna.trial.TrialState.COMPLETE, trial
+        fit, callbacks = self.meter.take()
+        if self.since is None:  # the first trial is the warm-up, and so is the first bare fit
+            print("warm-up trial done; warm-up bare fit...", flush=True)
+            self.bare_fit()
+        else:
+            self.trials.append((now - self.since, fit, callbacks))
+        k = len(self.trials)  # trials measured so far
+        # ABBA: repeat i is (bare, trial i+1) when i is even, (trial i+1, bare) when i is odd
+        for i in (k - 1, k):
+            if 0 <= i < self.repeats and (i % 2 == 1) == (i == k - 1):
+                self.bare[i] = self.bare_fit()
+        self.since = time.perf_counter()
+
+    def bare_fit(self) -> tuple[float, float]:
+        self.meter.active = False
+        assert self.meter.data is not None
+        train, validation = self.meter.data
+        try:
+            start = time.perf_counter()
+            keras.utils.set_random_seed(0)
+            model = classic_cnn((32, 32, 3), 10, dropout=PARAMS["dropout"], learning_rate=PARAMS["learning_rate"])
+            built = time.perf_counter()
+            assert model.count_params() == self.meter.params, f"bare model {model.count_params()} != trial model {self.meter.params} params"
+            model.fit(train, validation_data=validation, epochs=self.epochs, verbose=0, shuffle=False)
+            done = time.perf_counter()
+            del model
+            keras.backend.clear_session(free_memory=True)
+            return built - start, done - built
+        finally:
+            self.meter.active = True
 
 
 def main() -> None:
@@ -143,51 +177,34 @@ def main() -> None:
         parser.error("--epochs must be >= 3 and --repeats >= 1")
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pipes = Pipelines(synthetic(args.images, max(1, args.images // 10), 500))
-    config = parse_study_dict(
-        {
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    warnings.simplefilter("ignore")  # the library leaves warning filters alone; the CLI would set these
+    with tempfile.TemporaryDirectory() as tmp:
+        for variable in ("HPSEARCH_STORAGE", "MLFLOW_TRACKING_URI"):
+            os.environ.pop(variable, None)
+        os.environ["HPSEARCH_HOME"] = str(Path(tmp, "mlruns"))  # a fresh store, deleted afterwards
+        fraction = write_data(Path(tmp, "data.npz"), args.images, max(10, args.images // 10), 500)
+        study = {
+            "dataset": str(Path(tmp, "data.npz")),
+            "validation_fraction": fraction,
             "seed": 42,  # fixed: every repeat trains the same model
             "training": {"max_epochs": args.epochs, "early_stopping_patience": args.epochs},
             "search_space": PARAMS,
             "pruner": {"name": "median"},
-        },
-        name="bench-overhead",
-    )
-    with tempfile.TemporaryDirectory() as tmp:
-        tracking = StudyTracking(f"sqlite:///{tmp}/mlflow.db", config.name, Path(tmp, "artifacts").as_uri())
-        tracking.open_parent(None, params={}, tags={})
-        runner = TrialRunner(config, pipes, tracking, Path(tmp) / "ckpt")
-        study = optuna.create_study(direction="maximize")
-        params = sample(optuna.create_study().ask(), config.search_space)  # the same complete params
-
+            "budget": {"trials": args.repeats + 1},  # + the warm-up
+        }
+        Path(tmp, "bench.yaml").write_text(yaml.safe_dump(study, sort_keys=False))
+        bench = Bench(FitMeter(), args.repeats, args.epochs)
         print(f"{args.images} CIFAR-shaped images, {args.epochs} epochs, batch {PARAMS['batch_size']}; warm-up...", flush=True)
-        bare_fit(pipes, params, args.epochs)
-        hpsearch_trial(runner, study)
-        bare, trial, own = [], [], []
+        summary = hpsearch.run_study(hpsearch.StudyRequest(study=str(Path(tmp, "bench.yaml"))), reporter_factory=lambda *_: bench)
+        assert summary.counts.complete == args.repeats + 1, summary.counts
 
-        def run_trial() -> None:
-            acct = Accounting()
-            try:
-                trial.append(hpsearch_trial(runner, study))
-            finally:
-                acct.restore_fit()
-            # hpsearch-only time: the trial minus what a bare run also does
-            own.append(trial[-1] - acct.build - (acct.fit - acct.callbacks))
-
-        for i in range(args.repeats):
-            # ABBA order (bare, trial / trial, bare / ...) cancels slow drifts of the machine's speed.
-            if i % 2 == 0:
-                bare.append(bare_fit(pipes, params, args.epochs))
-                run_trial()
-            else:
-                run_trial()
-                bare.append(bare_fit(pipes, params, args.epochs))
-            print(
-                f"  repeat {i + 1}: bare {bare[-1]:.2f} s   hpsearch trial {trial[-1]:.2f} s "
-                f"(of which hpsearch's own work {own[-1]:.2f} s)",
-                flush=True,
-            )
-
+    builds = statistics.median(build for build, _ in bench.bare.values())
+    bare = [build + fit for build, fit in (bench.bare[i] for i in range(args.repeats))]
+    trial = [t for t, _, _ in bench.trials]
+    own = [t - builds - (fit - callbacks) for t, fit, callbacks in bench.trials]  # the trial minus what a bare run also does
+    for i in range(args.repeats):
+        print(f"  repeat {i + 1}: bare {bare[i]:.2f} s   hpsearch trial {trial[i]:.2f} s (of which hpsearch's own work {own[i]:.2f} s)")
     b, t = statistics.median(bare), statistics.median(trial)
     print(f"\nmedian bare model.fit : {b:.2f} s  (min {min(bare):.2f}, max {max(bare):.2f})")
     print(f"median hpsearch trial : {t:.2f} s  (min {min(trial):.2f}, max {max(trial):.2f})")

@@ -1,7 +1,7 @@
 """Storage throughput: trials per second with 1, 2 and 4 workers on each supported storage.
 
 Each worker is a process running hpsearch's real worker loop (budget lock, heartbeats, retries,
-ask/tell) with a trivial objective (`hpsearch.testing.TrivialRunner`, no TensorFlow), so the figure
+ask/tell) with a trivial objective (`hpsearch.testing.run_trivial_worker`, no TensorFlow), so the figure
 is the coordination cost per trial that the storage imposes. Workers wait at a barrier after
 start-up; the clock runs from the barrier until the last trial is told.
 
@@ -18,35 +18,29 @@ import os
 import tempfile
 import time
 import uuid
+import warnings
 from pathlib import Path
+from urllib.parse import urlsplit
 
-import optuna
 import yaml
 
-from hpsearch.config import load_study_config
-from hpsearch._locations import redact, resolve_locations
-from hpsearch.study._storage import open_storage
-from hpsearch.study._loop import count_trials, run_worker
-from hpsearch.study._open import load_study, open_study
-from hpsearch.testing import TrivialRunner
-from hpsearch.keys import Tag
+import hpsearch
+import hpsearch.testing
 
 
 def worker(url: str, name: str, rank: int, barrier: multiprocessing.synchronize.Barrier, done: multiprocessing.Queue) -> None:
+    import optuna
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    locations = resolve_locations(url, "sqlite:////unused/mlflow.db")
-    study, config = load_study(name, locations, rank=rank, for_worker=True)
-    runner = TrivialRunner(config)
-    barrier.wait()
-    run_worker(study, config, runner, locations, target=int(study.user_attrs[Tag.TARGET_TRIALS]), poll_seconds=0.05)
-    done.put((time.time(), len(runner.closed)))
+    warnings.simplefilter("ignore")
+    closed = hpsearch.testing.run_trivial_worker(url, name, rank=rank, ready=barrier.wait)
+    done.put((time.time(), closed))
 
 
 def measure(url: str, workers: int, trials: int, study_file: Path) -> float:
     name = f"bench-{uuid.uuid4().hex[:8]}"
-    config = load_study_config(str(study_file), study_name=name).with_overrides(trials=trials)
-    locations = resolve_locations(url, "sqlite:////unused/mlflow.db")
-    open_study(config, locations, data_fingerprint={})
+    config = hpsearch.load_study_config(str(study_file), study_name=name).with_overrides(trials=trials)
+    hpsearch.testing.create_study(config, url)
     ctx = multiprocessing.get_context("spawn")
     barrier = ctx.Barrier(workers + 1)
     done = ctx.Queue()
@@ -60,13 +54,14 @@ def measure(url: str, workers: int, trials: int, study_file: Path) -> float:
         p.join(60)
         if p.exitcode != 0:
             raise SystemExit(f"a worker failed (exit {p.exitcode})")
-    study = optuna.load_study(study_name=name, storage=open_storage(url))
-    finished = count_trials(study).finished
+    finished = hpsearch.testing.finished_trials(url, name)
     if finished != trials or sum(n for _, n in results) != trials:
         raise SystemExit(f"expected exactly {trials} trials, got {finished} finished / {sum(n for _, n in results)} run")
     elapsed = max(t for t, _ in results) - start
     if url.startswith("postgresql"):
-        optuna.delete_study(study_name=name, storage=open_storage(url))
+        import optuna
+
+        optuna.delete_study(study_name=name, storage=url)
     return trials / elapsed
 
 
@@ -80,11 +75,15 @@ def main() -> None:
         help="tpe: the flagship study's grouped multivariate TPE (realistic); random: storage cost alone",
     )
     args = parser.parse_args()
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore")  # the library leaves warning filters alone; the CLI would set these
     counts = [int(w) for w in args.workers.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         tmp_path = Path(tmp)
         study_file = tmp_path / "bench.yaml"
-        config = load_study_config("cifar10").to_dict()
+        config = hpsearch.load_study_config("cifar10").to_dict()
         config["seed"] = 42  # the same draws every run
         config["heartbeat"] = {"interval": 5, "grace_period": 15}
         config["sampler"] = {"name": args.sampler} if args.sampler == "random" else config["sampler"]
@@ -100,7 +99,7 @@ def main() -> None:
                 cells.append(f"{measure(url, w, args.trials, study_file):>12.1f}")
             print(f"{label:<16}" + "".join(cells), flush=True)
         if args.postgres:
-            print(f"\npostgresql: {redact(args.postgres)}")
+            print(f"\npostgresql: {urlsplit(args.postgres)._replace(netloc=urlsplit(args.postgres).hostname or '').geturl()}")
 
 
 if __name__ == "__main__":

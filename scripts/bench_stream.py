@@ -3,8 +3,8 @@ the same images held in memory.
 
 Writes N generated PNGs (random 3-class images, ``--size`` pixels square, RGB) into class
 sub-folders, then, each in a fresh Python process (so peak RSS is that run's alone), trains one
-epoch of the CIFAR CNN with fixed hyperparameters (adam, batch 64, no batch norm) through the
-pipelines a study uses (``load_source`` -> ``Pipelines`` -> ``model.fit``):
+epoch of the classic CIFAR CNN (``scripts/_bare.py``: adam, batch 64, no batch norm) through the
+pipelines a study uses (public API: ``hpsearch.load_data`` -> ``hpsearch.Pipelines`` -> ``model.fit``):
 
 * ``folder``: the folder as a study reads it (streamed: paths in memory, images decoded per batch);
 * ``memory``: the same images decoded into one numpy array first (an in-memory ``Split``).
@@ -31,18 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-PARAMS = {
-    "optimizer": "adam",
-    "adam.beta_1": 0.9,
-    "adam.beta_2": 0.999,
-    "learning_rate": 1e-3,
-    "schedule": "none",
-    "regularizer": "none",
-    "initializer": "he_uniform",
-    "batch_norm": "none",
-    "dropout": 0.1,
-    "batch_size": 64,
-}
+BATCH_SIZE = 64
 
 
 def write_folder(root: Path, n: int, size: int) -> Path:
@@ -63,22 +52,21 @@ def child(folder: str, mode: str) -> dict:
     """One measurement (runs in its own process)."""
     import dataclasses
 
-    from hpsearch.data._pipelines import Pipelines
-    from hpsearch.data._types import Split
-    from hpsearch.data.sources import SourceSpec, load_source
-    from hpsearch.models._cnn import build_model
+    from _bare import classic_cnn
+
+    import hpsearch
 
     start = time.perf_counter()
-    data = load_source(SourceSpec(dataset=folder, validation_fraction=0.05, test_fraction=0.05), seed=0)
+    config = hpsearch.parse_study_dict({"dataset": folder, "validation_fraction": 0.05, "test_fraction": 0.05, "seed": 0}, name="bench-stream")
+    data = hpsearch.load_data(config)
     if mode == "memory":
-        data = dataclasses.replace(data, **{s: Split(getattr(data, s).head(len(getattr(data, s))), getattr(data, s).y) for s in ("train", "validation", "test")})
+        data = dataclasses.replace(data, **{s: hpsearch.Split(getattr(data, s).head(len(getattr(data, s))), getattr(data, s).y) for s in ("train", "validation", "test")})
     loaded = time.perf_counter() - start
-    pipes = Pipelines(data)
-    steps = pipes.steps_per_epoch(PARAMS["batch_size"])
-    model, _ = build_model(PARAMS, input_shape=data.input_shape, num_classes=data.num_classes, input_scale=data.input_scale, steps_per_epoch=steps, max_epochs=1)
-    model.fit(pipes.train(PARAMS["batch_size"], seed=0).take(2), epochs=1, verbose=0)  # warm-up: graph tracing, not data
+    pipes = hpsearch.Pipelines(data)
+    model = classic_cnn(data.input_shape, data.num_classes, input_scale=data.input_scale, dropout=0.1)
+    model.fit(pipes.train(BATCH_SIZE, seed=0).take(2), epochs=1, verbose=0)  # warm-up: graph tracing, not data
     start = time.perf_counter()
-    model.fit(pipes.train(PARAMS["batch_size"], seed=1), epochs=1, verbose=0)
+    model.fit(pipes.train(BATCH_SIZE, seed=1), epochs=1, verbose=0)
     seconds = time.perf_counter() - start
     return {
         "mode": mode,

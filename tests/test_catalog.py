@@ -28,7 +28,23 @@ from hpsearch.study._open import open_study
 from hpsearch.study._strategies import make_pruner, make_sampler
 from hpsearch.keys import State
 
-SAMPLER_TYPES = {"tpe": optuna.samplers.TPESampler, "random": optuna.samplers.RandomSampler}
+SAMPLER_TYPES = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "gp": optuna.samplers.GPSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "grid": optuna.samplers.GridSampler,
+    "nsgaii": optuna.samplers.NSGAIISampler,
+}
+#: Samplers that need an optional package (``hpsearch[gp]``, ``hpsearch[cmaes]``).
+SAMPLER_NEEDS = {"gp": "torch", "cmaes": "cmaes"}
+#: A discrete space for the grid sampler (2 optimizers x 3 learning rates x 2 batch sizes).
+GRID_SPACE = {
+    "optimizer": ["adam", "sgd"],
+    "learning_rate": {"low": 0.001, "high": 0.003, "step": 0.001},
+    "batch_size": [32, 64],
+}
 PRUNER_TYPES = {
     "none": optuna.pruners.NopPruner,
     "median": optuna.pruners.MedianPruner,
@@ -80,8 +96,11 @@ def _run(tmp_path: Path, **sections: Any) -> tuple[optuna.Study, Any]:
 
 @pytest.mark.parametrize("name", sorted(SAMPLER_TYPES))
 def test_every_sampler_is_built_and_runs_a_study(name: str, tmp_path: Path) -> None:
-    study, config = _run(tmp_path, sampler={"name": name}, pruner={"name": "none"})
-    assert type(make_sampler(config)) is SAMPLER_TYPES[name]
+    if name in SAMPLER_NEEDS:
+        pytest.importorskip(SAMPLER_NEEDS[name])
+    extra: dict[str, Any] = {"search_space": GRID_SPACE} if name == "grid" else {}
+    study, config = _run(tmp_path, sampler={"name": name}, pruner={"name": "none"}, **extra)
+    assert isinstance(make_sampler(config), SAMPLER_TYPES[name])
     assert count_trials(study).complete == 8
 
 
@@ -103,7 +122,7 @@ def test_an_unknown_sampler_is_a_configuration_error(tmp_path: Path) -> None:
 def test_an_unknown_sampler_never_becomes_tpe(tmp_path: Path) -> None:
     """A configuration that skipped the study-file check (e.g. stored by another version) is refused."""
     config = load_study_config(str(write_study(tmp_path / "s.yaml")))
-    with pytest.raises(UsageError, match=r"Unknown sampler 'tpee' \(did you mean 'tpe'\?\); expected one of tpe, random"):
+    with pytest.raises(UsageError, match=r"Unknown sampler 'tpee' \(did you mean 'tpe'\?\); expected one of tpe, random, gp"):
         make_sampler(config.model_copy(update={"sampler": SamplerConfig.model_construct(name="tpee", options=())}))
 
 

@@ -147,7 +147,7 @@ def test_export_says_when_the_data_changed_or_moved(finished_study: dict, tmp_pa
 
     from hpsearch.config import load_study_config
     from hpsearch.study._data_record import load_data
-    from hpsearch.study._session import _data_note
+    from hpsearch.study._data_record import data_note as _data_note
 
     moved = shutil.copytree(cifar_dir, tmp_path / "moved")
     study = optuna.load_study(study_name="shop", storage=finished_study["storage"])

@@ -18,6 +18,7 @@ STORED = {
         "TARGET": "hpsearch.target_trials",
         "PARENT_RUN": "hpsearch.mlflow_parent_run_id",
         "TEST": "hpsearch.test_metrics",
+        "MODEL_BUILDER": "hpsearch.model_builder",
     },
     "TrialAttr": {
         "MLFLOW_RUN_ID": "mlflow_run_id",
@@ -30,6 +31,7 @@ STORED = {
         "FOLD_VALUES": "fold_values",
         "FOLD_STD": "fold_std",
         "RESUMED_FROM_FOLD": "resumed_from_fold",
+        "ENQUEUED_FROM": "hpsearch.enqueued_from",
     },
     "Tag": {
         "PARENT": "mlflow.parentRunId",

@@ -14,15 +14,9 @@ import pytest
 import yaml
 
 from hpsearch._errors import UsageError
+from hpsearch.config import BuilderRef, parse_builder_ref
 from hpsearch.models._hp import Hyperparameters
-from hpsearch.models._user import (
-    BuilderRef,
-    builder_digest,
-    compiled_model_problem,
-    digest_warning,
-    parse_builder_ref,
-    validate_builder,
-)
+from hpsearch.models._user import builder_digest, compiled_model_problem, digest_warning, validate_builder
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
 

@@ -10,7 +10,8 @@ or Keras inside), never at import time.
   builds them: ``OPTIMIZERS.build("sgd", {"momentum": 0.9}, learning_rate=0.1)``.
 * Training: :data:`OPTIMIZERS`, :data:`SCHEDULES`, :data:`REGULARIZERS`, :data:`SCALAR_ROLES`,
   :data:`CONDITIONAL_ROLES`, :data:`ROLE_ORDER`, :data:`INITIALIZERS`, :data:`BATCH_NORM_MODES`.
-* Strategies: :data:`SAMPLERS`, :data:`PRUNERS`. Models: :data:`MODELS`, :data:`METRICS`,
+* Strategies: :data:`SAMPLERS` (:class:`SamplerOption`, :class:`SearchedParam`, :func:`grid_size`),
+  :data:`PRUNERS`. Models: :data:`MODELS` (:data:`MODEL_ROLES`), :data:`METRICS`,
   :func:`check_input_shape`. Data: :data:`DATASETS`.
 * Tasks: :data:`TASKS`, :data:`LOSSES` (with :class:`LossOption`), :data:`TASK_METRICS` (with
   :class:`MetricOption`), :data:`DEFAULT_LOSSES`. Tables: :data:`TABLE_MODELS` (:data:`MLP`).
@@ -25,9 +26,9 @@ from __future__ import annotations
 from hpsearch.catalog._architecture import ARCHITECTURE, CIFAR_CNN_PRESET, architecture_problem, space_problem
 from hpsearch.catalog._data import DATASETS
 from hpsearch.catalog._knob import Knob, param_name
-from hpsearch.catalog._models import METRICS, MODELS, ModelOption, check_input_shape
+from hpsearch.catalog._models import METRICS, MODEL_ROLES, MODELS, ModelOption, check_input_shape
 from hpsearch.catalog._option import Catalog, Option
-from hpsearch.catalog._strategies import PRUNERS, SAMPLERS
+from hpsearch.catalog._strategies import PRUNERS, SAMPLERS, SamplerOption, SearchedParam, grid_size
 from hpsearch.catalog._augment import AUGMENTATION_KNOBS, AUGMENTATIONS
 from hpsearch.catalog._mlp import MLP, TABLE_MODELS
 from hpsearch.catalog._roles import GROUP_ROLES, OPTIONAL_CONDITIONAL_ROLES, OPTIONAL_ROLES
@@ -60,8 +61,12 @@ __all__ = [
     "METRICS",
     "SAMPLERS",
     "PRUNERS",
+    "SamplerOption",
+    "SearchedParam",
+    "grid_size",
     "DATASETS",
     "MODELS",
+    "MODEL_ROLES",
     "check_input_shape",
     "TASKS",
     "LOSSES",

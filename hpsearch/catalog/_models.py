@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from hpsearch.catalog._architecture import ARCHITECTURE
 from hpsearch.catalog._option import Catalog, Option
 
-__all__ = ["ModelOption", "MODELS", "METRICS", "check_input_shape"]
+__all__ = ["ModelOption", "MODELS", "MODEL_ROLES", "METRICS", "check_input_shape"]
 
 
 @dataclass(frozen=True, kw_only=True)
 class ModelOption(Option):
-    """A model family: its builder and the smallest image height/width it accepts."""
+    """A model family: its builder, the smallest image height/width it accepts, and the
+    ``search_space`` key that holds its knobs (``""``: it has none)."""
 
     min_side: int
+    role: str = ""
 
     def check_input_shape(self, name: str, input_shape: tuple[int, ...], what: str = "this data") -> str | None:
         """Why images of ``input_shape`` (H, W, C) cannot feed model ``name``, or ``None`` if they can;
@@ -39,9 +42,22 @@ MODELS = Catalog(
             build="hpsearch.models._cnn:cifar_cnn",
             min_side=10,  # two valid 3x3 convolutions and two 2x2 pools
         ),
+        "cnn": ModelOption(
+            doc="the searchable CNN family (conv blocks, filters, kernels, activation, pooling, head, dense layers); "
+            "its knobs go under search_space.architecture and default to the cifar_cnn network",
+            knobs=ARCHITECTURE,
+            build="hpsearch.models._family:cnn_family",
+            min_side=2,  # one 2x2 pool; the knobs' own feasibility is architecture_problem / space_problem
+            role="architecture",
+        ),
     },
     context=("input_shape", "num_classes", "input_scale", "initializer", "regularizer", "batch_norm", "dropout"),
 )
+
+#: The ``search_space`` keys that hold a model's own knobs: a family's (``architecture`` for
+#: ``cnn``, its :attr:`ModelOption.role`) or those of a builder you write (``model``). Each knob is
+#: sampled as ``"<key>.<knob>"`` (``architecture.conv_blocks``, ``model.width``).
+MODEL_ROLES = ("architecture", "model")
 
 #: The metrics of a default image study (compiled with ``accuracy``), with their directions. Any
 #: compiled metric can be an objective: see :data:`~hpsearch.catalog.TASK_METRICS` and

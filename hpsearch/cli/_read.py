@@ -14,6 +14,7 @@ import click
 
 from hpsearch.cli._noise import native_stderr_to_log, quiet_tensorflow
 from hpsearch.cli._options import WIDE, friendly, hidden_note, storage_options
+from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch.keys import StudyAttr
 
 __all__ = ["check", "export", "list_", "report", "show", "space"]
@@ -67,21 +68,29 @@ def _list_shipped() -> None:
 @click.command()
 @click.argument("name")
 @click.option("--top", type=click.IntRange(min=1), help="Only the K best trials.")
-@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--best", is_flag=True, help="Only the best trial (--format yaml: its params as a study file's search_space).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json", "yaml"]), default="table", show_default=True)
 @WIDE
 @storage_options
 @friendly
-def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, tracking_uri: str | None) -> None:
+def show(name: str, top: int | None, best: bool, fmt: str, wide: bool, storage: str | None, tracking_uri: str | None) -> None:
     """One row per trial of study NAME, best first (state, value, duration, epochs, run id, params).
 
     The table fits the terminal, leaving out the least important columns (--wide shows all) and
     rounding floats; csv and json carry every column, every digit and the stored types.
+    `--best --format yaml` prints the best params in study-file syntax, to paste into a study
+    file or queue with `hpsearch enqueue`.
     """
     from hpsearch.results._tables import render_trials, to_csv, to_json, trial_table
     from hpsearch.results._read import open_read_only
 
+    if fmt == "yaml" and not best:
+        raise UsageError("--format yaml prints the best trial's params in study-file syntax; add --best.")
     study_obj, config, _ = open_read_only(name, storage)
-    table = trial_table(study_obj, top=top)
+    if fmt == "yaml":
+        _echo_best_yaml(name, study_obj, config)
+        return
+    table = trial_table(study_obj, top=1 if best else top)
     data = _data_line(study_obj)
     if fmt == "table" and data:
         click.echo(f"Data: {data}")
@@ -96,6 +105,16 @@ def show(name: str, top: int | None, fmt: str, wide: bool, storage: str | None, 
         click.echo(text)
         if hidden:
             click.echo(hidden_note(hidden, "--wide shows all, --format csv has every digit"), err=True)
+
+
+def _echo_best_yaml(name: str, study_obj: Any, config: Any) -> None:
+    from hpsearch.results._params import best_params_yaml
+    from hpsearch.study._ranking import best_trial
+
+    trial = best_trial(study_obj)
+    if trial is None:
+        raise RuntimeFailure(f"Study {name} has no completed trial yet, so no best params; see hpsearch show {name}.")
+    click.echo(best_params_yaml(name, config, trial), nl=False)
 
 
 def _data_line(study_obj: Any) -> str | None:
@@ -132,9 +151,12 @@ def space(study: str) -> None:
 
 def _knob_docs() -> dict[str, str]:
     """Optuna parameter name -> what the knob means (``Knob.doc``), for every knob of the catalog."""
-    from hpsearch.catalog import CONDITIONAL_ROLES, GROUP_ROLES, OPTIONAL_CONDITIONAL_ROLES, SCALAR_ROLES, param_name
+    from hpsearch.catalog import CONDITIONAL_ROLES, GROUP_ROLES, MODELS, OPTIONAL_CONDITIONAL_ROLES, SCALAR_ROLES, param_name
 
     docs = {role: knob.doc for role, knob in SCALAR_ROLES.items()}
+    for name in MODELS:  # a family's knobs (architecture.conv_blocks, ...)
+        role = getattr(MODELS.option(name), "role", "")
+        docs.update({param_name(role, knob): spec.doc for knob, spec in MODELS[name].items() if role})
     for branches in (*(table for table, _ in CONDITIONAL_ROLES.values()), *OPTIONAL_CONDITIONAL_ROLES.values()):
         for branch, knobs in branches.items():
             docs.update({param_name(branch, name): knob.doc for name, knob in knobs.items()})

@@ -39,8 +39,9 @@ __all__ = ["study", "worker"]
 @click.option("--fresh", is_flag=True, help="Replace an existing study of this name (its MLflow runs are kept, renamed).")
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes on this machine.")
 @click.option("--gpus", metavar="IDS", help="GPU indices for the workers, round-robin (e.g. 0,1).")
+@click.option("--enqueue", "enqueue_file", type=click.Path(dir_okay=False), metavar="FILE.yaml", help="Param sets to run first (see hpsearch enqueue).")
 @friendly
-def study(study: str, **options: Any) -> None:
+def study(study: str, enqueue_file: str | None, **options: Any) -> None:
     """Run (or continue) the study STUDY: a name (studies/NAME.yaml, built-in) or a YAML path.
 
     Running the same command again continues the study; --trials counts finished trials in
@@ -55,6 +56,7 @@ def study(study: str, **options: Any) -> None:
     request = StudyRequest(
         study=study, gpus=tuple(gpus) if gpus else None, deadline=deadline(options["timeout"]), recycle=owns_process(), **options
     )
+    queue = _read_queue(enqueue_file, request)  # checked before anything is written
     already_done: list[tuple[str, str]] = []  # what to say when the study has its trials already
     opened: dict[str, Any] = {}
     reporters = _Reporters(bar=lambda: not already_done)
@@ -62,8 +64,14 @@ def study(study: str, **options: Any) -> None:
 
     def ready(config: Any, locations: Any, study_obj: Any, tracking: Any) -> None:
         from hpsearch.study._loop import count_trials
+        from hpsearch.study._strategies import sampler_warnings
 
         opened.update(study=study_obj, config=config, locations=locations)
+        if queue and not os.environ.get("HPSEARCH_RESTARTS"):
+            from hpsearch.results._params import enqueue_param_sets
+
+            queued, skipped = enqueue_param_sets(study_obj, queue, str(enqueue_file))
+            click.echo(f"Queued {queued} param set(s) from {enqueue_file}" + (f" ({skipped} already queued or run)" if skipped else ""), err=True)
         counts = count_trials(study_obj)
         if counts.finished >= config.budget.trials and not counts.waiting:
             already_done.append(nothing_to_run(config, study_obj, counts))
@@ -71,6 +79,8 @@ def study(study: str, **options: Any) -> None:
             return  # a restarted worker: the header is already on screen
         click.echo(study_header(config, locations, counts), err=True)
         _echo_data(study_obj)
+        for line in sampler_warnings(config):
+            click.echo(f"Warning: {line}.", err=True)
         if already_done:
             click.echo(already_done[0][0])
 
@@ -141,6 +151,16 @@ def worker(name: str, gpus: str | None, no_finalize: bool, quiet: bool, **option
         restart(stop_at)
     if not quiet:
         click.echo(f"Worker {options['rank']} done ({result.reason}): ran {result.trials_run} trial(s).")
+
+
+def _read_queue(path: str | None, request: Any) -> list[dict[str, Any]]:
+    """``study --enqueue FILE``: its param sets, checked against the study file's space."""
+    if path is None:
+        return []
+    from hpsearch.results._params import read_param_sets
+    from hpsearch.study._session import resolve_config
+
+    return read_param_sets(path, resolve_config(request))
 
 
 def _echo_data(study_obj: Any) -> None:

@@ -15,15 +15,15 @@ from hpsearch.cli._noise import quiet_server
 from hpsearch.cli._options import friendly, storage_options
 from hpsearch.cli._process import become
 
-__all__ = ["server", "tensorboard_", "ui"]
+__all__ = ["check_port_free", "is_loopback", "server", "tensorboard_", "ui"]
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     """Whether ``host`` is reachable from this machine only."""
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
 
 
-def _check_port_free(host: str, port: int) -> None:
+def check_port_free(host: str, port: int) -> None:
     """Fail with one line, before anything starts, when ``host:port`` cannot be listened on (the
     MLflow server would otherwise fail in its worker processes and still exit 0).
 
@@ -68,12 +68,12 @@ def ui(host: str, port: int, storage: str | None, tracking_uri: str | None) -> N
         return
     if loc.tracking_is_default and not (loc.home / "mlflow.db").is_file():
         raise RuntimeFailure(f"No MLflow store at {loc.home / 'mlflow.db'} yet; run `hpsearch study NAME` first (or pass --tracking-uri).")
-    _check_port_free(host, port)
+    check_port_free(host, port)
     uri = normalize_tracking_uri(loc.tracking_uri)
     cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--default-artifact-root", loc.artifact_root, "--host", host, "--port", str(port)]
-    if not _is_loopback(host):
+    if not is_loopback(host):
         click.echo(f"Warning: binding to {host}: anyone who can reach this machine on port {port} can read and change your runs.", err=True)
-    shown = "localhost" if _is_loopback(host) else host
+    shown = "localhost" if is_loopback(host) else host
     click.echo(f"MLflow UI for {redact(loc.tracking_uri)} on http://{shown}:{port}  (Ctrl-C to stop)")
     for name, experiment_id, view in study_experiments(loc.tracking_uri):
         click.echo(f"  study {name}: http://{shown}:{port}/{ui_path(experiment_id, view=view)}")
@@ -105,9 +105,9 @@ def tensorboard_(name: str, host: str, port: int, logdir: str | None, serve: boo
         return
     if importlib.util.find_spec("tensorboard") is None:
         raise UsageError(f"TensorBoard is not installed: pip install 'hpsearch[tensorboard]', then run: {plain}")
-    if not _is_loopback(host):
+    if not is_loopback(host):
         click.echo(f"Warning: binding to {host}: anyone who can reach this machine on port {port} can read these logs.", err=True)
-    click.echo(f"TensorBoard on http://{'localhost' if _is_loopback(host) else host}:{port}  (Ctrl-C to stop)")
+    click.echo(f"TensorBoard on http://{'localhost' if is_loopback(host) else host}:{port}  (Ctrl-C to stop)")
     click.echo(f"Same as: {plain}", err=True)
     become([sys.executable, "-m", "tensorboard.main", "--logdir", str(folder), "--host", host, "--port", str(port)])
 
@@ -129,7 +129,7 @@ def server(host: str, port: int, backend_store_uri: str | None, artifacts_destin
     if backend_store_uri is None:
         loc.home.mkdir(parents=True, exist_ok=True)
     check_tracking_uri(backend)
-    _check_port_free(host, port)
+    check_port_free(host, port)
     artifacts = artifacts_destination or str(loc.home / "artifacts")
     cmd = [
         sys.executable, "-m", "mlflow", "server",
@@ -141,9 +141,9 @@ def server(host: str, port: int, backend_store_uri: str | None, artifacts_destin
     ]
     if allowed_hosts:
         cmd += ["--allowed-hosts", allowed_hosts]
-    if not _is_loopback(host):
+    if not is_loopback(host):
         click.echo(f"Warning: serving on {host}:{port}: anyone who can reach it can read and change runs; keep it on a private network.", err=True)
-    click.echo(f"MLflow tracking server on http://{'localhost' if _is_loopback(host) else host}:{port}  (runs: {redact(backend)}; artifacts: {artifacts})")
+    click.echo(f"MLflow tracking server on http://{'localhost' if is_loopback(host) else host}:{port}  (runs: {redact(backend)}; artifacts: {artifacts})")
     click.echo("Workers: hpsearch worker NAME --storage <database URL> --tracking-uri http://<this machine>:" + str(port), err=True)
     click.echo("Same as: " + redact(shlex.join(["mlflow", *cmd[3:]])), err=True)
     quiet_server()

@@ -7,6 +7,7 @@ fix. Nothing here imports TensorFlow.
 """
 
 from hpsearch.config._files import builtin_studies, load_study_config, resolve_study_file
+from hpsearch.config._model import BuilderRef, is_builder_ref, parse_builder_ref
 from hpsearch.config._schema import StudyConfig, check_schedules_act, parse_study_dict, validate_study_name
 from hpsearch.config._sections import (
     BudgetConfig,
@@ -38,6 +39,9 @@ __all__ = [
     "Conditional",
     "Group",
     "Branch",
+    "BuilderRef",
+    "parse_builder_ref",
+    "is_builder_ref",
     "load_study_config",
     "parse_study_dict",
     "resolve_study_file",

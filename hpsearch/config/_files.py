@@ -66,5 +66,5 @@ def load_study_config(name_or_path: str, *, study_name: str | None = None) -> St
         raise UsageError(
             f"{path}: expected a mapping at the top level (dataset:, search_space:, ...), got {show(raw)}."
         )
-    return parse_study_dict(raw, name=name, source=str(path))
+    return parse_study_dict(raw, name=name, source=str(path), model_dir=path.resolve().parent)
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from hpsearch._errors import UsageError, closest, did_you_mean
 from hpsearch import catalog as _catalog
+from hpsearch.config._model import BUILDER_FORMS, BuilderRef, is_builder_ref, parse_builder_ref
+from hpsearch.config._metrics import parse_metrics
 from hpsearch.config._problems import Problem, as_mapping, join, show, unknown_key
 from hpsearch.config._sections import (
     BudgetConfig,
@@ -32,7 +35,7 @@ from hpsearch.config._sections import (
     _Frozen,
     _Section,
 )
-from hpsearch.config._space import Choice, Fixed, SearchSpace, default_search_space, parse_search_space
+from hpsearch.config._space import Choice, Fixed, SearchSpace, parse_search_space
 
 __all__ = ["StudyConfig", "parse_study_dict", "validate_study_name", "check_schedules_act"]
 
@@ -46,7 +49,7 @@ class StudyConfig(_Frozen):
     name: str
     description: str = ""
     data: DataConfig = Field(default_factory=DataConfig)
-    model: str = "cifar_cnn"  #: one of :data:`~hpsearch.catalog.MODELS`
+    model: str = "cifar_cnn"  #: one of :data:`~hpsearch.catalog.MODELS`, or a builder (:mod:`~hpsearch.config._model`)
     seed: Annotated[int | None, Domain(0, 2**32 - 1)] = None  #: ``None``: a new study draws one and records it
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     #: Compiled into the model and logged per epoch (train and ``val_``); ``None``: the task's
@@ -54,13 +57,19 @@ class StudyConfig(_Frozen):
     metrics: tuple[str | dict[str, dict[str, Any]], ...] | None = None
     validation: ValidationConfig | None = None  #: ``None``: the held-out validation split
     training: TrainingConfig = Field(default_factory=TrainingConfig)
-    search_space: SearchSpace = Field(default_factory=default_search_space)
+    search_space: SearchSpace = Field(default=None, validate_default=True)  # type: ignore[assignment] - parsed for the model
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
     heartbeat: HeartbeatConfig = Field(default_factory=HeartbeatConfig)
     memory: MemoryConfig = Field(default_factory=MemoryConfig)
     source: str = "<dict>"  #: where it was read from, the start of each of its error messages
+    #: The folder a relative ``model: file.py:function`` is read from: the study file's; for a stored
+    #: study, the one recorded when it last ran (``None`` unless the model is such a file).
+    model_dir: str | None = None
+
+    #: Fields that are not keys of a study file.
+    NOT_IN_FILE: ClassVar[tuple[str, ...]] = ("name", "source", "model_dir")
 
     @field_validator("name")
     @classmethod
@@ -81,54 +90,60 @@ class StudyConfig(_Frozen):
     @field_validator("model", mode="before")
     @classmethod
     def _known_model(cls, model: Any) -> str:
+        if isinstance(model, str) and is_builder_ref(model.strip()):
+            try:
+                parse_builder_ref(model.strip(), Path("."))  # the form only; the file is read before any trial
+            except UsageError as e:
+                raise Problem("", str(e).removeprefix(f"model {model.strip()!r}: ").removeprefix("model: ").rstrip(".")) from None
+            return model.strip()
         known = (*_catalog.MODELS, *_catalog.TABLE_MODELS)
         if not isinstance(model, str) or model not in known:
-            raise Problem("", f"unknown model {model!r}{did_you_mean(str(model), known)}; expected one of {', '.join(known)}")
+            raise Problem(
+                "",
+                f"unknown model {model!r}{did_you_mean(str(model), known)}; "
+                f"expected one of {', '.join(known)}, or your own builder: {BUILDER_FORMS}",
+            )
         return model
 
     @field_validator("metrics", mode="before")
     @classmethod
     def _known_metrics(cls, metrics: Any) -> tuple[str | dict[str, dict[str, Any]], ...] | None:
-        if metrics is None:
-            return None
-        if isinstance(metrics, (str, Mapping)):
-            metrics = [metrics]
-        if not isinstance(metrics, (list, tuple)) or not metrics:
-            raise Problem("", f"expected a list of metric names, got {show(metrics)}; e.g. [accuracy, auc] or [{{top_k_accuracy: {{k: 3}}}}]")
-        out: list[str | dict[str, dict[str, Any]]] = []
-        for i, entry in enumerate(metrics):
-            name, knobs = (next(iter(entry.items())) if isinstance(entry, Mapping) and len(entry) == 1 else (entry, None))
-            if not isinstance(name, str) or name not in _catalog.TASK_METRICS:
-                raise Problem(str(i), f"unknown metric {name!r}{did_you_mean(str(name), _catalog.TASK_METRICS)}; expected one of {', '.join(_catalog.TASK_METRICS)}")
-            if knobs is None:
-                out.append(name)
-                continue
-            table = _catalog.TASK_METRICS[name]
-            knobs = as_mapping(knobs, f"{i}.{name}")
-            for key, value in knobs.items():
-                if key not in table:
-                    raise Problem(f"{i}.{name}.{key}", f"unknown option; {name} has {', '.join(table) or 'none'}")
-                problem = table[key].problem(value)
-                if problem:
-                    raise Problem(f"{i}.{name}.{key}", problem)
-            out.append({name: {k: knobs.get(k, knob.default) for k, knob in table.items()}})
-        names = [e if isinstance(e, str) else next(iter(e)) for e in out]
-        if len(set(names)) != len(names):
-            raise Problem("", f"lists a metric twice ({show(names)}); list each once")
-        return tuple(out)
+        return parse_metrics(metrics)
 
     @field_validator("search_space", mode="plain")
     @classmethod
     def _space(cls, raw: Any, info: ValidationInfo) -> SearchSpace:
         if isinstance(raw, SearchSpace):
             return raw
-        return parse_search_space(raw, stored=bool(info.context and info.context.get("stored")))
+        stored = bool(info.context and info.context.get("stored"))
+        return parse_search_space(raw, stored=stored, model=info.data.get("model"))
+
+    @field_validator("model_dir")
+    @classmethod
+    def _only_for_files(cls, model_dir: str | None, info: ValidationInfo) -> str | None:
+        model = info.data.get("model")
+        return model_dir if model is not None and is_builder_ref(model) and ".py:" in model else None
+
+    def builder_ref(self) -> BuilderRef | None:
+        """Where the builder of ``model: file.py:function`` / ``module:function`` is; ``None`` for a family."""
+        if not is_builder_ref(self.model):
+            return None
+        return parse_builder_ref(self.model, Path(self.model_dir or "."))
+
+    @model_validator(mode="after")
+    def _sampler_fits_space(self) -> StudyConfig:
+        """A sampler that cannot search this space (a grid over a continuous range) is refused here."""
+        check = getattr(_catalog.SAMPLERS.option(self.sampler.name), "space_problem", None)
+        problem = check(self.search_space.searched_params()) if check is not None else None
+        if problem is not None:
+            raise Problem("sampler", problem)
+        return self
 
     def to_dict(self) -> dict[str, Any]:
         """The config in study-file form (``parse_study_dict(c.to_dict()) == c``, source aside)."""
         out: dict[str, Any] = {}
         for key in type(self).model_fields:
-            if key in ("name", "source"):
+            if key in self.NOT_IN_FILE:
                 continue
             value = getattr(self, key)
             if key in self.OPTIONAL and value is None:
@@ -181,11 +196,10 @@ class StudyConfig(_Frozen):
             else:  # pragma: no cover - programming error
                 raise TypeError(f"unknown override {key!r}")
         # The search space is not overridden and was checked when it was read: a stored one keeps loading.
-        return parse_study_dict(raw, name=self.name, source=self.source, flags=flags, stored=True)
+        return parse_study_dict(raw, name=self.name, source=self.source, flags=flags, stored=True, model_dir=self.model_dir)
 
 
-#: Keys a study file may leave to the data (see :func:`hpsearch.tasks.settle`): the model (the
-#: MLP for tables) and the objective (``val_loss`` for regression) follow the data when unset.
+#: Keys a study file may leave to the data (the MLP for tables, ``val_loss`` for regression; see hpsearch.tasks._plan.settle).
 _SETTLED = ("model", "objective", "metrics")
 
 #: The command-line flag behind each :meth:`StudyConfig.with_overrides` key: a bad value is
@@ -203,7 +217,13 @@ _OVERRIDE_FLAGS = {
 
 
 def parse_study_dict(
-    raw: Any, *, name: str, source: str = "<dict>", flags: Mapping[str, str] | None = None, stored: bool = False
+    raw: Any,
+    *,
+    name: str,
+    source: str = "<dict>",
+    flags: Mapping[str, str] | None = None,
+    stored: bool = False,
+    model_dir: str | Path | None = None,
 ) -> StudyConfig:
     """Validate a study definition (the parsed YAML) into a :class:`StudyConfig`.
 
@@ -213,6 +233,8 @@ def parse_study_dict(
         stored: the config a study was created with, read back from its storage. Checks added
             after a study may have been created (a range ``step`` that does not divide it) are
             skipped, so such a study can still be shown, reported, exported and joined.
+        model_dir: the folder a relative ``model: file.py:function`` is read from (the study
+            file's folder; for a stored study, the one recorded with it).
 
     Raises:
         UsageError: with ``"<source>: <key.path>: <problem>"`` or ``"--flag value: <problem>"``.
@@ -220,6 +242,7 @@ def parse_study_dict(
     validate_study_name(name)
     try:
         fields = _model_layout(raw, name=name, source=source)
+        fields["model_dir"] = None if model_dir is None else str(model_dir)
         return StudyConfig.model_validate(fields, context={"stored": stored})
     except Problem as p:
         problem = p
@@ -240,14 +263,14 @@ def _file_keys() -> tuple[str, ...]:
     for field in StudyConfig.model_fields:
         if field == "data":
             keys += [*DataConfig.model_fields, "data"]
-        elif field not in ("name", "source"):
+        elif field not in StudyConfig.NOT_IN_FILE:
             keys.append(field)
     return tuple(keys)
 
 
 def _nested_keys() -> dict[str, str]:
     """Key -> its path inside a section (``trials`` -> ``budget.trials``), to place a misplaced key."""
-    nested = {role: f"search_space.{role}" for role in _catalog.ROLE_ORDER}
+    nested = {role: f"search_space.{role}" for role in (*_catalog.ROLE_ORDER, *_catalog.MODEL_ROLES) if role != "model"}
     for field, info in StudyConfig.model_fields.items():
         section = info.annotation
         if isinstance(section, type) and issubclass(section, _Section) and section is not DataConfig:

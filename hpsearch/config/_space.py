@@ -2,21 +2,36 @@
 
 Each role of :data:`~hpsearch.catalog.ROLE_ORDER` is a fixed value, a list of choices, a
 ``{low, high, log, step}`` range, or -- for the conditional roles (optimizer, schedule,
-regularizer) -- a set of branches with specs of their own. What a value may be comes from the
+regularizer) -- a set of branches with specs of their own. The model's own knobs are a *group*
+(:data:`~hpsearch.catalog.MODEL_ROLES`): ``architecture`` for the ``cnn`` family (checked against
+its catalog knobs) and ``model`` for a builder you write (any names; each knob's type is read from
+its values). What a value may be comes from the
 catalog's :class:`~hpsearch.catalog.Knob` tables, so this parser is table-driven rather
 than a pydantic model: a model per knob would restate the catalog.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 from hpsearch import catalog as _catalog
 from hpsearch.catalog import Knob
+from hpsearch.config._model import is_builder_ref
 from hpsearch.config._problems import Problem, as_mapping, check_keys, coerce, join, normalize_name, show
+from hpsearch.config._space_types import (
+    Branch,
+    Choice,
+    Conditional,
+    Fixed,
+    Group,
+    ParamSpec,
+    Range,
+    RoleSpec,
+    SearchSpace,
+    range_points,
+)
 
 __all__ = [
     "Fixed",
@@ -29,142 +44,8 @@ __all__ = [
     "SearchSpace",
     "parse_search_space",
     "default_search_space",
+    "range_points",
 ]
-
-
-@dataclass(frozen=True)
-class Fixed:
-    """A value that is not searched."""
-
-    value: Any
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A categorical choice among ``choices``."""
-
-    choices: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Range:
-    """A numeric range; integer when ``integer``; sampled log-uniformly when ``log``."""
-
-    low: float
-    high: float
-    log: bool = False
-    step: float | None = None
-    integer: bool = False
-
-
-ParamSpec = Union[Fixed, Choice, Range]
-
-
-@dataclass(frozen=True)
-class Branch:
-    """One option of a conditional role (``sgd`` of ``optimizer``) and the specs of its knobs."""
-
-    name: str
-    knobs: tuple[tuple[str, ParamSpec], ...] = ()
-
-
-@dataclass(frozen=True)
-class Conditional:
-    """A role whose value selects a branch with knobs of its own (optimizer, schedule, ...)."""
-
-    branches: tuple[Branch, ...]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(b.name for b in self.branches)
-
-    def branch(self, name: str) -> Branch:
-        for b in self.branches:
-            if b.name == name:
-                return b
-        raise KeyError(name)
-
-
-@dataclass(frozen=True)
-class Group:
-    """A role that is a fixed set of knobs (``mlp``, ``augmentation``), each with its own spec;
-    sampled as ``"<role>.<knob>"``."""
-
-    knobs: tuple[tuple[str, ParamSpec], ...] = ()
-
-    def values(self) -> dict[str, Any]:
-        """The knobs' values when every one is fixed (a fixed group's settings)."""
-        return {k: s.value for k, s in self.knobs if isinstance(s, Fixed)}
-
-
-RoleSpec = Union[ParamSpec, Conditional, Group]
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """The whole search space, one field per role of :data:`hpsearch.catalog.ROLE_ORDER`, then
-    the optional roles of :data:`hpsearch.catalog.OPTIONAL_ROLES` (``None`` when not given: a
-    study stored before they existed reads back equal)."""
-
-    optimizer: Conditional
-    learning_rate: ParamSpec
-    schedule: Conditional
-    regularizer: Conditional
-    initializer: ParamSpec
-    batch_norm: ParamSpec
-    dropout: ParamSpec
-    batch_size: ParamSpec
-    loss: Conditional | None = None  #: ``None``: the task's default loss
-    mlp: Group | None = None  #: ``None``: the MLP's defaults (when the model is the MLP)
-    augmentation: Group | None = None  #: ``None``: no augmentation
-
-    def roles(self) -> Iterator[tuple[str, RoleSpec]]:
-        """Every role given, in sampling order (an optional role only when set)."""
-        for role in (*_catalog.ROLE_ORDER, *_catalog.OPTIONAL_ROLES):
-            spec = getattr(self, role)
-            if spec is not None:
-                yield role, spec
-
-    def searched(self) -> list[str]:
-        """Names of the parameters that really vary (not fixed), in sampling order."""
-        names: list[str] = []
-        for role, spec in self.roles():
-            if isinstance(spec, Conditional):
-                if len(spec.branches) > 1:
-                    names.append(role)
-                for b in spec.branches:
-                    names += [
-                        _catalog.param_name(b.name, k) for k, s in b.knobs if not isinstance(s, Fixed)
-                    ]
-            elif isinstance(spec, Group):
-                names += [_catalog.param_name(role, k) for k, s in spec.knobs if not isinstance(s, Fixed)]
-            elif not isinstance(spec, Fixed):
-                names.append(role)
-        return names
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for role, spec in self.roles():
-            if isinstance(spec, Conditional):
-                out[role] = {b.name: {k: _spec_to_yaml(s) for k, s in b.knobs} for b in spec.branches}
-            elif isinstance(spec, Group):
-                out[role] = {k: _spec_to_yaml(s) for k, s in spec.knobs}
-            else:
-                out[role] = _spec_to_yaml(spec)
-        return out
-
-
-def _spec_to_yaml(spec: ParamSpec) -> Any:
-    if isinstance(spec, Fixed):
-        return spec.value
-    if isinstance(spec, Choice):
-        return list(spec.choices)
-    out: dict[str, Any] = {"low": spec.low, "high": spec.high}
-    if spec.log:
-        out["log"] = True
-    if spec.step is not None:
-        out["step"] = spec.step
-    return out
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -292,18 +173,92 @@ def _parse_conditional(raw: Any, role: str, where: str, *, stored: bool) -> Cond
     return Conditional(tuple(branches))
 
 
-def _parse_group(raw: Any, role: str, *, stored: bool) -> Group:
+def _parse_group(raw: Any, knobs: Mapping[str, Knob], role: str, *, stored: bool) -> Group:
     """A group role: a mapping of its knobs (omitted knobs take their defaults)."""
-    knobs = _catalog.GROUP_ROLES[role]
     raw = as_mapping(raw, role)
     check_keys(raw, knobs, role)
     return Group(tuple((name, _parse_param(raw.get(name), knob, join(role, name), stored=stored)) for name, knob in knobs.items()))
 
 
-def parse_search_space(raw: Any, *, stored: bool = False) -> SearchSpace:
+_KNOB_KINDS = (bool, int, float, str)
+
+
+def _kind_of(values: list[Any], where: str) -> type:
+    """The one type of a user knob's values (ints and floats mixed: float)."""
+    kinds = {type(v) for v in values}
+    if not kinds <= set(_KNOB_KINDS):
+        bad = next(v for v in values if type(v) not in _KNOB_KINDS)
+        raise Problem(where, f"expected a number, true/false or a string, got {show(bad)}")
+    if kinds == {int, float}:
+        return float
+    if len(kinds) > 1:
+        raise Problem(where, f"mixes values of types {', '.join(sorted(k.__name__ for k in kinds))}; give values of one type")
+    return kinds.pop()
+
+
+def _user_knob(raw: Any, where: str) -> Knob:
+    """The :class:`Knob` a user knob's spec implies: its type from its values, no bounds."""
+    if isinstance(raw, Mapping) and set(raw) == {"choices"}:
+        raw = raw["choices"]
+    if raw is None:
+        raise Problem(where, "expected a value, a list of choices or a {low, high} range, got nothing")
+    if isinstance(raw, Mapping):
+        bounds = [raw[k] for k in ("low", "high", "step") if raw.get(k) is not None]
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in bounds)
+        kind = int if numbers and all(isinstance(v, int) for v in bounds) else float
+        return Knob(kind, bounds[0] if bounds else 0)
+    values = raw if isinstance(raw, list) else [raw]
+    if not values:
+        return Knob(str, None)  # _parse_param refuses an empty list
+    return Knob(_kind_of(values, where), values[0])
+
+
+def _parse_user_group(raw: Any, *, stored: bool) -> Group:
+    """``search_space.model``: the knobs of a builder you write, any identifier as a name."""
+    raw = as_mapping(raw, "model")
+    reserved = (*_catalog.ROLE_ORDER, *_catalog.MODEL_ROLES)
+    knobs = []
+    for name, spec in raw.items():
+        where = join("model", name)
+        if not isinstance(name, str) or not name.isidentifier():
+            raise Problem(where, f"a knob name must be an identifier (read as hp[{name!r}]); use letters, digits and _")
+        if name in reserved:
+            raise Problem(where, f"{name!r} is a standard role, which hp[{name!r}] already gives; name your knob otherwise")
+        knobs.append((name, _parse_param(spec, _user_knob(spec, where), where, stored=stored)))
+    return Group(tuple(knobs))
+
+
+def _model_groups(raw: Mapping[str, Any], model: str | None, *, stored: bool) -> dict[str, Group]:
+    """The knob groups of ``model``: a family's (from the catalog), or a builder's (``model``)."""
+    if model is None:  # the model itself was refused, and is reported
+        return {}
+    if is_builder_ref(model):
+        if raw.get("architecture") is not None:
+            raise Problem(
+                "architecture", f"the knobs of the cnn family, and the model is your builder {model}; put its knobs under search_space.model"
+            )
+        return {} if raw.get("model") is None else {"model": _parse_user_group(raw["model"], stored=stored)}
+    if model in _catalog.TABLE_MODELS:  # the MLP: its knobs are the `mlp` role
+        for other in _catalog.MODEL_ROLES:
+            if raw.get(other) is not None:
+                raise Problem(other, f"the knobs of another model, and the model is {model}; its knobs go under search_space.{model}")
+        return {}
+    option = _catalog.MODELS.option(model)
+    role = getattr(option, "role", "")
+    for other in _catalog.MODEL_ROLES:
+        if other != role and raw.get(other) is not None:
+            owner = "a builder you write (model: path/to/file.py:function)" if other == "model" else "the cnn family (model: cnn)"
+            theirs = f"; its knobs go under search_space.{role}" if role else ", which has no knobs"
+            raise Problem(other, f"the knobs of {owner}, and the model is {model}{theirs}")
+    return {role: _parse_group(raw.get(role), option.knobs, role, stored=stored)} if role else {}
+
+
+def parse_search_space(raw: Any, *, stored: bool = False, model: str | None = None) -> SearchSpace:
     """Validate a study file's ``search_space`` mapping (``None``: every role at its default).
 
     Args:
+        model: the study's ``model:`` (whose knobs ``architecture`` / ``model`` hold); ``None``
+            when it was refused (its knobs are then not read).
         stored: the space a study was created with, read back from its storage: checks added
             after a study may have been created (a range ``step`` that does not divide it) are
             skipped, so such a study keeps loading.
@@ -312,23 +267,24 @@ def parse_search_space(raw: Any, *, stored: bool = False) -> SearchSpace:
         Problem: with a key path relative to ``search_space`` (``optimizer.sgd.momentum``).
     """
     raw = as_mapping(raw, "")
-    check_keys(raw, (*_catalog.ROLE_ORDER, *_catalog.OPTIONAL_ROLES), "")
+    check_keys(raw, (*_catalog.ROLE_ORDER, *_catalog.MODEL_ROLES, *_catalog.OPTIONAL_ROLES), "")
     values: dict[str, Any] = {}
     for role in _catalog.ROLE_ORDER:
         if role in _catalog.CONDITIONAL_ROLES:
             values[role] = _parse_conditional(raw.get(role), role, role, stored=stored)
         else:
             values[role] = _parse_param(raw.get(role), _catalog.SCALAR_ROLES[role], role, stored=stored)
+    values.update(_model_groups(raw, model, stored=stored))
     for role in _catalog.OPTIONAL_ROLES:
         if raw.get(role) is None:
             continue
         if role in _catalog.OPTIONAL_CONDITIONAL_ROLES:
             values[role] = _parse_conditional(raw[role], role, role, stored=stored)
         else:
-            values[role] = _parse_group(raw[role], role, stored=stored)
+            values[role] = _parse_group(raw[role], _catalog.GROUP_ROLES[role], role, stored=stored)
     return SearchSpace(**values)
 
 
 def default_search_space() -> SearchSpace:
-    """Every role fixed at its catalog default (what an omitted ``search_space`` means)."""
+    """Every role fixed at its catalog default (what an omitted ``search_space`` means for ``cifar_cnn``)."""
     return parse_search_space(None)

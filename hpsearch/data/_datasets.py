@@ -20,6 +20,7 @@ import pickle
 import tarfile
 import zipfile
 import zlib
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -64,7 +65,7 @@ class _ArrayUnpickler(pickle.Unpickler):
 def _unpickle(blob: bytes, what: str, url: str = CIFAR10_URL, kind: str = "CIFAR-10 batch") -> dict:
     try:
         obj = _ArrayUnpickler(io.BytesIO(blob), encoding="bytes").load()
-    except Exception as e:  # noqa: BLE001 - any failure means the file is not a CIFAR batch
+    except Exception as e:
         raise UsageError(f"{what} is corrupt ({type(e).__name__}: {e}); download it again from {url}.") from None
     if not isinstance(obj, dict):
         raise UsageError(f"{what} is not a {kind} (expected a dict); download it again from {url}.")
@@ -98,6 +99,15 @@ def _read_members(data_dir: Path) -> tuple[dict[str, bytes], str]:
             f"--data-dir {data_dir}: found neither {_CIFAR_TARBALL} nor {_CIFAR_FOLDER}/ there; "
             f"download {CIFAR10_URL} into it (or omit --data-dir to let Keras download CIFAR-10)."
         )
+    return read_tar_members(tarball, wanted, url=CIFAR10_URL), str(tarball)
+
+
+def read_tar_members(tarball: Path, wanted: Collection[str], *, url: str) -> dict[str, bytes]:
+    """Raw bytes of the members of ``tarball`` whose file names are in ``wanted`` (in any folder).
+
+    Raises:
+        UsageError: a corrupt or truncated archive, naming ``url`` to download it again from.
+    """
     members: dict[str, bytes] = {}
     try:
         with tarfile.open(tarball, "r:*") as tar:
@@ -108,8 +118,8 @@ def _read_members(data_dir: Path) -> tuple[dict[str, bytes], str]:
                     if fh is not None:
                         members[base] = fh.read()
     except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise UsageError(f"{tarball} is corrupt or not a tar.gz ({e}); download it again from {CIFAR10_URL}.") from None
-    return members, str(tarball)
+        raise UsageError(f"{tarball} is corrupt or not a tar.gz ({e}); download it again from {url}.") from None
+    return members
 
 
 def load_cifar10_dir(data_dir: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[str, ...] | None]:

@@ -13,11 +13,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from hpsearch._errors import UsageError
-from hpsearch.data._types import FileSplit, Split
+from hpsearch.data._types import AnySplit, FileSplit, Split
 
 __all__ = ["Fold", "fold_indices", "kfold", "take", "join"]
-
-AnySplit = Split | FileSplit
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,6 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -39,11 +38,10 @@ import numpy as np
 
 from hpsearch._errors import UsageError, did_you_mean
 from hpsearch.catalog import OPTIMIZERS, SCHEDULES
+from hpsearch.config._model import BUILDER_FORMS, BuilderRef
 from hpsearch.models._hp import Hyperparameters
 
 __all__ = [
-    "BuilderRef",
-    "parse_builder_ref",
     "load_builder",
     "validate_builder",
     "output_problem",
@@ -56,38 +54,7 @@ __all__ = [
 
 Builder = Callable[[Hyperparameters], keras.Model]
 
-_FORMS = "'path/to/file.py:function' (relative to the study file) or 'package.module:function'"
 _OPTIMIZER_ROLES = frozenset({"optimizer", "learning_rate", "schedule", *OPTIMIZERS, *SCHEDULES})
-
-
-@dataclass(frozen=True)
-class BuilderRef:
-    """Where a model builder lives: a file (resolved against the study file's folder) or a module."""
-
-    text: str  #: as the study file writes it
-    function: str
-    file: Path | None = None
-    module: str | None = None
-
-    @property
-    def where(self) -> str:
-        """The file's name or the module's, for messages."""
-        return self.file.name if self.file is not None else str(self.module)
-
-
-def parse_builder_ref(text: Any, base_dir: Path) -> BuilderRef:
-    """Read ``model:`` -- ``"blocks.py:build"`` (from ``base_dir``) or ``"my_pkg.models:build"``."""
-    if not isinstance(text, str) or ":" not in text:
-        raise UsageError(f"model: expected {_FORMS}, got {text!r}.")
-    target, _, function = text.rpartition(":")
-    if not function.isidentifier():
-        raise UsageError(f"model {text!r}: {function!r} after the ':' is not a function name; expected {_FORMS}.")
-    if target.endswith(".py"):
-        path = Path(target).expanduser()
-        return BuilderRef(text, function, file=path if path.is_absolute() else base_dir / path)
-    if not target or not all(part.isidentifier() for part in target.split(".")):
-        raise UsageError(f"model {text!r}: {target!r} is neither a .py file nor a module name; expected {_FORMS}.")
-    return BuilderRef(text, function, module=target)
 
 
 # ----------------------------------------------------------------------------- messages
@@ -144,7 +111,7 @@ def _import_module(ref: BuilderRef, name: str) -> ModuleType:
     except ModuleNotFoundError as exc:
         if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
             raise UsageError(
-                f"Model {ref.text!r}: no module named {exc.name!r}; install it, or name a file: {_FORMS}."
+                f"Model {ref.text!r}: no module named {exc.name!r}; install it, or name a file: {BUILDER_FORMS}."
             ) from None
         raise UsageError(f"Model {ref.text!r}: importing {name} failed: {_describe(exc, None)}.") from None
     except Exception as exc:
@@ -328,7 +295,7 @@ def builder_digest(ref: BuilderRef) -> str:
     else:
         spec = importlib.util.find_spec(str(ref.module))
         if spec is None or not spec.origin or not Path(spec.origin).is_file():
-            raise UsageError(f"Model {ref.text!r}: no source file for module {ref.module!r}; name a file: {_FORMS}.")
+            raise UsageError(f"Model {ref.text!r}: no source file for module {ref.module!r}; name a file: {BUILDER_FORMS}.")
         path = Path(spec.origin)
     if not path.is_file():
         raise UsageError(f"Model {ref.text!r}: no file {path}; check the path.")

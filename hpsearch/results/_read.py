@@ -147,9 +147,11 @@ def export_study(
 ) -> Any:
     """Export the best model of study ``name`` (see :func:`hpsearch.results._export.export_best`)."""
     from hpsearch.results._export import export_best
+    from hpsearch.study._model_check import import_builder
 
     locations = resolve_locations(storage, tracking_uri)
     study, config = load_study(name, locations)
+    import_builder(config)  # its custom layers, before the checkpoint is loaded
     config, data_dir = recorded_data(study, config, data_dir, dataset)
     if test:
         config = config.with_overrides(test=test)

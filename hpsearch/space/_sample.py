@@ -21,7 +21,7 @@ from hpsearch.config import Branch, Choice, Conditional, Fixed, Group, ParamSpec
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["sample", "describe", "align_choices"]
+__all__ = ["sample", "first_point", "describe", "align_choices"]
 
 
 def _suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
@@ -56,6 +56,30 @@ def sample(trial: optuna.Trial, space: SearchSpace) -> dict[str, Any]:
                 params[name] = _suggest(trial, name, knob_spec)
         else:
             params[role] = _suggest(trial, role, spec)
+    return params
+
+
+def _first(spec: ParamSpec) -> Any:
+    if isinstance(spec, Fixed):
+        return spec.value
+    if isinstance(spec, Choice):
+        return spec.choices[0]
+    return int(spec.low) if spec.integer else spec.low
+
+
+def first_point(space: SearchSpace) -> dict[str, Any]:
+    """One point of ``space`` without a trial (fixed values, first choices, the low end of ranges),
+    named as :func:`sample` names it: what a model is dry-built with before any trial."""
+    params: dict[str, Any] = {}
+    for role, spec in space.roles():
+        if isinstance(spec, Conditional):
+            branch = spec.branches[0]
+            params[role] = branch.name
+            params.update({param_name(branch.name, knob): _first(s) for knob, s in branch.knobs})
+        elif isinstance(spec, Group):
+            params.update({param_name(role, knob): _first(s) for knob, s in spec.knobs})
+        else:
+            params[role] = _first(spec)
     return params
 
 

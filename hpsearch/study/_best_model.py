@@ -32,7 +32,14 @@ def load_checkpoint(path: str | Path) -> keras.Model:
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # noqa: BLE001 - corrupt zip, unknown layer, unsafe lambda...
-        raise RuntimeFailure(f"Cannot load checkpoint {path} ({type(e).__name__}: {e}).") from None
+        cause = " ".join(f"{type(e).__name__}: {e}".split())[:400]
+        hint = ""
+        if "Could not locate" in cause or "Unknown layer" in cause or "custom" in cause.lower():
+            hint = (
+                "; a custom layer of your model must be decorated with @keras.saving.register_keras_serializable() "
+                "in the builder's file (hpsearch imports it before loading), and that file must still define it"
+            )
+        raise RuntimeFailure(f"Cannot load checkpoint {path} ({cause}){hint}.") from None
 
 
 def _flat(results: Mapping[str, Any]) -> dict[str, float]:

@@ -39,10 +39,19 @@ __all__ = [
 _TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
 
 
-def load_data(config: StudyConfig, data_dir: str | None) -> Dataset:
-    """Load the study's dataset (any source). Whether the model can learn from it is checked by
-    :func:`hpsearch.tasks._plan.settle`, which also settles what the study left to the data."""
-    return load_source(SourceSpec.from_config(config.data), seed=config.seed, data_dir=data_dir)
+def load_data(config: StudyConfig, data_dir: str | None = None) -> Dataset:
+    """Load the study's dataset (any source), split with ``config.seed`` (0 when it has none).
+    Whether the model can learn from it is checked by :func:`hpsearch.tasks._plan.settle` (which
+    also settles what the study left to the data) and :func:`hpsearch.study._model_check.check_model`.
+
+    Args:
+        data_dir: where the files of a dataset by name are (no download), as ``--data-dir``.
+
+    Raises:
+        UsageError: data that cannot be read.
+    """
+    seed = config.seed if config.seed is not None else 0
+    return load_source(SourceSpec.from_config(config.data), seed=seed, data_dir=data_dir)
 
 
 def check_same_data(study: optuna.Study, fingerprint: Mapping[str, Any], *, fix: str) -> None:

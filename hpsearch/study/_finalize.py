@@ -9,7 +9,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from hpsearch._errors import RuntimeFailure
+from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch.config import StudyConfig
 from hpsearch.data._datasets import Dataset
 from hpsearch.study._loop import Counts, count_trials
@@ -138,7 +138,9 @@ def _retrain_best(best: FrozenTrial, config: StudyConfig, dataset: Dataset, trac
     keras.backend.clear_session(free_memory=True)
 
 
-def _test_best(study: optuna.Study, config: StudyConfig, tracking: Any, dataset: Dataset, pipelines: Any, counts: Counts, reporter: Reporter) -> dict[str, Any] | None:
+def _test_best(
+    study: optuna.Study, config: StudyConfig, tracking: Any, dataset: Dataset, pipelines: Any, counts: Counts, reporter: Reporter
+) -> dict[str, Any] | None:
     """Evaluate the best trial's model (from MLflow) on the test set and log it to the parent run.
 
     A best model MLflow does not have is a message, not a failed study: the next run (once its
@@ -155,16 +157,18 @@ def _test_best(study: optuna.Study, config: StudyConfig, tracking: Any, dataset:
 
     from hpsearch.data._datasets import Pipelines
     from hpsearch.study._best_model import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
+    from hpsearch.study._model_check import import_builder
 
     run_id = best.user_attrs[TrialAttr.MLFLOW_RUN_ID]
     try:
+        import_builder(config)  # its custom layers, before its checkpoint is loaded
         if config.validation is not None and config.validation.folds and not tracking.has_model(run_id):
             _retrain_best(best, config, dataset, tracking, reporter)
         if not tracking.has_model(run_id):
             raise RuntimeFailure(f"its MLflow run {run_id} has no model/best.keras (yet).")
         with scratch_dir() as tmp:
             model = load_checkpoint(fetch_checkpoint(tracking, run_id, tmp))
-    except RuntimeFailure as e:
+    except (RuntimeFailure, UsageError) as e:
         reporter.message(f"No test-set evaluation of trial {best.number}: {e}")
         return None
     metrics = evaluate(model, pipelines or Pipelines(dataset))

@@ -161,7 +161,8 @@ def _rss() -> int:
 class WorkerResult:
     """How :func:`run_worker` ended, when it returned (too many failures in a row raise instead).
 
-    ``reason`` is ``budget`` (the study's target is met and no trial is running), ``timeout``
+    ``reason`` is ``budget`` (the study's target is met -- or a grid sampler's every point has a
+    trial -- and no trial is running), ``timeout``
     (the deadline passed), ``max_trials`` (this worker ran its ``max_trials``) or ``recycle``
     (this process grew past ``memory.max_growth``; the CLI replaces it). ``trials_run`` counts
     the trials this worker ran; ``counts`` are the study's, all workers together.
@@ -186,6 +187,12 @@ def _failures_in_a_row(study: optuna.Study, identity: Mapping[str, Any]) -> list
             break
         failed.append(f"trial {t.number}: {t.user_attrs.get('fail_reason') or 'failed'}")
     return failed[::-1]
+
+
+def _sampler_done(study: optuna.Study) -> bool:
+    """The sampler has nothing new to suggest: a grid whose every point has a trial."""
+    done = getattr(study.sampler, "all_points_started", None)
+    return bool(done is not None and done(study))
 
 
 def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> FrozenTrial | None:
@@ -246,7 +253,7 @@ def run_worker(
                 reporter.message(f"trial {number}: its worker died; queued to resume with the same params")
             fail_stale_trials(study)
             counts = count_trials(study)
-            wants_trial = counts.waiting or counts.finished + counts.running < target
+            wants_trial = counts.waiting or (counts.finished + counts.running < target and not _sampler_done(study))
             limit = config.memory.max_growth
             if recycle and limit is not None and trials_run:
                 rss = _rss()  # measured at the same point of every iteration

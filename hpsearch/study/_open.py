@@ -222,7 +222,9 @@ def load_study(name: str, locations: Locations, *, rank: int = 0, for_worker: bo
     raw = attrs.get(StudyAttr.CONFIG)
     if raw is None:
         raise RuntimeFailure(f"Study {name!r} was not created by hpsearch (it has no stored configuration).")
-    config = parse_study_dict(raw, name=name, source=f"study {name!r} in storage", stored=True)
+    from hpsearch.study._model_check import recorded_model_dir
+
+    config = parse_study_dict(raw, name=name, source=f"study {name!r} in storage", stored=True, model_dir=recorded_model_dir(attrs))
     if config.seed is None:
         config = config.with_overrides(seed=seed_of(attrs))
     if not for_worker:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from optuna.trial import FrozenTrial
 
@@ -12,6 +12,7 @@ from hpsearch.trial._outcome import TrialOutcome
 __all__ = ["Reporter", "NullReporter"]
 
 
+@runtime_checkable
 class Reporter(Protocol):
     """Receives progress events; the CLI draws them, tests record them."""
 

@@ -32,6 +32,7 @@ from hpsearch.study._data_record import check_same_data, load_data, record_data_
 from hpsearch.study._finalize import close_after_stop, finalize_study, pending_message, upload_pending
 from hpsearch.keys import RunStatus, StudyAttr, Tag
 from hpsearch.study._loop import Counts, WorkerResult, count_trials, run_worker
+from hpsearch.study._model_check import check_model, record_builder
 from hpsearch.study._open import check_seed, fresh_seed, load_study, open_study, stored_config, stored_seed, target_trials
 from hpsearch.study._storage import canonical
 from hpsearch.study._ranking import best_trial
@@ -243,6 +244,7 @@ def run_study(
     config = _settle_seed(requested, locations, request)
     dataset = load_data(config, request.data_dir)
     config = settle(config, dataset)
+    builder = check_model(config, dataset)  # the model fits the data; a builder you write is dry-built
     _check_locations(locations)
     _check_folders(locations, config.name)
 
@@ -257,6 +259,7 @@ def run_study(
             config = settle(config, dataset)
         study, config = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
         record_data_source(study, dataset)
+        builder_note = record_builder(study, config, builder)
         if request.fresh:
             shutil.rmtree(locations.checkpoint_root / config.name, ignore_errors=True)
         tracking = _open_tracking(config, locations, study, fresh=request.fresh)
@@ -265,6 +268,8 @@ def run_study(
     if on_ready is not None:
         on_ready(config, locations, study, tracking)
     reporter = reporter_factory(config, target, counts.finished) if reporter_factory else NullReporter()
+    if builder_note:
+        reporter.message(builder_note)
     study_dir = locations.checkpoint_root / config.name
     upload_pending(tracking, study_dir, reporter)
 
@@ -337,6 +342,7 @@ def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[St
         config = config.with_overrides(dataset=request.dataset, test=request.test)
     dataset = load_data(config, request.data_dir)
     check_same_data(study, dataset.fingerprint(), fix="pass the same dataset (--dataset / --data-dir).")
+    builder_note = record_builder(study, config, check_model(config, dataset), write=False)
     check_tracking_uri(locations.tracking_uri)
     _check_folders(locations, config.name)
     parent = study.user_attrs.get(StudyAttr.PARENT_RUN)
@@ -347,6 +353,8 @@ def run_worker_process(request: WorkerRequest, *, reporter_factory: Callable[[St
     configure_gpus()
     target = target_trials(study, config)
     reporter = reporter_factory(config, target, count_trials(study).finished) if reporter_factory else NullReporter()
+    if builder_note:
+        reporter.message(builder_note)
     upload_pending(tracking, locations.checkpoint_root / config.name, reporter)
     runner = _runner(config, dataset, tracking, locations, reporter)
     result = run_worker(

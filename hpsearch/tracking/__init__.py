@@ -24,7 +24,16 @@ _WHERE = {
     **dict.fromkeys(("StudyTracking", "check_tracking_uri", "study_experiments"), "_tracking"),
 }
 
-__all__ = sorted(_WHERE)
+__all__ = [
+    "RunSummary",
+    "StudyTracking",
+    "TrialRun",
+    "check_tracking_uri",
+    "normalize_tracking_uri",
+    "study_experiments",
+    "ui_path",
+]
+assert set(__all__) == set(_WHERE)
 
 
 def __getattr__(name: str) -> Any:

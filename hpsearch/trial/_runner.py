@@ -24,6 +24,7 @@ import keras
 
 from hpsearch.config import StudyConfig
 from hpsearch.data._datasets import Pipelines
+from hpsearch.models._build import ModelFactory
 from hpsearch.models._schedules import LearningRatePlan, build_learning_rate
 from hpsearch.models._trial_model import build_trial_model
 from hpsearch.space._sample import sample
@@ -88,6 +89,7 @@ class TrialRunner:
         self.on_epoch = on_epoch
         self.on_message = on_message
         self.plan: TaskPlan = plan_for(config, pipelines.dataset)
+        self.models = ModelFactory(config)  # imports a builder you write: its custom layers load in checkpoints
         self._folds: list[Pipelines] | None = None  #: K-fold: each fold's pipelines (made on first use)
 
     def _say(self, text: str) -> None:
@@ -232,6 +234,7 @@ class TrialRunner:
         loss, knobs = self.plan.loss_of(params)
         return build_trial_model(
             params,
+            factory=self.models,
             model=self.config.model,
             head=self.plan.head(params),
             loss_knobs=knobs,

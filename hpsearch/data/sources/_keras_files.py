@@ -12,14 +12,13 @@ Each reader returns ``(x_train, y_train, x_test, y_test, class_names)``.
 from __future__ import annotations
 
 import gzip
-import tarfile
 import zlib
 from pathlib import Path
 
 import numpy as np
 
 from hpsearch._errors import UsageError
-from hpsearch.data._datasets import _unpickle, load_npz
+from hpsearch.data._datasets import _unpickle, load_npz, read_tar_members
 
 __all__ = ["URLS", "read_cifar100", "read_mnist", "read_fashion_mnist", "read_idx", "FASHION_FILES", "FASHION_NAMES", "MNIST_NAMES"]
 
@@ -57,18 +56,7 @@ def _cifar100_members(data_dir: Path) -> tuple[dict[str, bytes], str]:
             f"--data-dir {data_dir}: found neither {_C100_TARBALL} nor {_C100_FOLDER}/ there; download "
             f"{URLS['cifar100']} into it (or omit --data-dir to let Keras download CIFAR-100)."
         )
-    members: dict[str, bytes] = {}
-    try:
-        with tarfile.open(tarball, "r:*") as tar:
-            for info in tar:
-                base = info.name.rsplit("/", 1)[-1]
-                if info.isfile() and base in _C100_MEMBERS:
-                    fh = tar.extractfile(info)
-                    if fh is not None:
-                        members[base] = fh.read()
-    except (tarfile.TarError, EOFError, zlib.error, OSError) as e:
-        raise UsageError(f"{tarball} is corrupt or not a tar.gz ({e}); download it again from {URLS['cifar100']}.") from None
-    return members, str(tarball)
+    return read_tar_members(tarball, _C100_MEMBERS, url=URLS["cifar100"]), str(tarball)
 
 
 def _cifar100_split(blob: bytes, what: str, label_mode: str) -> tuple[np.ndarray, np.ndarray]:
