@@ -22,6 +22,7 @@ __all__ = [
     "END_TAGS",
     "MODEL_ARTIFACT",
     "EPOCH_METRICS",
+    "epoch_metrics",
     "KIND_TAG",
     "KIND",
     "VIEW_KEY",
@@ -56,6 +57,9 @@ class TrialAttr(StrEnum):
     BEST_EPOCH = "best_epoch"
     RESUMED_FROM_EPOCH = "resumed_from_epoch"
     WORKER = "hpsearch.worker"  #: the identity of the process running it
+    FOLD_VALUES = "fold_values"  #: K-fold: each fold's objective at the trial's best epoch
+    FOLD_STD = "fold_std"  #: K-fold: their standard deviation (the trial's value is their mean)
+    RESUMED_FROM_FOLD = "resumed_from_fold"  #: K-fold: the fold of its epoch the attempt started at
     ENQUEUED_FROM = "hpsearch.enqueued_from"  #: the file of a param set queued by ``hpsearch enqueue``
 
 
@@ -124,8 +128,16 @@ MODEL_ARTIFACT = "model/best.keras"
 #: ``TrialRun.finish`` the reason and value it does not set), so tags describe the final state.
 END_TAGS = (Tag.FAIL_REASON, Tag.VALUE, Tag.ARTIFACT_ERROR, Tag.MODEL_ERROR, Tag.MODEL_PENDING)
 
-#: Per-epoch metrics logged for every trial (step = epoch number, 1-based as Keras prints it).
+#: Per-epoch metrics logged for a trial of an image classification study with the default
+#: metrics (step = epoch number, 1-based as Keras prints it). A trial logs every scalar of its
+#: epoch logs: ``loss`` and each compiled metric, train and ``val_``, plus ``learning_rate`` and
+#: ``epoch_seconds`` (see :func:`epoch_metrics`).
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")
+
+
+def epoch_metrics(metrics: tuple[str, ...] = ("accuracy",)) -> tuple[str, ...]:
+    """The per-epoch metrics a trial compiled with ``metrics`` logs."""
+    return ("loss", *metrics, "val_loss", *(f"val_{m}" for m in metrics), "learning_rate", "epoch_seconds")
 
 # MLflow 3's UI opens experiments in its GenAI layout (traces, tokens) unless told otherwise.
 KIND_TAG, KIND = "mlflow.experimentKind", "custom_model_development"

@@ -104,7 +104,7 @@ CASES = [
     (S + ["regularizer.yaml", *QUICK], 2, "unknown choice 'dropconnect'"),
     (S + ["batch_norm.yaml", *QUICK], 2, "unknown value 'sometimes'"),
     (S + ["empty.yaml", *QUICK], 2, "empty choice list"),
-    (S + ["metric.yaml", *QUICK], 2, "the model does not produce 'val_f1'"),
+    (S + ["metric.yaml", *QUICK], 2, "objective.metric: val_f1 is not logged by this classification study (it logs val_loss, val_accuracy, loss, accuracy); add f1 to metrics:"),
     (S + ["step.yaml", *QUICK], 2, "search_space.dropout: `step <= high - low` must hold"),
     (S + ["step_schedule.yaml", "--data-dir", "data", "--trials", "1", "--epochs", "3"], 2, "step_schedule.yaml: search_space.schedule.step.every_epochs: a drop every 8 epochs never happens in a trial of at most 3 epochs (--epochs 3)"),
     (S + ["ok.yaml", "--data-dir", "no-such-dir", "--trials", "1"], 2, "--data-dir no-such-dir does not exist"),

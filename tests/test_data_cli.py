@@ -110,7 +110,7 @@ MALFORMED = {
     "mixed sizes": (lambda tmp: _mixed_sizes(tmp / "mixed"), [], "the images have different sizes (height x width: 8x8 (3 images), 12x12 (3 images)); set image_size"),
     "target missing": (lambda tmp: _csv(tmp / "t.csv", TABLE), ["--target", "lable"], "target column 'lable' is not in the table (did you mean 'label'?)"),
     "labels not 0..K-1": (lambda tmp: _csv(tmp / "t.csv", TABLE.replace(",0\n", ",2\n")), [], "has class ids 1, 2, but the ids of 2 classes must be 0..1"),
-    "a table for the CNN": (lambda tmp: _csv(tmp / "t.csv", TABLE), [], "t.csv: model cifar_cnn needs images (H, W, C); this CSV gives 2 features per example."),
+    "a table for the CNN": (lambda tmp: _csv(tmp / "t.csv", TABLE), [], "t.csv: model cifar_cnn needs images (H, W, C); this CSV gives 2 features per example; or use model: mlp."),
     "unknown name": (lambda tmp: "minst", [], "--dataset minst: 'minst' is neither a known name nor an existing folder or file (did you mean 'mnist'?)"),
 }
 
@@ -118,7 +118,7 @@ MALFORMED = {
 @pytest.mark.parametrize("case", sorted(MALFORMED))
 def test_malformed_data_is_one_line_and_creates_no_study(store: Path, tmp_path: Path, case: str) -> None:
     make, flags, message = MALFORMED[case]
-    write_study(tmp_path / "quick.yaml")
+    write_study(tmp_path / "quick.yaml", model="cifar_cnn")  # explicit: a table alone would get the MLP
     result = CliRunner().invoke(main, ["study", "quick.yaml", "--dataset", make(tmp_path), *flags, *TINY])
     assert result.exit_code == 2, result.output
     lines = result.stderr.strip().splitlines()

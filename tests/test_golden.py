@@ -41,7 +41,8 @@ CIFAR10_PARAMS = (
     "optimizer sgd.momentum sgd.nesterov rmsprop.rho learning_rate schedule exponential.decay_rate "
     "natural_exp.decay_rate inverse_time.decay_rate polynomial.end_fraction polynomial.power cosine.alpha "
     "multistep.drop multistep.drops reduce_on_plateau.factor reduce_on_plateau.patience regularizer l1.l1 "
-    "l2.l2 l1_l2.l1 l1_l2.l2 initializer batch_norm dropout batch_size"
+    "l2.l2 l1_l2.l1 l1_l2.l2 initializer batch_norm dropout batch_size augmentation.horizontal_flip "
+    "augmentation.translation augmentation.zoom"
 ).split()
 
 TRIAL_ATTRS = {"mlflow_run_id", "epochs_trained", "resumed_from_epoch", "best_epoch", "hpsearch.worker"}

@@ -28,6 +28,9 @@ STORED = {
         "BEST_EPOCH": "best_epoch",
         "RESUMED_FROM_EPOCH": "resumed_from_epoch",
         "WORKER": "hpsearch.worker",
+        "FOLD_VALUES": "fold_values",
+        "FOLD_STD": "fold_std",
+        "RESUMED_FROM_FOLD": "resumed_from_fold",
         "ENQUEUED_FROM": "hpsearch.enqueued_from",
     },
     "Tag": {

@@ -15,7 +15,8 @@ or Keras inside), never at import time.
   :func:`check_input_shape`. Data: :data:`DATASETS`.
 * Tasks: :data:`TASKS`, :data:`LOSSES` (with :class:`LossOption`), :data:`TASK_METRICS` (with
   :class:`MetricOption`), :data:`DEFAULT_LOSSES`. Tables: :data:`TABLE_MODELS` (:data:`MLP`).
-  Images: :data:`AUGMENTATIONS`.
+  Images: :data:`AUGMENTATIONS`, :data:`AUGMENTATION_KNOBS`. Optional search-space roles:
+  :data:`OPTIONAL_ROLES` (:data:`OPTIONAL_CONDITIONAL_ROLES`, :data:`GROUP_ROLES`).
 * The CNN family: :data:`ARCHITECTURE` (its knobs), :data:`CIFAR_CNN_PRESET`,
   :func:`architecture_problem` and :func:`space_problem` (shape feasibility).
 """
@@ -28,9 +29,10 @@ from hpsearch.catalog._knob import Knob, param_name
 from hpsearch.catalog._models import METRICS, MODEL_ROLES, MODELS, ModelOption, check_input_shape
 from hpsearch.catalog._option import Catalog, Option
 from hpsearch.catalog._strategies import PRUNERS, SAMPLERS, SamplerOption, SearchedParam, grid_size
-from hpsearch.catalog._augment import AUGMENTATIONS
+from hpsearch.catalog._augment import AUGMENTATION_KNOBS, AUGMENTATIONS
 from hpsearch.catalog._mlp import MLP, TABLE_MODELS
-from hpsearch.catalog._tasks import DEFAULT_LOSSES, LOSSES, TASK_METRICS, TASKS, LossOption, MetricOption
+from hpsearch.catalog._roles import GROUP_ROLES, OPTIONAL_CONDITIONAL_ROLES, OPTIONAL_ROLES
+from hpsearch.catalog._tasks import DEFAULT_LOSSES, LOSSES, TASK_METRICS, TASKS, LossOption, MetricOption, metric_direction
 from hpsearch.catalog._training import (
     BATCH_NORM_MODES,
     CONDITIONAL_ROLES,
@@ -72,9 +74,14 @@ __all__ = [
     "TASK_METRICS",
     "MetricOption",
     "DEFAULT_LOSSES",
+    "metric_direction",
     "MLP",
     "TABLE_MODELS",
     "AUGMENTATIONS",
+    "AUGMENTATION_KNOBS",
+    "OPTIONAL_ROLES",
+    "OPTIONAL_CONDITIONAL_ROLES",
+    "GROUP_ROLES",
     "ARCHITECTURE",
     "CIFAR_CNN_PRESET",
     "architecture_problem",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from hpsearch.catalog._knob import Knob
 from hpsearch.catalog._option import Catalog, Option
 
-__all__ = ["AUGMENTATIONS"]
+__all__ = ["AUGMENTATIONS", "AUGMENTATION_KNOBS"]
 
 _BUILD = "hpsearch.models._augment:"
 
@@ -32,3 +32,15 @@ AUGMENTATIONS = Catalog(
     },
     context=("seed", "value_range"),
 )
+
+#: The ``augmentation`` role of a search space: one knob per transform, off by default. Flips are
+#: on or off; the others are their ``factor`` (0 = off), so ``{low: 0, high: 0.2}`` searches
+#: "off" too. (Built by :func:`hpsearch.models._augment.build_augmentation` from these values.)
+AUGMENTATION_KNOBS: dict[str, Knob] = {
+    name: (
+        Knob(bool, False, doc=option.doc)
+        if not option.knobs
+        else Knob(float, 0.0, 0.0, 1.0, high_open=True, doc=f"{option.doc}; 0 = off")
+    )
+    for name, option in ((n, AUGMENTATIONS.option(n)) for n in AUGMENTATIONS)
+}

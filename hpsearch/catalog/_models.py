@@ -59,7 +59,9 @@ MODELS = Catalog(
 #: sampled as ``"<key>.<knob>"`` (``architecture.conv_blocks``, ``model.width``).
 MODEL_ROLES = ("architecture", "model")
 
-#: Metrics every trial produces, with the direction that makes each one better.
+#: The metrics of a default image study (compiled with ``accuracy``), with their directions. Any
+#: compiled metric can be an objective: see :data:`~hpsearch.catalog.TASK_METRICS` and
+#: :func:`~hpsearch.catalog.metric_direction`.
 METRICS: dict[str, str] = {
     "val_accuracy": "maximize",
     "val_loss": "minimize",

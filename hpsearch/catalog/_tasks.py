@@ -27,6 +27,7 @@ __all__ = [
     "LOSSES",
     "TASK_METRICS",
     "DEFAULT_LOSSES",
+    "metric_direction",
 ]
 
 TASKS = ("classification", "regression")
@@ -162,3 +163,13 @@ TASK_METRICS = Catalog(
     },
     context=("head",),
 )
+
+
+def metric_direction(metric: str) -> str | None:
+    """Which way a logged metric is better -- ``loss``, a :data:`TASK_METRICS` name, or either with
+    the ``val_`` prefix -- or ``None`` when the catalog does not know it."""
+    base = metric[len("val_"):] if metric.startswith("val_") else metric
+    if base == "loss":
+        return "minimize"
+    option = TASK_METRICS._options.get(base) if base else None  # noqa: SLF001 - no error wanted here
+    return option.direction if isinstance(option, MetricOption) else None

@@ -46,12 +46,9 @@ def print_summary(summary: Any) -> None:
         click.echo(f"  {short_params(summary.best.params, limit=30)}")
     test = summary.test_metrics
     if test:
-        acc = test.get("test_accuracy")
-        click.echo(
-            f"Test set (best checkpoint of trial {test['trial']}): accuracy = {acc:.4f}, loss = {test['test_loss']:.4f}"
-            if acc is not None
-            else f"Test loss of trial {test['trial']}: {test['test_loss']:.4f}"
-        )
+        from hpsearch.results._tables import test_summary
+
+        click.echo(f"Test set (best checkpoint of trial {test['trial']}): {test_summary(test, metric)}")
     flags = _location_flags(summary.locations)
     click.echo(
         f"\nBrowse:  hpsearch ui{flags}   (experiment '{summary.config.name}')\n"

@@ -151,15 +151,17 @@ def space(study: str) -> None:
 
 def _knob_docs() -> dict[str, str]:
     """Optuna parameter name -> what the knob means (``Knob.doc``), for every knob of the catalog."""
-    from hpsearch.catalog import CONDITIONAL_ROLES, MODELS, SCALAR_ROLES, param_name
+    from hpsearch.catalog import CONDITIONAL_ROLES, GROUP_ROLES, MODELS, OPTIONAL_CONDITIONAL_ROLES, SCALAR_ROLES, param_name
 
     docs = {role: knob.doc for role, knob in SCALAR_ROLES.items()}
     for name in MODELS:  # a family's knobs (architecture.conv_blocks, ...)
         role = getattr(MODELS.option(name), "role", "")
         docs.update({param_name(role, knob): spec.doc for knob, spec in MODELS[name].items() if role})
-    for branches, _ in CONDITIONAL_ROLES.values():
+    for branches in (*(table for table, _ in CONDITIONAL_ROLES.values()), *OPTIONAL_CONDITIONAL_ROLES.values()):
         for branch, knobs in branches.items():
             docs.update({param_name(branch, name): knob.doc for name, knob in knobs.items()})
+    for role, knobs in GROUP_ROLES.items():
+        docs.update({param_name(role, name): knob.doc for name, knob in knobs.items()})
     return docs
 
 
@@ -197,9 +199,9 @@ def export(name: str, fmt: str, output: str | None, data_dir: str | None, datase
     result = export_study(name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset, test=test)
     if result.data_note:
         click.echo(f"Note: {result.data_note}", err=True)
-    m = result.test_metrics
-    acc = f"accuracy {m['test_accuracy']:.4f}, " if "test_accuracy" in m else ""
-    click.echo(f"Best trial {result.trial_number}: test {acc}loss {m['test_loss']:.4f}")
+    from hpsearch.results._tables import test_summary
+
+    click.echo(f"Best trial {result.trial_number}: test {test_summary(result.test_metrics, result.objective)}")
     click.echo(f"Wrote {result.fmt} model to {result.output}")
     click.echo(
         f"Verified: reloaded with the {result.fmt} runtime, predictions on {result.checked_images} test {result.checked_what} "

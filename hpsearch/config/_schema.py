@@ -19,6 +19,7 @@ from pydantic_core import ErrorDetails
 from hpsearch._errors import UsageError, closest, did_you_mean
 from hpsearch import catalog as _catalog
 from hpsearch.config._model import BUILDER_FORMS, BuilderRef, is_builder_ref, parse_builder_ref
+from hpsearch.config._metrics import parse_metrics
 from hpsearch.config._problems import Problem, as_mapping, join, show, unknown_key
 from hpsearch.config._sections import (
     BudgetConfig,
@@ -30,6 +31,7 @@ from hpsearch.config._sections import (
     PrunerConfig,
     SamplerConfig,
     TrainingConfig,
+    ValidationConfig,
     _Frozen,
     _Section,
 )
@@ -50,6 +52,10 @@ class StudyConfig(_Frozen):
     model: str = "cifar_cnn"  #: one of :data:`~hpsearch.catalog.MODELS`, or a builder (:mod:`~hpsearch.config._model`)
     seed: Annotated[int | None, Domain(0, 2**32 - 1)] = None  #: ``None``: a new study draws one and records it
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
+    #: Compiled into the model and logged per epoch (train and ``val_``); ``None``: the task's
+    #: default (``accuracy`` for classification, ``mae`` for regression).
+    metrics: tuple[str | dict[str, dict[str, Any]], ...] | None = None
+    validation: ValidationConfig | None = None  #: ``None``: the held-out validation split
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     search_space: SearchSpace = Field(default=None, validate_default=True)  # type: ignore[assignment] - parsed for the model
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
@@ -78,6 +84,9 @@ class StudyConfig(_Frozen):
             raise Problem("", f"expected text, got {show(description)}")
         return description.strip()
 
+    #: Keys written only when set: a study stored before they existed reads back (and compares) equal.
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("metrics", "validation")
+
     @field_validator("model", mode="before")
     @classmethod
     def _known_model(cls, model: Any) -> str:
@@ -87,13 +96,19 @@ class StudyConfig(_Frozen):
             except UsageError as e:
                 raise Problem("", str(e).removeprefix(f"model {model.strip()!r}: ").removeprefix("model: ").rstrip(".")) from None
             return model.strip()
-        if not isinstance(model, str) or model not in _catalog.MODELS:
+        known = (*_catalog.MODELS, *_catalog.TABLE_MODELS)
+        if not isinstance(model, str) or model not in known:
             raise Problem(
                 "",
-                f"unknown model {model!r}{did_you_mean(str(model), _catalog.MODELS)}; "
-                f"expected one of {', '.join(_catalog.MODELS)}, or your own builder: {BUILDER_FORMS}",
+                f"unknown model {model!r}{did_you_mean(str(model), known)}; "
+                f"expected one of {', '.join(known)}, or your own builder: {BUILDER_FORMS}",
             )
         return model
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _known_metrics(cls, metrics: Any) -> tuple[str | dict[str, dict[str, Any]], ...] | None:
+        return parse_metrics(metrics)
 
     @field_validator("search_space", mode="plain")
     @classmethod
@@ -131,8 +146,12 @@ class StudyConfig(_Frozen):
             if key in self.NOT_IN_FILE:
                 continue
             value = getattr(self, key)
+            if key in self.OPTIONAL and value is None:
+                continue
             if isinstance(value, DataConfig):
                 out.update(value.stored_form())
+            elif isinstance(value, tuple):
+                out[key] = list(value)
             elif isinstance(value, SearchSpace):
                 out[key] = value.to_dict()
             else:
@@ -147,12 +166,15 @@ class StudyConfig(_Frozen):
         """
         d = self.to_dict()
         data = ("dataset", "validation_fraction", "subset", *(k for k in DataConfig.OPTIONAL if k in d))
-        keys = (*data, "model", "objective", "training", "search_space")
+        keys = (*data, "model", "objective", *(k for k in self.OPTIONAL if k in d), "training", "search_space")
         return {k: d[k] for k in keys}
 
     def with_overrides(self, **changes: Any) -> StudyConfig:
         """A copy with CLI overrides applied and re-validated (``trials=5``, ``max_epochs=2``...)."""
         raw = self.to_dict()
+        for key in _SETTLED:  # still unset: keep it so (hpsearch.tasks.settle fills it from the data)
+            if key not in self.model_fields_set:
+                raw.pop(key, None)
         sections = {
             "trials": ("budget", "trials"),
             "timeout": ("budget", "timeout"),
@@ -166,6 +188,8 @@ class StudyConfig(_Frozen):
                 section, sub = sections[key]
                 raw[section][sub] = value
                 flags[f"{section}.{sub}"] = f"{_OVERRIDE_FLAGS[key]} {value}"
+            elif key in ("model", "objective", "metrics"):  # settled from the data (see hpsearch.tasks.settle)
+                raw[key] = value
             elif key in ("dataset", "subset", "seed", "target", "test"):
                 raw[key] = value
                 flags[key] = f"{_OVERRIDE_FLAGS[key]} {value}"
@@ -174,6 +198,9 @@ class StudyConfig(_Frozen):
         # The search space is not overridden and was checked when it was read: a stored one keeps loading.
         return parse_study_dict(raw, name=self.name, source=self.source, flags=flags, stored=True, model_dir=self.model_dir)
 
+
+#: Keys a study file may leave to the data (the MLP for tables, ``val_loss`` for regression; see hpsearch.tasks._plan.settle).
+_SETTLED = ("model", "objective", "metrics")
 
 #: The command-line flag behind each :meth:`StudyConfig.with_overrides` key: a bad value is
 #: blamed on the flag that carried it, not on the study file.

@@ -38,6 +38,7 @@ __all__ = [
     "DataConfig",
     "TrainingConfig",
     "ObjectiveConfig",
+    "ValidationConfig",
     "SamplerConfig",
     "PrunerConfig",
     "BudgetConfig",
@@ -184,24 +185,31 @@ class TrainingConfig(_Section):
 
 
 class ObjectiveConfig(_Section):
-    metric: str = "val_accuracy"  #: one of :data:`~hpsearch.catalog.METRICS`
+    """The metric a trial is scored by: any logged metric, ``val_<m>`` (validation) or ``<m>``
+    (training), ``<m>`` being ``loss`` or a compiled metric (:data:`~hpsearch.catalog.TASK_METRICS`).
+    Whether the model compiles it is checked once the task is known (before any trial)."""
+
+    metric: str = "val_accuracy"
     direction: str = "maximize"  #: omitted: the direction that makes ``metric`` better
 
     @classmethod
     def _derived_defaults(cls, raw: dict[str, Any]) -> dict[str, Any]:
         metric = raw.get("metric", cls.model_fields["metric"].default)
-        if "direction" not in raw and isinstance(metric, str) and metric in _catalog.METRICS:
-            raw["direction"] = _catalog.METRICS[metric]
+        if "direction" not in raw and isinstance(metric, str) and _catalog.metric_direction(metric):
+            raw["direction"] = _catalog.metric_direction(metric)
         return raw
 
     @field_validator("metric", mode="before")
     @classmethod
-    def _produced(cls, metric: Any) -> str:
-        if not isinstance(metric, str) or metric not in _catalog.METRICS:
+    def _known(cls, metric: Any) -> str:
+        if not isinstance(metric, str) or _catalog.metric_direction(metric) is None:
+            known = [f"{prefix}{m}" for prefix in ("val_", "") for m in ("loss", *_catalog.TASK_METRICS)]
+            started = [k for k in known if isinstance(metric, str) and metric and k.startswith(metric)]
+            hint = f" (did you mean {started[0]!r}?)" if len(started) == 1 else did_you_mean(str(metric), known)
             raise Problem(
                 "",
-                f"the model does not produce {metric!r}{did_you_mean(str(metric), _catalog.METRICS)}; "
-                f"it produces {', '.join(_catalog.METRICS)}",
+                f"the model does not produce {metric!r}{hint}; use val_loss, "
+                f"or val_<m> / <m> for a compiled metric m ({', '.join(_catalog.TASK_METRICS)})",
             )
         return metric
 
@@ -211,11 +219,18 @@ class ObjectiveConfig(_Section):
         if direction not in ("maximize", "minimize"):
             raise Problem("", f"expected maximize or minimize, got {direction!r}")
         metric = info.data.get("metric")  # absent when the metric itself was refused
-        if metric is not None and direction != _catalog.METRICS[metric]:
-            raise Problem(
-                "", f"{direction} {metric} would select the worst models; use direction: {_catalog.METRICS[metric]}"
-            )
+        better = _catalog.metric_direction(metric) if metric is not None else None
+        if better is not None and direction != better:
+            raise Problem("", f"{direction} {metric} would select the worst models; use direction: {better}")
         return direction
+
+
+class ValidationConfig(_Section):
+    """How a trial is validated: ``folds: K`` trains K models on K splits of the training data
+    (K-fold cross-validation, stratified for classification) and scores the mean; ``None`` (the
+    default): one model, validated on the held-out ``validation_fraction``."""
+
+    folds: Annotated[int | None, Domain(2, 100)] = None
 
 
 class BudgetConfig(_Section):

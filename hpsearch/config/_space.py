@@ -12,15 +12,26 @@ than a pydantic model: a model per knob would restate the catalog.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Union
+from typing import Any
 
 from hpsearch import catalog as _catalog
 from hpsearch.catalog import Knob
 from hpsearch.config._model import is_builder_ref
 from hpsearch.config._problems import Problem, as_mapping, check_keys, coerce, join, normalize_name, show
+from hpsearch.config._space_types import (
+    Branch,
+    Choice,
+    Conditional,
+    Fixed,
+    Group,
+    ParamSpec,
+    Range,
+    RoleSpec,
+    SearchSpace,
+    range_points,
+)
 
 __all__ = [
     "Fixed",
@@ -35,175 +46,6 @@ __all__ = [
     "default_search_space",
     "range_points",
 ]
-
-
-@dataclass(frozen=True)
-class Fixed:
-    """A value that is not searched."""
-
-    value: Any
-
-
-@dataclass(frozen=True)
-class Choice:
-    """A categorical choice among ``choices``."""
-
-    choices: tuple[Any, ...]
-
-
-@dataclass(frozen=True)
-class Range:
-    """A numeric range; integer when ``integer``; sampled log-uniformly when ``log``."""
-
-    low: float
-    high: float
-    log: bool = False
-    step: float | None = None
-    integer: bool = False
-
-
-ParamSpec = Union[Fixed, Choice, Range]
-
-
-@dataclass(frozen=True)
-class Branch:
-    """One option of a conditional role (``sgd`` of ``optimizer``) and the specs of its knobs."""
-
-    name: str
-    knobs: tuple[tuple[str, ParamSpec], ...] = ()
-
-
-@dataclass(frozen=True)
-class Conditional:
-    """A role whose value selects a branch with knobs of its own (optimizer, schedule, ...)."""
-
-    branches: tuple[Branch, ...]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(b.name for b in self.branches)
-
-    def branch(self, name: str) -> Branch:
-        for b in self.branches:
-            if b.name == name:
-                return b
-        raise KeyError(name)
-
-
-@dataclass(frozen=True)
-class Group:
-    """A role that is a fixed set of knobs (``architecture``, ``model``), each with its own spec;
-    sampled as ``"<role>.<knob>"``."""
-
-    knobs: tuple[tuple[str, ParamSpec], ...] = ()
-
-    def values(self) -> dict[str, Any]:
-        """The knobs' values when every one is fixed (a fixed group's settings)."""
-        return {k: s.value for k, s in self.knobs if isinstance(s, Fixed)}
-
-
-RoleSpec = Union[ParamSpec, Conditional, Group]
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """The whole search space, one field per role of :data:`hpsearch.catalog.ROLE_ORDER`, then
-    the model's knobs (:data:`hpsearch.catalog.MODEL_ROLES`; ``None`` when the model has none, so
-    a study stored before they existed reads back equal)."""
-
-    optimizer: Conditional
-    learning_rate: ParamSpec
-    schedule: Conditional
-    regularizer: Conditional
-    initializer: ParamSpec
-    batch_norm: ParamSpec
-    dropout: ParamSpec
-    batch_size: ParamSpec
-    architecture: Group | None = None  #: the ``cnn`` family's knobs (set whenever the model is ``cnn``)
-    model: Group | None = None  #: the knobs of a builder you write
-
-    def roles(self) -> Iterator[tuple[str, RoleSpec]]:
-        """Every role given, in sampling order (a model's knobs only when it has some)."""
-        for role in (*_catalog.ROLE_ORDER, *_catalog.MODEL_ROLES):
-            spec = getattr(self, role)
-            if spec is not None:
-                yield role, spec
-
-    def searched(self) -> list[str]:
-        """Names of the parameters that really vary (not fixed), in sampling order."""
-        names: list[str] = []
-        for role, spec in self.roles():
-            if isinstance(spec, Conditional):
-                if len(spec.branches) > 1:
-                    names.append(role)
-                for b in spec.branches:
-                    names += [
-                        _catalog.param_name(b.name, k) for k, s in b.knobs if not isinstance(s, Fixed)
-                    ]
-            elif isinstance(spec, Group):
-                names += [_catalog.param_name(role, k) for k, s in spec.knobs if not isinstance(s, Fixed)]
-            elif not isinstance(spec, Fixed):
-                names.append(role)
-        return names
-
-    def searched_params(self) -> tuple[_catalog.SearchedParam, ...]:
-        """The parameters that vary as a sampler sees them (every branch's knobs included), in
-        sampling order: the values each can take (``None`` for a continuous range)."""
-        out: list[_catalog.SearchedParam] = []
-        for role, spec in self.roles():
-            if isinstance(spec, Conditional):
-                if len(spec.branches) > 1:
-                    out.append(_catalog.SearchedParam(role, spec.names, categorical=True))
-                for b in spec.branches:
-                    out += [
-                        _searched(_catalog.param_name(b.name, k), s, conditional=len(spec.branches) > 1)
-                        for k, s in b.knobs
-                        if not isinstance(s, Fixed)
-                    ]
-            elif not isinstance(spec, Fixed):
-                out.append(_searched(role, spec, conditional=False))
-        return tuple(out)
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for role, spec in self.roles():
-            if isinstance(spec, Conditional):
-                out[role] = {b.name: {k: _spec_to_yaml(s) for k, s in b.knobs} for b in spec.branches}
-            elif isinstance(spec, Group):
-                out[role] = {k: _spec_to_yaml(s) for k, s in spec.knobs}
-            else:
-                out[role] = _spec_to_yaml(spec)
-        return out
-
-
-def _searched(name: str, spec: Choice | Range, *, conditional: bool) -> _catalog.SearchedParam:
-    if isinstance(spec, Choice):
-        return _catalog.SearchedParam(name, spec.choices, categorical=True, conditional=conditional)
-    return _catalog.SearchedParam(name, range_points(spec), conditional=conditional)
-
-
-def range_points(spec: Range) -> tuple[float, ...] | None:
-    """Every value an integer or stepped range can take (what Optuna samples), ``None`` when it is
-    continuous. Decimal steps, so ``0.1 .. 0.3 step 0.1`` gives exactly ``0.1, 0.2, 0.3``."""
-    if spec.integer:
-        return tuple(range(int(spec.low), int(spec.high) + 1, int(spec.step or 1)))
-    if spec.step is None:
-        return None
-    low, high, step = (Decimal(str(v)) for v in (spec.low, spec.high, spec.step))
-    return tuple(float(low + i * step) for i in range(int((high - low) // step) + 1))
-
-
-def _spec_to_yaml(spec: ParamSpec) -> Any:
-    if isinstance(spec, Fixed):
-        return spec.value
-    if isinstance(spec, Choice):
-        return list(spec.choices)
-    out: dict[str, Any] = {"low": spec.low, "high": spec.high}
-    if spec.log:
-        out["log"] = True
-    if spec.step is not None:
-        out["step"] = spec.step
-    return out
 
 
 # ----------------------------------------------------------------------------- parsing
@@ -291,7 +133,7 @@ def _check_step(low: float, high: float, step: float, where: str) -> None:
 
 
 def _parse_conditional(raw: Any, role: str, where: str, *, stored: bool) -> Conditional:
-    table, default = _catalog.CONDITIONAL_ROLES[role]
+    table, default = _catalog.CONDITIONAL_ROLES.get(role) or (_catalog.OPTIONAL_CONDITIONAL_ROLES[role], "")
     if isinstance(raw, Mapping) and set(raw) == {"choices"}:
         raw = raw["choices"]
         where = join(where, "choices")
@@ -396,6 +238,11 @@ def _model_groups(raw: Mapping[str, Any], model: str | None, *, stored: bool) ->
                 "architecture", f"the knobs of the cnn family, and the model is your builder {model}; put its knobs under search_space.model"
             )
         return {} if raw.get("model") is None else {"model": _parse_user_group(raw["model"], stored=stored)}
+    if model in _catalog.TABLE_MODELS:  # the MLP: its knobs are the `mlp` role
+        for other in _catalog.MODEL_ROLES:
+            if raw.get(other) is not None:
+                raise Problem(other, f"the knobs of another model, and the model is {model}; its knobs go under search_space.{model}")
+        return {}
     option = _catalog.MODELS.option(model)
     role = getattr(option, "role", "")
     for other in _catalog.MODEL_ROLES:
@@ -420,7 +267,7 @@ def parse_search_space(raw: Any, *, stored: bool = False, model: str | None = No
         Problem: with a key path relative to ``search_space`` (``optimizer.sgd.momentum``).
     """
     raw = as_mapping(raw, "")
-    check_keys(raw, (*_catalog.ROLE_ORDER, *_catalog.MODEL_ROLES), "")
+    check_keys(raw, (*_catalog.ROLE_ORDER, *_catalog.MODEL_ROLES, *_catalog.OPTIONAL_ROLES), "")
     values: dict[str, Any] = {}
     for role in _catalog.ROLE_ORDER:
         if role in _catalog.CONDITIONAL_ROLES:
@@ -428,6 +275,13 @@ def parse_search_space(raw: Any, *, stored: bool = False, model: str | None = No
         else:
             values[role] = _parse_param(raw.get(role), _catalog.SCALAR_ROLES[role], role, stored=stored)
     values.update(_model_groups(raw, model, stored=stored))
+    for role in _catalog.OPTIONAL_ROLES:
+        if raw.get(role) is None:
+            continue
+        if role in _catalog.OPTIONAL_CONDITIONAL_ROLES:
+            values[role] = _parse_conditional(raw[role], role, role, stored=stored)
+        else:
+            values[role] = _parse_group(raw[role], _catalog.GROUP_ROLES[role], role, stored=stored)
     return SearchSpace(**values)
 
 

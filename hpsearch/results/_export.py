@@ -121,6 +121,7 @@ class ExportResult:
     model_version: str | None = None
     model_uri: str | None = None  #: ``models:/<study>/<version>``, loadable with ``mlflow.pyfunc.load_model``
     data_note: str | None = None  #: set when the data was not where / what the study was trained on
+    objective: str | None = None  #: the study's objective (its metric is listed first)
     notes: list[str] = field(default_factory=list)
 
 
@@ -130,8 +131,13 @@ def _inputs(x: Any) -> Any:
 
 
 def exportable(model: keras.Model, dataset: Any, fmt: str) -> keras.Model:
-    """The model as it is exported: for a table, wrapped with its preprocessing so that it takes
-    raw rows (:meth:`~hpsearch.data.sources.TableTransform.wrap`); images: as trained (it rescales itself)."""
+    """The model as it is exported: without its augmentation block (which acts only in training;
+    see :func:`~hpsearch.models._augment.without_augmentation`); for a table, wrapped with its
+    preprocessing so that it takes raw rows (:meth:`~hpsearch.data.sources.TableTransform.wrap`);
+    images: as trained otherwise (it rescales itself)."""
+    from hpsearch.models._augment import without_augmentation
+
+    model = without_augmentation(model)
     if dataset.preprocessing is None:
         return model
     if fmt != "keras":
@@ -193,10 +199,12 @@ def export_best(
     with scratch_dir() as tmp:
         model = load_checkpoint(fetch_checkpoint(tracking, run_id, tmp))
     metrics = evaluate(model, Pipelines(dataset))
-    model = exportable(model, dataset, fmt)
+    trained, model = model, exportable(model, dataset, fmt)
     out = export_model(model, fmt, out)
     x = dataset.test_inputs(check_images)
     diff = verify_export(model, out, fmt, x)
+    if dataset.preprocessing is None:  # the export predicts as the trained model does in inference mode (augmentation included)
+        diff = max(diff, verify_export(trained, out, fmt, x))
     checked = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
     result = ExportResult(
         trial_number=best.number, output=out, fmt=fmt, test_metrics=metrics, max_abs_diff=diff, checked_images=checked,

@@ -160,6 +160,7 @@ def export_study(
     note = data_note(study, data)
     result = export_best(study, tracking, data, fmt=fmt, output=output)
     result.data_note = note
+    result.objective = config.objective.metric
     return result
 
 

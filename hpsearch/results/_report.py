@@ -100,6 +100,11 @@ def _optuna_plot(make: Callable[[], go.Figure], first: list[bool], why_not: str)
         return f"<p class='muted'>{html.escape(why_not)} ({html.escape(str(e).splitlines()[0] if str(e) else type(e).__name__)})</p>"
 
 
+def _base(metric: str) -> str:
+    """``val_mae`` -> ``mae``: the objective's metric as the test set logs it (``test_mae``)."""
+    return metric.removeprefix("val_")
+
+
 def _curves(top: list[FrozenTrial], metric: str, history: Callable[[FrozenTrial, str], list[tuple[int, float]]] | None) -> go.Figure:
     fig = go.Figure()
     train_metric = metric.removeprefix("val_")
@@ -245,7 +250,7 @@ def build_report(
         ("pruned", by_state[State.PRUNED]),
         ("failed", by_state[State.FAIL]),
         (f"best {metric}", f"{best.value:.4f}" if best else "-"),
-        ("test accuracy (best)", f"{test['test_accuracy']:.4f}" if "test_accuracy" in test else "-"),
+        (f"test {_base(metric)} (best)", f"{test[f'test_{_base(metric)}']:.4f}" if f"test_{_base(metric)}" in test else "-"),
     ]
     parts += [f"<div class='card'>{html.escape(k)}<b>{html.escape(str(v))}</b></div>" for k, v in cards]
     parts.append("</div>")

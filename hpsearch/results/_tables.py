@@ -26,6 +26,7 @@ from hpsearch.study._ranking import best_value, rank_key
 from hpsearch.keys import State, TrialAttr
 
 __all__ = [
+    "test_summary",
     "TrialTable",
     "trial_table",
     "trials_frame",
@@ -302,3 +303,12 @@ def render_trials(
     conditional = [p for p in params if "." in p]
     priority = [*first, *roles, *extra[:1], *conditional, *extra[1:]] if extra[:1] == ["reason"] else [*first, *roles, *conditional, *extra]
     return render_table(rows, [*first, *params, *extra], priority=priority, keep=len(first), width=width, wide=wide)
+
+
+def test_summary(test: Mapping[str, Any], objective: str | None = None) -> str:
+    """``mae = 2.4100, rmse = 3.2000, loss = 10.1000``: every ``test_<m>`` of a study's test
+    metrics, the objective's metric first and the loss last (whatever the study compiled)."""
+    first = objective.removeprefix("val_") if objective else None
+    names = [k.removeprefix("test_") for k in test if k.startswith("test_")]
+    names.sort(key=lambda m: (m != first, m == "loss"))
+    return ", ".join(f"{m} = {float(test[f'test_{m}']):.4f}" for m in names)

@@ -26,6 +26,7 @@ def load_checkpoint(path: str | Path) -> keras.Model:
     """Load a ``.keras`` checkpoint in safe mode."""
     import keras
 
+    import hpsearch.models._compile  # noqa: F401 - registers hpsearch's losses and metrics
     import hpsearch.models._schedules  # noqa: F401 - registers custom schedules for deserialization
 
     try:
@@ -54,8 +55,11 @@ def _flat(results: Mapping[str, Any]) -> dict[str, float]:
 
 def evaluate(model: keras.Model, pipelines: Pipelines, split: str = "test", batch_size: int = 256) -> dict[str, float]:
     """``{"<split>_<metric>": value}`` of ``model`` on ``split``, each metric under the name Keras
-    gives it: ``test_loss``, ``test_accuracy`` for a model compiled with ``accuracy``."""
-    results = model.evaluate(pipelines.evaluation(split, batch_size), verbose=0, return_dict=True)
+    gives it: ``test_loss``, ``test_accuracy`` for a model compiled with ``accuracy``, ``test_mae``
+    for one compiled with ``mae``. Targets are encoded as the model's loss needs them."""
+    from hpsearch.models._compile import targets_of
+
+    results = model.evaluate(pipelines.evaluation(split, batch_size, targets=targets_of(model)), verbose=0, return_dict=True)
     return {f"{split}_{name}": value for name, value in _flat(results).items()}
 
 

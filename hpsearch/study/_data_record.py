@@ -18,7 +18,6 @@ import optuna
 
 from hpsearch._dataset_kind import KEYED_BY_PATH, dataset_kind
 from hpsearch._errors import UsageError
-from hpsearch.catalog import check_input_shape
 from hpsearch.config import StudyConfig
 from hpsearch.data._types import Dataset
 from hpsearch.data.sources import SourceSpec, load_source
@@ -38,33 +37,21 @@ __all__ = [
 ]
 
 _TITLES = {"cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "mnist": "MNIST", "fashion_mnist": "Fashion-MNIST"}
-_WHAT = {"csv": "this CSV", "npz": "this .npz", "folder": "this folder"}
 
 
 def load_data(config: StudyConfig, data_dir: str | None = None) -> Dataset:
-    """Load the study's dataset (any source), split with ``config.seed`` (0 when it has none), and
-    check the model can learn from it.
+    """Load the study's dataset (any source), split with ``config.seed`` (0 when it has none).
+    Whether the model can learn from it is checked by :func:`hpsearch.tasks._plan.settle` (which
+    also settles what the study left to the data) and :func:`hpsearch.study._model_check.check_model`.
 
     Args:
         data_dir: where the files of a dataset by name are (no download), as ``--data-dir``.
 
     Raises:
-        UsageError: data that cannot be read, or that the study's model cannot learn from.
+        UsageError: data that cannot be read.
     """
     seed = config.seed if config.seed is not None else 0
-    dataset = load_source(SourceSpec.from_config(config.data), seed=seed, data_dir=data_dir)
-    kind = (dataset.source or {}).get("kind")
-    problem = None
-    if config.builder_ref() is None:  # a builder you write is dry-built on the data before any trial
-        problem = check_input_shape(config.model, dataset.input_shape, _WHAT.get(kind, "this data"))
-    if problem is None and dataset.task != "classification":
-        problem = (
-            f"model {config.model} is a classifier, and {_WHAT.get(kind, 'this data')} has {dataset.task} targets "
-            "(numbers that are not class ids 0..K-1); set task: classification if they are classes"
-        )
-    if problem:
-        raise UsageError(f"{dataset.name}: {problem}.")
-    return dataset
+    return load_source(SourceSpec.from_config(config.data), seed=seed, data_dir=data_dir)
 
 
 def check_same_data(study: optuna.Study, fingerprint: Mapping[str, Any], *, fix: str) -> None:

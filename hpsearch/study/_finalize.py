@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch.config import StudyConfig
@@ -118,6 +118,26 @@ def finalize_study(
     return test
 
 
+def _retrain_best(best: FrozenTrial, config: StudyConfig, dataset: Dataset, tracking: Any, reporter: Reporter) -> None:
+    """K-fold: the best trial trained no model of its own; train it on all training data for its
+    best epoch count and store that as its model (``model/best.keras``)."""
+    import keras
+
+    from hpsearch.space._sample import sample
+    from hpsearch.study._best_model import scratch_dir
+    from hpsearch.trial._kfold import retrain_on_all
+
+    epochs = int(best.user_attrs.get(TrialAttr.BEST_EPOCH) or config.training.max_epochs)
+    params = sample(optuna.trial.FixedTrial(dict(best.params)), config.search_space)
+    reporter.message(f"trial {best.number}: retraining on all training data for {epochs} epochs (the best epoch count of its folds)")
+    model = retrain_on_all(config, dataset, params, epochs, seed=int(config.seed or 0) + best.number)
+    with scratch_dir() as tmp:
+        path = Path(tmp) / "best.keras"
+        model.save(path)
+        tracking.trial_run(best.user_attrs[TrialAttr.MLFLOW_RUN_ID]).store_artifact(path, "model")
+    keras.backend.clear_session(free_memory=True)
+
+
 def _test_best(
     study: optuna.Study, config: StudyConfig, tracking: Any, dataset: Dataset, pipelines: Any, counts: Counts, reporter: Reporter
 ) -> dict[str, Any] | None:
@@ -142,6 +162,8 @@ def _test_best(
     run_id = best.user_attrs[TrialAttr.MLFLOW_RUN_ID]
     try:
         import_builder(config)  # its custom layers, before its checkpoint is loaded
+        if config.validation is not None and config.validation.folds and not tracking.has_model(run_id):
+            _retrain_best(best, config, dataset, tracking, reporter)
         if not tracking.has_model(run_id):
             raise RuntimeFailure(f"its MLflow run {run_id} has no model/best.keras (yet).")
         with scratch_dir() as tmp:

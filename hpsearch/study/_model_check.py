@@ -43,6 +43,8 @@ def _as_collections(group: Group) -> dict[str, Any]:
 
 
 def _family_problem(config: StudyConfig, input_shape: tuple[int, ...]) -> str | None:
+    if config.model not in MODELS:  # a table model (the MLP) takes any rows of features
+        return None
     role = getattr(MODELS.option(config.model), "role", "")
     group = getattr(config.search_space, role, None) if role else None
     if group is None:
@@ -58,8 +60,12 @@ def check_model(config: StudyConfig, dataset: Any) -> dict[str, str] | None:
         UsageError: one line naming the problem (nothing has been written).
     """
     from hpsearch.models._build import DataSpec
+    from hpsearch.space._sample import first_point
+    from hpsearch.tasks._plan import plan_for
 
-    data = DataSpec.of(dataset)
+    head = plan_for(config, dataset).head(first_point(config.search_space))  # what a trial asks of the model
+    activation = None if head.activation == "linear" else head.activation
+    data = DataSpec(tuple(dataset.input_shape), head.units, float(dataset.input_scale), activation)
     ref = config.builder_ref()
     if ref is None:
         problem = _family_problem(config, data.input_shape)
@@ -68,7 +74,6 @@ def check_model(config: StudyConfig, dataset: Any) -> dict[str, str] | None:
         return None
     from hpsearch.models._build import ModelFactory
     from hpsearch.models._user import validate_builder
-    from hpsearch.space._sample import first_point
 
     factory = ModelFactory(config)  # imports the builder: a bad file or function is reported here
     validate_builder(ref, factory.hp(first_point(config.search_space), data), searched=config.search_space.searched())

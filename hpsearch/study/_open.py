@@ -27,7 +27,7 @@ from hpsearch.study._strategies import make_pruner, make_sampler
 from hpsearch.study._storage import open_storage, parse_storage_url
 from hpsearch.keys import StudyAttr
 
-__all__ = ["open_study", "load_study", "seed_of", "stored_seed", "fresh_seed", "check_seed", "target_trials"]
+__all__ = ["open_study", "load_study", "seed_of", "stored_seed", "stored_config", "fresh_seed", "check_seed", "target_trials"]
 
 
 def _diff(old: Any, new: Any, path: str = "") -> list[str]:
@@ -101,6 +101,21 @@ def stored_seed(name: str, locations: Locations) -> int | None:
         return seed_of(storage.get_study_user_attrs(storage.get_study_id_from_name(name)))
     except Exception:  # noqa: BLE001 - unreachable or empty storage: no study to take a seed from
         return None
+
+
+def stored_config(name: str, locations: Locations) -> StudyConfig | None:
+    """The configuration the existing study ``name`` was created with, or ``None``. Reads only."""
+    spec = parse_storage_url(locations.storage_url)
+    if spec.path is not None and not spec.path.is_file():
+        return None
+    try:
+        storage = open_storage(locations.storage_url, create=False)
+        if name not in _existing_names(storage):
+            return None
+        raw = storage.get_study_user_attrs(storage.get_study_id_from_name(name)).get(StudyAttr.CONFIG)
+    except Exception:  # noqa: BLE001 - unreachable or empty storage: open_study reports it
+        return None
+    return None if raw is None else parse_study_dict(raw, name=name, source=f"study {name!r} in storage", stored=True)
 
 
 def fresh_seed() -> int:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import shutil
 import time
+import warnings
+from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,10 +33,12 @@ from hpsearch.study._finalize import close_after_stop, finalize_study, pending_m
 from hpsearch.keys import RunStatus, StudyAttr, Tag
 from hpsearch.study._loop import Counts, WorkerResult, count_trials, run_worker
 from hpsearch.study._model_check import check_model, record_builder
-from hpsearch.study._open import check_seed, fresh_seed, load_study, open_study, stored_seed, target_trials
+from hpsearch.study._open import check_seed, fresh_seed, load_study, open_study, stored_config, stored_seed, target_trials
+from hpsearch.study._storage import canonical
 from hpsearch.study._ranking import best_trial
 from hpsearch.study._reporter import NullReporter, Reporter
 from hpsearch.study._storage import check_storage, parse_storage_url
+from hpsearch.tasks._plan import settle
 
 __all__ = [
     "StudyRequest",
@@ -104,6 +108,31 @@ def resolve_config(request: StudyRequest) -> StudyConfig:
     )
     check_schedules_act(config, epochs_from="training.max_epochs" if request.epochs is None else "--epochs")
     return config
+
+
+def _shipped_study_as_stored(config: StudyConfig, locations: Locations, request: StudyRequest, reporter: Callable[[str], None]) -> StudyConfig:
+    """A study created from a shipped study file continues with the configuration it was created
+    with when a newer hpsearch ships that file changed (cifar10 searching augmentation): its
+    trials stay comparable. A user's own file is never replaced this way (a changed file is an
+    error naming the change, as before)."""
+    from hpsearch.config import builtin_studies
+
+    shipped = {str(p) for p in builtin_studies().values()}
+    if request.fresh or config.source not in shipped:
+        return config
+    stored = stored_config(config.name, locations)
+    if stored is None or canonical(stored.identity()) == canonical(config.identity()):
+        return config
+    reporter(
+        f"Study {config.name!r} continues with the configuration it was created with; the shipped "
+        f"{Path(config.source).name} has changed since (--fresh starts over with the new one)."
+    )
+    # The budget and the strategies of the new file; everything that makes trials comparable from storage.
+    kept = stored.model_copy(update={k: getattr(config, k) for k in ("budget", "sampler", "pruner", "heartbeat", "memory")})
+    return kept.with_overrides(
+        trials=request.trials, timeout=request.timeout, max_epochs=request.epochs, subset=request.subset,
+        dataset=request.dataset, target=request.target, test=request.test, seed=request.seed,
+    )
 
 
 def _settle_seed(config: StudyConfig, locations: Locations, request: StudyRequest) -> StudyConfig:
@@ -211,8 +240,10 @@ def run_study(
         raise UsageError(f"--workers must be at least 1, got {request.workers}.")
     requested = resolve_config(request)
     locations = resolve_locations(request.storage, request.tracking_uri)
+    requested = _shipped_study_as_stored(requested, locations, request, lambda line: warnings.warn(line, stacklevel=2))
     config = _settle_seed(requested, locations, request)
     dataset = load_data(config, request.data_dir)
+    config = settle(config, dataset)
     builder = check_model(config, dataset)  # the model fits the data; a builder you write is dry-built
     _check_locations(locations)
     _check_folders(locations, config.name)
@@ -225,6 +256,7 @@ def run_study(
         if recorded is not None and recorded != config.seed:
             config = _settle_seed(requested, locations, request)  # one line if another seed was asked for
             dataset = load_data(config, request.data_dir)
+            config = settle(config, dataset)
         study, config = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
         record_data_source(study, dataset)
         builder_note = record_builder(study, config, builder)

@@ -6,6 +6,8 @@
   encoding a loss needs; :func:`default_loss`, :func:`losses_for`.
 * :func:`build_loss`, :func:`build_metrics`, :func:`metrics_for` -- Keras objects from catalog names.
 * :func:`objective_direction` -- which way any logged metric is better.
+* :func:`settle`, :func:`plan_for`, :class:`TaskPlan` -- a study's task, model, loss, metrics and
+  objective settled from its data and checked before any trial is written.
 
 Importing this package does not import TensorFlow: metrics are built by
 :mod:`hpsearch.tasks._metrics`, imported when the first one is built.

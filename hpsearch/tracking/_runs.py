@@ -17,7 +17,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, RunTag
 from mlflow.exceptions import MlflowException
-from hpsearch.keys import EPOCH_METRICS, RunStatus, State, Tag
+from hpsearch.keys import RunStatus, State, Tag
 
 __all__ = ["TrialRun", "RunSummary"]
 
@@ -74,7 +74,7 @@ class TrialRun:
         for row in history:
             epoch = int(row["epoch"])
             if epoch not in have:
-                self.log_epoch(epoch, {k: row[k] for k in EPOCH_METRICS if k in row})
+                self.log_epoch(epoch, {k: v for k, v in row.items() if k != "epoch"})
                 added += 1
         return added
 

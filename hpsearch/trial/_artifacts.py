@@ -6,18 +6,20 @@ checkpoint folder, marked pending, and the next run of the study uploads it.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import keras
 
+import hpsearch.models._compile  # noqa: F401 - registers hpsearch's losses and metrics
 from hpsearch.tracking import TrialRun
 from hpsearch.trial._assemble import BOARD_LOG, CSV_LOG, TrialCallbacks
 from hpsearch.trial._checkpoints import TrialCheckpoints
 from hpsearch.trial._outcome import TrialOutcome, reason_of
 from hpsearch.trial._plots import learning_curve_png
 from hpsearch.keys import objective_column, State, Tag
+from hpsearch.tasks import metric_base
 
 __all__ = ["verify_best_checkpoint", "store_artifacts"]
 
@@ -82,7 +84,9 @@ def _best_weights(outcome: TrialOutcome, model: keras.Model, callbacks: TrialCal
     return model.get_weights() if trained_here and last == best.best_epoch + 1 else None
 
 
-def store_artifacts(outcome: TrialOutcome, *, study_name: str, metric: str, say: Callable[[str], None]) -> None:
+def store_artifacts(
+    outcome: TrialOutcome, *, study_name: str, metric: str, metrics: Sequence[str] = ("accuracy",), say: Callable[[str], None]
+) -> None:
     """Store the learning curve, the epoch logs and the (verified) best checkpoint in the trial's run."""
     run = outcome.run
     ckpt = outcome.checkpoints
@@ -95,11 +99,12 @@ def store_artifacts(outcome: TrialOutcome, *, study_name: str, metric: str, say:
                 ckpt.directory / "learning_curve.png",
                 title=f"{study_name} trial {outcome.number} ({outcome.state.lower()})",
                 best_epoch=outcome.best_epoch,
+                metrics=(*dict.fromkeys((metric_base(metric), *metrics)), "loss"),
             )
             files.append((png, "plots"))
         if outcome.best_epoch is not None:
             best_row = next(r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch)
-            keys = dict.fromkeys((metric, "val_accuracy", "val_loss"))  # objective first: the UI's column
+            keys = dict.fromkeys((metric, *(f"val_{m}" for m in metrics), "val_loss"))  # objective first: the UI's column
             run.log_metrics({objective_column(k): best_row[k] for k in keys if k in best_row})
         if (ckpt.directory / BOARD_LOG).is_dir():  # history.csv is stored with the model, below
             run.log_artifacts(ckpt.directory / BOARD_LOG, BOARD_LOG)

@@ -13,7 +13,6 @@ from hpsearch.tracking import TrialRun
 from hpsearch.trial import callbacks as cb
 from hpsearch.trial._checkpoints import RemoteSlots, TrialCheckpoints
 from hpsearch.trial._resume import Resume
-from hpsearch.keys import EPOCH_METRICS
 
 if TYPE_CHECKING:
     import optuna
@@ -81,7 +80,7 @@ class TrialCallbacks:
         if remote:
             slots = RemoteSlots(resume.remote_best)
             ordered.append(cb.RemoteResumeSync(checkpoints, run.log_artifact, best, slots, checkpoints.directory / ".remote"))
-        ordered.append(cb.MetricsSink(run.log_epoch, EPOCH_METRICS))
+        ordered.append(cb.MetricsSink(run.log_epoch))  # every compiled metric, train and validation
         pruning = cb.PruningReporter(trial, monitor)
         ordered.append(pruning)
         if on_epoch is not None:

@@ -9,9 +9,15 @@ __all__ = ["learning_curve_png"]
 
 
 def learning_curve_png(
-    history: Sequence[Mapping[str, float]], path: str | Path, *, title: str = "", best_epoch: int | None = None
+    history: Sequence[Mapping[str, float]],
+    path: str | Path,
+    *,
+    title: str = "",
+    best_epoch: int | None = None,
+    metrics: Sequence[str] = ("accuracy", "loss"),
 ) -> Path:
-    """Draw accuracy and loss, train (dashed) vs validation (solid) in one colour, per epoch into ``path``.
+    """Draw each of ``metrics`` (the objective's first, the loss last), train (dashed) vs
+    validation (solid) in one colour, per epoch into ``path``.
 
     ``history`` rows and ``best_epoch`` carry the stored (1-based) epoch numbers, drawn as they are
     (whole-number ticks).
@@ -24,8 +30,8 @@ def learning_curve_png(
 
     path = Path(path)
     epochs = [int(row["epoch"]) for row in history]
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    for ax, metric in zip(axes, ("accuracy", "loss")):
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5 * len(metrics), 4), dpi=100, squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
         for key, label, style in ((metric, "train", "--"), (f"val_{metric}", "validation", "-")):  # one colour, dash for train
             values = [row.get(key, float("nan")) for row in history]
             ax.plot(epochs, values, style, color="C0", marker="o", markersize=3, label=label)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import keras
 
+import hpsearch.models._compile  # noqa: F401 - registers hpsearch's losses and metrics (resumed models)
 from hpsearch.trial._checkpoints import ResumeState, TrialCheckpoints
 from hpsearch.trial._outcome import reason_of
 

@@ -24,13 +24,17 @@ import keras
 
 from hpsearch.config import StudyConfig
 from hpsearch.data._datasets import Pipelines
-from hpsearch.models._build import DataSpec, ModelFactory, build_trial_model
+from hpsearch.models._build import ModelFactory
 from hpsearch.models._schedules import LearningRatePlan, build_learning_rate
+from hpsearch.models._trial_model import build_trial_model
 from hpsearch.space._sample import sample
+from hpsearch.tasks import Head
+from hpsearch.tasks._plan import TaskPlan, plan_for
 from hpsearch.tracking import StudyTracking, TrialRun
 from hpsearch.trial._artifacts import store_artifacts, verify_best_checkpoint
 from hpsearch.trial._assemble import TrialCallbacks
 from hpsearch.trial._checkpoints import TrialCheckpoints
+from hpsearch.trial._kfold import KFoldState, fold_datasets, fold_metric, run_folds
 from hpsearch.trial._outcome import TrialOutcome, reason_of
 from hpsearch.trial._resume import Resume, gather_resume
 from hpsearch.keys import RunStatus, State, Tag, TrialAttr
@@ -84,8 +88,9 @@ class TrialRunner:
         self.checkpoint_dir = Path(checkpoint_dir)
         self.on_epoch = on_epoch
         self.on_message = on_message
+        self.plan: TaskPlan = plan_for(config, pipelines.dataset)
         self.models = ModelFactory(config)  # imports a builder you write: its custom layers load in checkpoints
-        self.data_spec = DataSpec.of(pipelines.dataset)
+        self._folds: list[Pipelines] | None = None  #: K-fold: each fold's pipelines (made on first use)
 
     def _say(self, text: str) -> None:
         if self.on_message is not None:
@@ -109,18 +114,10 @@ class TrialRunner:
                 trial.set_user_attr(stale, None)
         try:
             outcome.params = sample(trial, self.config.search_space)
-            resume = gather_resume(
-                trial.number,
-                ckpt,
-                self.tracking,
-                previous_run=trial.user_attrs.get(TrialAttr.MLFLOW_RUN_ID),  # set when this is a retry
-                patience=self.config.training.early_stopping_patience,
-            )
-            if resume.notice:
-                self._say(resume.notice)
-            outcome.resumed_from_epoch = resume.epochs_done
-            self._start_run(trial, outcome, resume, retry_of=first if first != trial.number else None)
-            self._fit(trial, outcome, ckpt, resume, seed=self.config.seed + first)
+            if self.config.validation is not None and self.config.validation.folds:
+                self._run_folds(trial, outcome, ckpt, first)
+            else:
+                self._run_single(trial, outcome, ckpt, first)
         except Exception as e:  # noqa: BLE001 - any error fails this trial only
             outcome.state = State.FAIL
             outcome.reason = reason_of(e)
@@ -132,6 +129,10 @@ class TrialRunner:
             raise
         finally:
             keras.backend.clear_session(free_memory=True)  # also runs gc.collect()
+        return self._end(trial, outcome, start)
+
+    def _end(self, trial: optuna.Trial, outcome: TrialOutcome, start: float) -> TrialOutcome:
+        """Record how the trial went (attrs) and store its files in its run."""
         outcome.seconds = time.monotonic() - start
         trial.set_user_attr(TrialAttr.EPOCHS_TRAINED, outcome.epochs_trained)
         if outcome.best_epoch is not None:
@@ -139,8 +140,66 @@ class TrialRunner:
         if outcome.reason:
             trial.set_user_attr(TrialAttr.FAIL_REASON, outcome.reason)
         if outcome.run is not None:
-            store_artifacts(outcome, study_name=self.config.name, metric=self.config.objective.metric, say=self._say)
+            store_artifacts(outcome, study_name=self.config.name, metric=self.config.objective.metric, metrics=self.plan.metrics, say=self._say)
         return outcome
+
+    def _run_single(self, trial: optuna.Trial, outcome: TrialOutcome, ckpt: TrialCheckpoints, first: int) -> None:
+        """One model, validated on the validation split, resumed from the trial's checkpoints."""
+        resume = gather_resume(
+            trial.number,
+            ckpt,
+            self.tracking,
+            previous_run=trial.user_attrs.get(TrialAttr.MLFLOW_RUN_ID),  # set when this is a retry
+            patience=self.config.training.early_stopping_patience,
+        )
+        if resume.notice:
+            self._say(resume.notice)
+        outcome.resumed_from_epoch = resume.epochs_done
+        self._start_run(trial, outcome, resume, retry_of=first if first != trial.number else None)
+        self._fit(trial, outcome, ckpt, resume, seed=self.config.seed + first)
+
+    def _run_folds(self, trial: optuna.Trial, outcome: TrialOutcome, ckpt: TrialCheckpoints, first: int) -> None:
+        """A K-fold trial (see :mod:`hpsearch.trial._kfold`), resumed where a killed attempt stopped."""
+        cfg = self.config
+        assert cfg.validation is not None and cfg.validation.folds
+        if self._folds is None:
+            self._folds = [Pipelines(d) for d in fold_datasets(self.pipelines.dataset, cfg.validation.folds, seed=int(cfg.seed))]
+        state = KFoldState.load(ckpt.directory, cfg.validation.folds) or KFoldState(cfg.validation.folds)
+        previous = trial.user_attrs.get(TrialAttr.MLFLOW_RUN_ID)
+        keep = previous is not None and self.tracking.can_continue(previous, state.epochs_done)
+        tags: dict[str, Any] = {Tag.RESUMED_FROM: state.epochs_done}
+        if first != trial.number:
+            tags[Tag.RETRY_OF] = first
+        run: TrialRun = self.tracking.start_trial(trial.number, outcome.params, continue_run_id=previous if keep else None, tags=tags)
+        outcome.run = run
+        if previous and run.run_id != previous:
+            self.tracking.supersede(previous, run.run_id)
+        trial.set_user_attr(TrialAttr.MLFLOW_RUN_ID, run.run_id)
+        trial.set_user_attr(TrialAttr.RESUMED_FROM_EPOCH, state.epochs_done)
+        trial.set_user_attr(TrialAttr.RESUMED_FROM_FOLD, state.folds_done)
+        outcome.resumed_from_epoch = state.epochs_done
+        if not keep:  # a new run: it gets the history the state has
+            for row in state.history:
+                run.log_epoch(int(row["epoch"]), {k: v for k, v in row.items() if k != "epoch"})
+            for fold, rows in enumerate(state.folds):
+                for row in rows[: state.epochs_done]:  # a partial epoch is logged when it is finished
+                    run.log_epoch(int(row["epoch"]), {fold_metric(fold, k): v for k, v in row.items() if k != "epoch"})
+        self._report_history(trial, state.history)
+        seed = int(cfg.seed) + first
+        batch_size = int(outcome.params["batch_size"])
+        head = self.plan.head(outcome.params)
+
+        def build(fold: int) -> keras.Model:
+            keras.utils.set_random_seed(seed * 100 + fold)
+            return self._build(outcome.params, Resume(), self._folds[fold].steps_per_epoch(batch_size), seed=seed + fold)[0]
+
+        hook = self.on_epoch
+        run_folds(
+            trial=trial, outcome=outcome, ckpt=ckpt, folds=self._folds, build=build, state=state,
+            monitor=cfg.objective.metric, direction=cfg.objective.direction, max_epochs=cfg.training.max_epochs,
+            patience=cfg.training.early_stopping_patience, batch_size=batch_size, seed=seed, targets=(head.labels, head.units),
+            log=run.log_epoch, on_epoch=None if hook is None else (lambda epoch, logs: hook(trial.number, epoch, logs)),
+        )
 
     def _start_run(self, trial: optuna.Trial, outcome: TrialOutcome, resume: Resume, *, retry_of: int | None) -> None:
         """Start (or continue) the trial's MLflow run and bring it and Optuna up to the resume point."""
@@ -166,19 +225,36 @@ class TrialRunner:
             if value is not None and math.isfinite(value):
                 trial.report(float(value), step=int(row["epoch"]))
 
-    def _build(self, params: Mapping[str, Any], resume: Resume, steps: int) -> tuple[keras.Model, LearningRatePlan]:
+    def _build(self, params: Mapping[str, Any], resume: Resume, steps: int, *, seed: int) -> tuple[keras.Model, LearningRatePlan]:
         """The resumed model, or a new one; and the learning-rate plan of ``params``."""
         max_epochs = self.config.training.max_epochs
         if resume.model is not None:
             return resume.model, build_learning_rate(params, steps_per_epoch=steps, max_epochs=max_epochs)
-        return build_trial_model(self.models, params, self.data_spec, steps_per_epoch=steps, max_epochs=max_epochs)
+        data = self.pipelines.dataset
+        loss, knobs = self.plan.loss_of(params)
+        return build_trial_model(
+            params,
+            factory=self.models,
+            model=self.config.model,
+            head=self.plan.head(params),
+            loss_knobs=knobs,
+            metrics=self.plan.compiled,
+            input_shape=data.input_shape,
+            input_scale=data.input_scale,
+            steps_per_epoch=steps,
+            max_epochs=max_epochs,
+            seed=seed,
+            output_bias=self.plan.target_mean,
+        )
 
     def _fit(self, trial: optuna.Trial, outcome: TrialOutcome, ckpt: TrialCheckpoints, resume: Resume, *, seed: int) -> None:
         cfg = self.config
         batch_size = int(outcome.params["batch_size"])
         max_epochs = cfg.training.max_epochs
         keras.utils.set_random_seed(int(seed))
-        model, plan = self._build(outcome.params, resume, self.pipelines.steps_per_epoch(batch_size))
+        model, plan = self._build(outcome.params, resume, self.pipelines.steps_per_epoch(batch_size), seed=seed)
+        head: Head = self.plan.head(outcome.params)
+        targets = (head.labels, head.units)
         assert outcome.run is not None
         hook = self.on_epoch
         callbacks = TrialCallbacks.build(
@@ -197,8 +273,8 @@ class TrialRunner:
         if initial_epoch < max_epochs and not resume.stopped_early:
             try:
                 model.fit(
-                    self.pipelines.train(batch_size, seed=seed * 1000 + initial_epoch),
-                    validation_data=self.pipelines.evaluation("validation", batch_size),
+                    self.pipelines.train(batch_size, seed=seed * 1000 + initial_epoch, targets=targets),
+                    validation_data=self.pipelines.evaluation("validation", batch_size, targets=targets),
                     epochs=max_epochs,
                     initial_epoch=initial_epoch,
                     callbacks=callbacks.ordered,
