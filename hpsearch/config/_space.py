@@ -28,7 +28,6 @@ from hpsearch.config._space_types import (
     Group,
     ParamSpec,
     Range,
-    RoleSpec,
     SearchSpace,
     range_points,
 )
