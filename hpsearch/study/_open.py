@@ -85,36 +85,34 @@ def seed_of(user_attrs: Mapping[str, Any]) -> int | None:
     return None if seed is None else int(seed)
 
 
+def _stored_attrs(name: str, locations: Locations) -> dict[str, Any] | None:
+    """The user attributes of the existing study ``name``, or ``None`` when there is none. Reads
+    only; storage problems (unreachable, empty) are left for :func:`open_study` to report."""
+    spec = parse_storage_url(locations.storage_url)
+    if spec.path is not None and not spec.path.is_file():
+        return None
+    try:
+        storage = open_storage(locations.storage_url, create=False)
+        if name not in _existing_names(storage):
+            return None
+        return storage.get_study_user_attrs(storage.get_study_id_from_name(name))
+    except Exception:  # noqa: BLE001 - unreachable or empty storage: no study to read
+        return None
+
+
 def stored_seed(name: str, locations: Locations) -> int | None:
     """The seed of the existing study ``name``, or ``None`` when there is none. Reads only.
 
     The seed splits the data, so a session needs it before it loads the data and opens (or
-    creates) the study. Storage problems are left for :func:`open_study` to report.
+    creates) the study.
     """
-    spec = parse_storage_url(locations.storage_url)
-    if spec.path is not None and not spec.path.is_file():
-        return None
-    try:
-        storage = open_storage(locations.storage_url, create=False)
-        if name not in _existing_names(storage):
-            return None
-        return seed_of(storage.get_study_user_attrs(storage.get_study_id_from_name(name)))
-    except Exception:  # noqa: BLE001 - unreachable or empty storage: no study to take a seed from
-        return None
+    attrs = _stored_attrs(name, locations)
+    return None if attrs is None else seed_of(attrs)
 
 
 def stored_config(name: str, locations: Locations) -> StudyConfig | None:
     """The configuration the existing study ``name`` was created with, or ``None``. Reads only."""
-    spec = parse_storage_url(locations.storage_url)
-    if spec.path is not None and not spec.path.is_file():
-        return None
-    try:
-        storage = open_storage(locations.storage_url, create=False)
-        if name not in _existing_names(storage):
-            return None
-        raw = storage.get_study_user_attrs(storage.get_study_id_from_name(name)).get(StudyAttr.CONFIG)
-    except Exception:  # noqa: BLE001 - unreachable or empty storage: open_study reports it
-        return None
+    raw = (_stored_attrs(name, locations) or {}).get(StudyAttr.CONFIG)
     return None if raw is None else parse_study_dict(raw, name=name, source=f"study {name!r} in storage", stored=True)
 
 
