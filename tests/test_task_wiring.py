@@ -266,9 +266,22 @@ def test_a_regression_study_logs_and_shows_its_own_objective(store: Path, tmp_pa
     assert f"test mae (best)<b>{summary.test_metrics['test_mae']:.4f}" in page
     assert "val_accuracy" not in page and "test accuracy" not in page  # (plotly's own script says "accuracy")
     assert "trial 0 val_mae" in page or "trial 1 val_mae" in page  # the learning curves draw the objective
-    exported = CliRunner().invoke(main, ["export", "prices"])
+    exported = CliRunner().invoke(main, ["export", "prices", "--output", "prices.keras"])
     assert exported.exit_code == 0, exported.output
     assert f"test mae = {summary.test_metrics['test_mae']:.4f}, rmse = " in exported.output and "accuracy" not in exported.output
+
+    # The exported file takes raw CSV rows (its preprocessing travels with it) and scores the test
+    # rows as the trained model scored their preprocessed features.
+    import keras
+
+    import hpsearch
+
+    dataset = hpsearch.load_data(summary.config)
+    rows = dataset.test_inputs(len(dataset.test))
+    assert set(rows) == {"a", "b", "c"} and rows["a"].dtype == np.float32  # raw cells, not features
+    predicted = keras.models.load_model(tmp_path / "prices.keras").predict(rows, verbose=0).ravel()
+    mae = float(np.mean(np.abs(predicted - np.asarray(dataset.test.y, dtype=np.float64).ravel())))
+    assert mae == pytest.approx(summary.test_metrics["test_mae"], rel=1e-3)
 
 
 def test_an_augmented_image_study_exports_a_model_without_augmentation(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
