@@ -25,11 +25,11 @@ KEYED_BY_PATH = frozenset({"folder", "csv", "npz"})
 #: The options beyond ``dataset``/``validation_fraction``/``subset`` that each kind understands;
 #: setting one for another kind is a usage error (it would be silently ignored otherwise).
 OPTIONS_BY_KIND: dict[str, frozenset[str]] = {
-    "cifar10": frozenset(),
-    "cifar100": frozenset({"label_mode"}),
-    "mnist": frozenset(),
-    "fashion_mnist": frozenset(),
-    "folder": frozenset({"image_size", "color_mode", "test_fraction"}),
+    "cifar10": frozenset({"task"}),
+    "cifar100": frozenset({"label_mode", "task"}),
+    "mnist": frozenset({"task"}),
+    "fashion_mnist": frozenset({"task"}),
+    "folder": frozenset({"image_size", "color_mode", "test_fraction", "task"}),
     "csv": frozenset({"target", "task", "test", "test_fraction", "impute"}),
     "npz": frozenset({"task"}),
 }

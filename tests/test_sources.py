@@ -136,6 +136,9 @@ def test_mnist_npz_gets_a_channel_axis(tmp_path: Path) -> None:
     ds = load("mnist", data_dir=tmp_path)
     assert ds.input_shape == (8, 8, 1) and ds.num_classes == 10 and ds.class_names == tuple("0123456789")
     assert ds.describe()["counts"] == {"train": 270, "validation": 30, "test": 60}
+    assert load("mnist", data_dir=tmp_path, task="classification").task == "classification"  # an explicit, consistent task
+    with pytest.raises(UsageError, match=r"^task: regression contradicts the data: mnist has 10 classes of images; leave task out or use task: classification\.$"):
+        load("mnist", data_dir=tmp_path, task="regression")
     (tmp_path / "mnist.npz").unlink()
     with pytest.raises(UsageError, match="mnist.npz is not there; download https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz"):
         load("mnist", data_dir=tmp_path)

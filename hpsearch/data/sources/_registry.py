@@ -11,6 +11,7 @@ from hpsearch.data.sources._folder import load_image_folder
 from hpsearch.data.sources._keras import load_keras_dataset
 from hpsearch.data.sources._kinds import KINDS, detect_kind
 from hpsearch.data.sources._npz import load_npz_source
+from hpsearch._errors import UsageError
 from hpsearch.data.sources._spec import SourceSpec
 from hpsearch.data.sources._table import load_table
 
@@ -45,4 +46,10 @@ def load_source(spec: SourceSpec, *, seed: int, data_dir: str | Path | None = No
     """Detect the kind of ``spec.dataset``, refuse options that kind does not use, load it."""
     kind = detect_kind(spec.dataset)
     spec.check_options_for(kind)
-    return SOURCES[kind].load(spec, seed=seed, data_dir=data_dir)
+    dataset = SOURCES[kind].load(spec, seed=seed, data_dir=data_dir)
+    if spec.task != "auto" and dataset.task != spec.task:  # images come with class labels
+        raise UsageError(
+            f"task: {spec.task} contradicts the data: {spec.dataset} has {dataset.num_classes} classes of "
+            f"{'images' if len(dataset.input_shape) == 3 else 'examples'}; leave task out or use task: {dataset.task}."
+        )
+    return dataset
