@@ -87,7 +87,7 @@ def _log_keras_model(tracking: StudyTracking, model: Any, example: Any, *, tags:
             meta = Model(
                 artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=tracking.parent_run_id, model_id=logged.model_id
             )
-            mlflow.keras.save_model(model, tmp, mlflow_model=meta, signature=signature, input_example=example)
+            mlflow.keras.save_model(model, tmp, mlflow_model=meta, signature=signature, input_example=example, pip_requirements=_requirements())
             tracking.client.log_model_artifacts(logged.model_id, tmp)
     except BaseException:
         tracking.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
@@ -95,3 +95,19 @@ def _log_keras_model(tracking: StudyTracking, model: Any, example: Any, *, tags:
     tracking.client.finalize_logged_model(logged.model_id, LoggedModelStatus.READY)
     tracking.client.log_outputs(tracking.parent_run_id, [LoggedModelOutput(logged.model_id, step=0)])
     return logged
+
+
+def _requirements() -> list[str]:
+    """What serving the model needs, stated rather than inferred: MLflow infers it by loading the
+    model in a subprocess, which takes seconds and, when that load fails (hpsearch's own registered
+    metrics and layers live in its package), prints a warning and falls back to Keras alone. (hpsearch itself is not on PyPI: a model
+    compiled with hpsearch's metrics is served from an environment that has it, ``--env-manager local``.)"""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = []
+    for dist in ("keras", "tensorflow", "tensorflow-cpu"):
+        try:
+            out.append(f"{dist}=={version(dist)}")
+        except PackageNotFoundError:
+            continue
+    return out
