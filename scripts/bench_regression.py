@@ -59,11 +59,11 @@ def main() -> None:
         os.environ["HPSEARCH_HOME"] = str(folder / "home")
         for key in ("HPSEARCH_STORAGE", "MLFLOW_TRACKING_URI", "HPSEARCH_CHECKPOINT_DIR"):
             os.environ.pop(key, None)
-        from hpsearch.study._session import StudyRequest, run_study
+        import hpsearch
 
         start = time.perf_counter()
-        summary = run_study(
-            StudyRequest(study="boston_housing", study_name="diabetes", dataset=str(folder / "train.csv"),
+        summary = hpsearch.run_study(
+            hpsearch.StudyRequest(study="boston_housing", study_name="diabetes", dataset=str(folder / "train.csv"),
                          test=str(folder / "test.csv"), trials=args.trials, seed=args.seed)
         )
         seconds = time.perf_counter() - start
