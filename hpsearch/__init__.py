@@ -16,8 +16,9 @@ Names are loaded on first use, so ``import hpsearch`` imports neither TensorFlow
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hpsearch._lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -88,17 +89,6 @@ __all__ = [
     "studies_frame",
     "trials_frame",
 ]
-assert set(__all__) == set(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(globals(), _WHERE)

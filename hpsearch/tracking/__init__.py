@@ -10,8 +10,9 @@ does not import ``mlflow``.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from hpsearch._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from hpsearch.tracking._runs import RunSummary, TrialRun
@@ -19,9 +20,9 @@ if TYPE_CHECKING:
     from hpsearch.tracking._uris import normalize_tracking_uri, ui_path
 
 _WHERE = {
-    **dict.fromkeys(("normalize_tracking_uri", "ui_path"), "_uris"),
-    **dict.fromkeys(("RunSummary", "TrialRun"), "_runs"),
-    **dict.fromkeys(("StudyTracking", "check_tracking_uri", "study_experiments"), "_tracking"),
+    **dict.fromkeys(("normalize_tracking_uri", "ui_path"), "._uris"),
+    **dict.fromkeys(("RunSummary", "TrialRun"), "._runs"),
+    **dict.fromkeys(("StudyTracking", "check_tracking_uri", "study_experiments"), "._tracking"),
 }
 
 __all__ = [
@@ -33,17 +34,6 @@ __all__ = [
     "study_experiments",
     "ui_path",
 ]
-assert set(__all__) == set(_WHERE)
 
 
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+__getattr__, __dir__ = lazy_exports(globals(), _WHERE)
