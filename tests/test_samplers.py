@@ -67,10 +67,12 @@ def _locations(tmp_path: Path) -> Any:
     return resolve_locations(f"sqlite:///{tmp_path}/optuna.db", "sqlite:////unused/mlflow.db")
 
 
-def _worker(url: str, name: str, rank: int, out: str) -> None:
+def _worker(url: str, name: str, rank: int, out: str, ready: Any = None) -> None:
     locations = resolve_locations(url, "sqlite:////unused/mlflow.db")
     study, config = load_study(name, locations, rank=rank, for_worker=True)
-    runner = TrivialRunner(config, seconds=0.05)
+    runner = TrivialRunner(config, seconds=0.25)  # long enough that both workers overlap
+    if ready is not None:  # start together: a worker slow to spawn must still get a share of the trials
+        ready.wait(120)
     run_worker(study, config, runner, locations, target=config.budget.trials, poll_seconds=0.1)
     classes = [c.__name__ for c in type(study.sampler).__mro__]
     Path(out).write_text(json.dumps({"closed": runner.closed, "classes": classes, "seed": sampler_seed(config, rank=rank)}))
@@ -100,7 +102,8 @@ def test_each_sampler_runs_a_study_with_two_worker_processes(name: str, tmp_path
     open_study(config, locations, data_fingerprint={})
     ctx = multiprocessing.get_context("spawn")
     outs = [tmp_path / f"w{i}.json" for i in range(2)]
-    procs = [ctx.Process(target=_worker, args=(locations.storage_url, study_name, i, str(outs[i]))) for i in range(2)]
+    ready = ctx.Barrier(2)
+    procs = [ctx.Process(target=_worker, args=(locations.storage_url, study_name, i, str(outs[i]), ready)) for i in range(2)]
     for p in procs:
         p.start()
     for p in procs:
