@@ -203,3 +203,34 @@ def test_learning_rates_are_replayed_and_steps_counted() -> None:
     model.fit(x, y, batch_size=4, epochs=3, callbacks=callbacks, verbose=0)
     assert [round(row["learning_rate"], 6) for row in history.history] == [0.1, 0.01, 0.001]
     assert [row[STEPS_METRIC] for row in history.history] == [3.0, 3.0, 3.0]
+
+
+@pytest.mark.slow
+def test_a_kfold_study_retrains_on_every_fold(store: Path, tmp_path: Path) -> None:
+    """K-fold: the training data is every fold (training and validation splits pooled); the epoch
+    count is the best epoch of the folds' mean; a table's model is exported with its preprocessing."""
+    from hpsearch.study._session import StudyRequest, run_study
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(120, 3))
+    y = x @ [1.5, -2.0, 0.5] + 3 + 0.1 * rng.normal(size=120)
+    (tmp_path / "prices.csv").write_text("a,b,c,price\n" + "".join(f"{a:.4f},{b:.4f},{c:.4f},{t:.4f}\n" for (a, b, c), t in zip(x, y)))
+    write_study(
+        tmp_path / "kf.yaml", dataset="prices.csv", objective={"metric": "val_mae"}, validation={"folds": 3},
+        training={"max_epochs": 3, "early_stopping_patience": None}, budget={"trials": 1},
+        search_space={"optimizer": "adam", "learning_rate": 0.01, "dropout": 0.0, "batch_size": 16},
+    )
+    summary = run_study(StudyRequest(study="kf.yaml"))
+    best = summary.best
+    counts = summary.study.user_attrs["hpsearch.data_description"]["counts"]
+    result = CliRunner().invoke(main, ["retrain", "kf"])
+    assert result.exit_code == 0, result.output
+    client = MlflowClient(normalize_tracking_uri(f"sqlite:///{store}/mlflow.db"))
+    experiment = client.get_experiment_by_name("kf")
+    (run,) = client.search_runs([experiment.experiment_id], f"tags.`{Tag.ROLE}` = '{Role.RETRAIN}'")
+    assert run.data.params[RetrainParam.EXAMPLES] == str(counts["train"] + counts["validation"])
+    assert run.data.params[RetrainParam.EPOCHS] == str(best.user_attrs["best_epoch"])
+    assert run.data.metrics["test_mae"] > 0
+    exported = CliRunner().invoke(main, ["export", "kf", "--retrained", "--output", str(tmp_path / "kf.keras")])
+    assert exported.exit_code == 0, exported.output
+    assert "test rows match Keras" in exported.stdout
