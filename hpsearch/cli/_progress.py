@@ -113,6 +113,11 @@ class TerminalReporter:
             self._bar.update(1)
         self._bar.set_postfix_str("", refresh=True)
 
+    def advance(self) -> None:
+        """One more finished item on the bar (``hpsearch retrain``: its one run, when it ends)."""
+        self._bar.update(1)
+        self._bar.set_postfix_str("", refresh=True)
+
     def waiting(self, running: int) -> None:
         self._write(f"waiting for {running} trial(s) still running in other workers...")
 

@@ -54,7 +54,7 @@ def retrain(name: str, epochs: int | None, data_dir: str | None, dataset: str | 
     trial, metric = plan.trial, plan.config.objective.metric
     click.echo(
         f"Retraining trial {trial.number} of study {name} ({metric} = {trial.value:.4f}) on training + validation data: "
-        f"{plan.examples} examples, {plan.epochs} epochs ({_EPOCHS_FROM.get(plan.epochs_from, plan.epochs_from)}), "
+        f"{plan.examples} examples, {_epochs(plan.epochs)} ({_EPOCHS_FROM.get(plan.epochs_from, plan.epochs_from)}), "
         f"seed {plan.config.seed}.",
         err=True,
     )
@@ -62,15 +62,24 @@ def retrain(name: str, epochs: int | None, data_dir: str | None, dataset: str | 
     reporter = _reporter(plan)
     try:
         result = run_retrain(plan, reporter)
+        reporter.advance()
     except KeyboardInterrupt as stop:
         from hpsearch.cli._messages import signal_name
 
         reporter.close()
-        click.echo(f"\nRetrain stopped by {signal_name(stop)}; its MLflow run is marked KILLED. Run the same command to retrain.", err=True)
+        click.echo(
+            f"\nRetrain stopped by {signal_name(stop)}: its MLflow run, if it had started, is marked KILLED "
+            "(export --retrained skips it). Run the same command to retrain.",
+            err=True,
+        )
         sys.exit(130)
     finally:
         reporter.close()
     _print_result(name, plan, result, storage, tracking_uri)
+
+
+def _epochs(n: int) -> str:
+    return f"{n} epoch{'' if n == 1 else 's'}"
 
 
 def _reporter(plan: Any) -> Any:
@@ -87,7 +96,7 @@ def _print_result(name: str, plan: Any, result: Any, storage: str | None, tracki
 
     metric = plan.config.objective.metric
     click.echo(
-        f"Retrained trial {result.source_trial}: {result.epochs} epochs on {result.examples} examples "
+        f"Retrained trial {result.source_trial}: {_epochs(result.epochs)} on {result.examples} examples "
         f"({result.steps_per_epoch} steps per epoch); test {test_summary(result.test_metrics, metric)}"
     )
     if result.search_test:

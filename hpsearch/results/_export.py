@@ -184,7 +184,7 @@ def _retrained_source(study: Any, tracking: Any) -> tuple[int, str, list[str]]:
     if run is None or run.source_trial is None:
         unfinished = f" (its {count} retrain run(s) did not finish with a model)" if count else ""
         raise UsageError(f"Study {name!r} has no retrained model{unfinished}; run `hpsearch retrain {name}` first.")
-    notes = [f"the newest of {count} retrain runs is exported (run {run.run_id})"] if count > 1 else []
+    notes = [f"of {count} retrain runs, the newest that finished is exported (run {run.run_id})"] if count > 1 else []
     best = best_trial(study)
     if best is not None and best.number != run.source_trial:
         notes.append(
