@@ -207,7 +207,7 @@ def export(
     )
     if result.data_note:
         click.echo(f"Note: {result.data_note}", err=True)
-    for note in result.notes[1:]:
+    for note in result.retrained_notes:
         click.echo(f"Note: {note}.", err=True)
     from hpsearch.results._tables import test_summary
 

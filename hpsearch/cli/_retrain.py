@@ -53,7 +53,7 @@ def retrain(name: str, epochs: int | None, data_dir: str | None, dataset: str | 
         click.echo(f"Note: {plan.data_note}", err=True)
     trial, metric = plan.trial, plan.config.objective.metric
     click.echo(
-        f"Retraining trial {trial.number} of study {name} ({metric} = {trial.value:.4f}) on training + validation data: "
+        f"Retraining trial {trial.number} of study {name} ({metric} = {trial.values[0]:.4f}) on training + validation data: "
         f"{plan.examples} examples, {_epochs(plan.epochs)} ({_EPOCHS_FROM.get(plan.epochs_from, plan.epochs_from)}), "
         f"seed {plan.config.seed}.",
         err=True,

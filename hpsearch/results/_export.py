@@ -122,6 +122,7 @@ class ExportResult:
     model_version: str | None = None
     model_uri: str | None = None  #: ``models:/<study>/<version>``, loadable with ``mlflow.pyfunc.load_model``
     retrained_run: str | None = None  #: ``--retrained``: the retrain run whose model was exported
+    retrained_notes: list[str] = field(default_factory=list)  #: ``--retrained``: which run, when there were several; a newer best trial
     data_note: str | None = None  #: set when the data was not where / what the study was trained on
     objective: str | None = None  #: the study's objective (its metric is listed first)
     notes: list[str] = field(default_factory=list)
@@ -252,5 +253,5 @@ def export_best(
     result.model_version = version
     result.model_uri = model_uri
     result.notes.append(source)
-    result.notes += source_notes
+    result.retrained_notes = source_notes
     return result
