@@ -235,3 +235,14 @@ def test_a_kfold_study_retrains_on_every_fold(store: Path, tmp_path: Path) -> No
     exported = CliRunner().invoke(main, ["export", "kf", "--retrained", "--output", str(tmp_path / "kf.keras")])
     assert exported.exit_code == 0, exported.output
     assert "test rows match Keras" in exported.stdout
+
+
+def test_a_study_without_a_completed_trial_has_nothing_to_retrain() -> None:
+    from hpsearch._errors import RuntimeFailure
+    from hpsearch.study._retrain import best_to_retrain
+
+    study = optuna.create_study(study_name="empty")
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    with pytest.raises(RuntimeFailure) as error:
+        best_to_retrain(study)
+    assert str(error.value) == "Study 'empty' has no completed trial yet, so there is nothing to retrain; run `hpsearch study empty` first."
