@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from hpsearch.config import StudyConfig, load_study_config, parse_study_dict
     from hpsearch.data import Dataset, Pipelines, Split
     from hpsearch.results._read import export_study, open_results, report_study
+    from hpsearch.results._retrain import retrain_study
     from hpsearch.results._tables import studies_frame, trials_frame
     from hpsearch.study._data_record import load_data
     from hpsearch.study._ranking import best_trial
@@ -60,6 +61,8 @@ _WHERE = {
     "best_trial": "hpsearch.study._ranking",
     "report_study": "hpsearch.results._read",
     "export_study": "hpsearch.results._read",
+    # the best params trained on training + validation data, tested, recorded (``hpsearch retrain``)
+    "retrain_study": "hpsearch.results._retrain",
     # data, for scripts that feed their own arrays
     "Dataset": "hpsearch.data",
     "Split": "hpsearch.data",
@@ -84,6 +87,7 @@ __all__ = [
     "open_results",
     "parse_study_dict",
     "report_study",
+    "retrain_study",
     "run_study",
     "run_worker_process",
     "studies_frame",

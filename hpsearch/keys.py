@@ -17,11 +17,13 @@ __all__ = [
     "TrialAttr",
     "Tag",
     "Role",
+    "RetrainParam",
     "State",
     "RunStatus",
     "END_TAGS",
     "MODEL_ARTIFACT",
     "EPOCH_METRICS",
+    "STEPS_METRIC",
     "epoch_metrics",
     "KIND_TAG",
     "KIND",
@@ -93,6 +95,8 @@ class Tag(StrEnum):
     FAILED = "hpsearch.failed"
     BEST_TRIAL = "hpsearch.best_trial"
     BEST_VALUE = "hpsearch.best_value"
+    # a retrain run (``hpsearch retrain``)
+    RETRAIN_OF = "hpsearch.retrain_of"  #: the number of the trial whose params it retrained
 
 
 class Role(StrEnum):
@@ -100,6 +104,16 @@ class Role(StrEnum):
 
     STUDY = "study"
     TRIAL = "trial"
+    RETRAIN = "retrain"  #: the best trial's params trained on training + validation data (``hpsearch retrain``)
+
+
+class RetrainParam(StrEnum):
+    """MLflow params a retrain run logs besides the best trial's params."""
+
+    SOURCE_TRIAL = "retrain.source_trial"  #: the trial whose params were retrained
+    EPOCHS = "retrain.epochs"  #: how many epochs it trained
+    EPOCHS_FROM = "retrain.epochs_from"  #: where that count came from: ``best_epoch``, ``epochs_trained``, ``max_epochs``, ``--epochs``
+    EXAMPLES = "retrain.examples"  #: training examples per epoch (training + validation splits)
 
 
 class State(StrEnum):
@@ -133,6 +147,10 @@ END_TAGS = (Tag.FAIL_REASON, Tag.VALUE, Tag.ARTIFACT_ERROR, Tag.MODEL_ERROR, Tag
 #: epoch logs: ``loss`` and each compiled metric, train and ``val_``, plus ``learning_rate`` and
 #: ``epoch_seconds`` (see :func:`epoch_metrics`).
 EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy", "learning_rate", "epoch_seconds")
+
+
+#: Per-epoch metric of a retrain run: the optimizer steps (batches) its epoch took.
+STEPS_METRIC = "train_steps"
 
 
 def epoch_metrics(metrics: tuple[str, ...] = ("accuracy",)) -> tuple[str, ...]:

@@ -60,8 +60,15 @@ STORED = {
         "FAILED": "hpsearch.failed",
         "BEST_TRIAL": "hpsearch.best_trial",
         "BEST_VALUE": "hpsearch.best_value",
+        "RETRAIN_OF": "hpsearch.retrain_of",
     },
-    "Role": {"STUDY": "study", "TRIAL": "trial"},
+    "Role": {"STUDY": "study", "TRIAL": "trial", "RETRAIN": "retrain"},
+    "RetrainParam": {
+        "SOURCE_TRIAL": "retrain.source_trial",
+        "EPOCHS": "retrain.epochs",
+        "EPOCHS_FROM": "retrain.epochs_from",
+        "EXAMPLES": "retrain.examples",
+    },
     "State": {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAIL": "FAIL", "RUNNING": "RUNNING", "WAITING": "WAITING"},
     "RunStatus": {"RUNNING": "RUNNING", "FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "KILLED"},
 }
@@ -84,3 +91,4 @@ def test_a_member_is_its_string() -> None:
     assert keys.Tag.STATE == "hpsearch.state" and f"{keys.State.COMPLETE}" == "COMPLETE"
     assert {keys.TrialAttr.MLFLOW_RUN_ID: 1} == {"mlflow_run_id": 1}
     assert keys.MODEL_ARTIFACT == "model/best.keras" and keys.objective_column("val_loss") == "best_val_loss"
+    assert keys.STEPS_METRIC == "train_steps"

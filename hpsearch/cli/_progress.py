@@ -47,7 +47,8 @@ class TerminalReporter:
     Every trial that ends, failed ones included, prints one line above the bar (number, state,
     value, epochs, duration, key params, and a failed trial's reason); :meth:`waiting` and
     :meth:`message` print lines too. ``bar=False`` hides the bar and keeps the lines (a study that
-    already has its trials).
+    already has its trials). ``label`` names what runs (``retrain of trial`` for ``hpsearch retrain``;
+    its first word is the bar's unit).
     """
 
     def __init__(
@@ -59,15 +60,17 @@ class TerminalReporter:
         max_epochs: int | None = None,
         stream: TextIO | None = None,
         bar: bool = True,
+        label: str = "trial",
     ) -> None:
         self.metric = metric
         self.max_epochs = max_epochs
         self.stream = stream or sys.stderr
+        self.label = label
         self._bar = tqdm(
             total=total,
             initial=min(finished, total),
-            unit="trial",
-            desc="trials",
+            unit=label.split()[0],
+            desc=f"{label.split()[0]}s",
             file=self.stream,
             dynamic_ncols=True,
             disable=not bar,
@@ -79,13 +82,13 @@ class TerminalReporter:
 
     def trial_started(self, number: int, params: Mapping[str, Any], retry_of: int | None) -> None:
         note = f" (retry of trial {retry_of})" if retry_of is not None else ""
-        self._bar.set_postfix_str(f"trial {number}{note} starting", refresh=True)
+        self._bar.set_postfix_str(f"{self.label} {number}{note} starting", refresh=True)
 
     def epoch_end(self, number: int, epoch: int, logs: Mapping[str, Any]) -> None:
         value = logs.get(self.metric)
         total = f"/{self.max_epochs}" if self.max_epochs else ""
         shown = f" {self.metric}={value:.4f}" if isinstance(value, (int, float)) else ""
-        self._bar.set_postfix_str(f"trial {number} epoch {epoch + 1}{total}{shown}", refresh=True)
+        self._bar.set_postfix_str(f"{self.label} {number} epoch {epoch + 1}{total}{shown}", refresh=True)
 
     def trial_finished(self, trial: FrozenTrial | None, outcome: Any) -> None:
         if trial is None:
@@ -108,6 +111,11 @@ class TerminalReporter:
         self._write(line)
         if trial.state.name in (State.COMPLETE, State.PRUNED):
             self._bar.update(1)
+        self._bar.set_postfix_str("", refresh=True)
+
+    def advance(self) -> None:
+        """One more finished item on the bar (``hpsearch retrain``: its one run, when it ends)."""
+        self._bar.update(1)
         self._bar.set_postfix_str("", refresh=True)
 
     def waiting(self, running: int) -> None:

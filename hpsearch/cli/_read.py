@@ -187,21 +187,32 @@ def report(name: str, output: str | None, storage: str | None, tracking_uri: str
 @click.option("--data-dir", metavar="DIR", help="Folder with the files of the study's dataset by name (default: where the study's data came from).")
 @click.option("--dataset", metavar="PATH", help="Path to the study's folder, .csv or .npz (default: where the study's data came from).")
 @click.option("--test", metavar="FILE.csv", help="Path to the study's test table, if it had one (default: where it was).")
+@click.option("--retrained", is_flag=True, help="Export the model of the newest `hpsearch retrain NAME` run (trained on training + validation data).")
 @storage_options
 @friendly
 @native_stderr_to_log()
-def export(name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, test: str | None, storage: str | None, tracking_uri: str | None) -> None:
-    """Export the best model of study NAME, verify it with its own runtime, register it in MLflow."""
+def export(
+    name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, test: str | None, retrained: bool, storage: str | None, tracking_uri: str | None
+) -> None:
+    """Export the best model of study NAME, verify it with its own runtime, register it in MLflow.
+
+    --retrained exports the model `hpsearch retrain NAME` trained instead (the newest retrain run).
+    """
     quiet_tensorflow()
     from hpsearch._locations import redact, resolve_locations
     from hpsearch.results._read import export_study
 
-    result = export_study(name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset, test=test)
+    result = export_study(
+        name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset, test=test, retrained=retrained
+    )
     if result.data_note:
         click.echo(f"Note: {result.data_note}", err=True)
+    for note in result.retrained_notes:
+        click.echo(f"Note: {note}.", err=True)
     from hpsearch.results._tables import test_summary
 
-    click.echo(f"Best trial {result.trial_number}: test {test_summary(result.test_metrics, result.objective)}")
+    what = f"Retrained trial {result.trial_number} (run {result.retrained_run})" if result.retrained_run else f"Best trial {result.trial_number}"
+    click.echo(f"{what}: test {test_summary(result.test_metrics, result.objective)}")
     click.echo(f"Wrote {result.fmt} model to {result.output}")
     click.echo(
         f"Verified: reloaded with the {result.fmt} runtime, predictions on {result.checked_images} test {result.checked_what} "

@@ -1,4 +1,5 @@
-"""The best model: fetch its checkpoint, evaluate it on the test set, export and verify it.
+"""The best model: fetch its checkpoint, evaluate it on the test set, export and verify it
+(``--retrained``: the model of the newest ``hpsearch retrain`` run instead).
 
 Checkpoints are loaded with Keras safe mode (see :mod:`hpsearch.study._best_model`). Every
 export is reloaded with its own runtime -- Keras, TensorFlow SavedModel, ONNX Runtime, the
@@ -120,6 +121,8 @@ class ExportResult:
     checked_what: str = "images"  #: what was checked: ``images`` or ``rows``
     model_version: str | None = None
     model_uri: str | None = None  #: ``models:/<study>/<version>``, loadable with ``mlflow.pyfunc.load_model``
+    retrained_run: str | None = None  #: ``--retrained``: the retrain run whose model was exported
+    retrained_notes: list[str] = field(default_factory=list)  #: ``--retrained``: which run, when there were several; a newer best trial
     data_note: str | None = None  #: set when the data was not where / what the study was trained on
     objective: str | None = None  #: the study's objective (its metric is listed first)
     notes: list[str] = field(default_factory=list)
@@ -166,10 +169,30 @@ def _describe(metrics: dict[str, float]) -> str:
     return ", ".join(f"{name.replace('_', ' ', 1)} {metrics[name]:.4f}" for name in order)
 
 
-def default_output(study_name: str, trial_number: int, fmt: str) -> Path:
-    """``exported/<study>/trial-<n>.<ext>`` (a folder ``trial-<n>_saved_model`` for SavedModel)."""
-    stem = Path("exported") / study_name / f"trial-{trial_number}"
+def default_output(study_name: str, trial_number: int, fmt: str, *, retrained: bool = False) -> Path:
+    """``exported/<study>/trial-<n>.<ext>`` (a folder ``trial-<n>_saved_model`` for SavedModel);
+    ``retrained-trial-<n>...`` for the retrained model of trial n."""
+    stem = Path("exported") / study_name / f"{'retrained-' if retrained else ''}trial-{trial_number}"
     return stem.with_name(stem.name + "_saved_model") if fmt == "saved_model" else stem.with_suffix(FORMATS[fmt])
+
+
+def _retrained_source(study: Any, tracking: Any) -> tuple[int, str, list[str]]:
+    """``(trial number, run id, notes)`` of the newest finished retrain run (``--retrained``)."""
+    from hpsearch.tracking._retrain import newest_retrain_run
+
+    name = study.study_name
+    run, count = newest_retrain_run(tracking)
+    if run is None or run.source_trial is None:
+        unfinished = f" (its {count} retrain run(s) did not finish with a model)" if count else ""
+        raise UsageError(f"Study {name!r} has no retrained model{unfinished}; run `hpsearch retrain {name}` first.")
+    notes = [f"of {count} retrain runs, the newest that finished is exported (run {run.run_id})"] if count > 1 else []
+    best = best_trial(study)
+    if best is not None and best.number != run.source_trial:
+        notes.append(
+            f"the retrained model is trial {run.source_trial}'s; the best trial is now {best.number}: "
+            f"`hpsearch retrain {name}` retrains it"
+        )
+    return run.source_trial, run.run_id, notes
 
 
 def export_best(
@@ -180,22 +203,30 @@ def export_best(
     fmt: str = "keras",
     output: str | Path | None = None,
     check_images: int = 64,
+    retrained: bool = False,
 ) -> ExportResult:
     """Export the best trial's best checkpoint: evaluate it on the test set, write ``fmt``, reload
     it with that format's runtime, compare predictions, and register the model in the Model Registry
-    (as an MLflow model of the Keras flavour, the exported file attached)."""
+    (as an MLflow model of the Keras flavour, the exported file attached).
+
+    ``retrained``: export the model of the newest finished ``hpsearch retrain`` run instead."""
     if fmt not in FORMATS:
         raise UsageError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    best = best_trial(study)
-    if best is None:
-        raise RuntimeFailure(
-            f"Study {study.study_name!r} has no completed trial yet, so there is nothing to export; "
-            f"run `hpsearch study {study.study_name}` first."
-        )
-    run_id = best.user_attrs.get(TrialAttr.MLFLOW_RUN_ID)
-    if not run_id:
-        raise RuntimeFailure(f"Trial {best.number} of study {study.study_name!r} has no MLflow run to export from.")
-    out = Path(output) if output else default_output(study.study_name, best.number, fmt)
+    source_notes: list[str] = []
+    if retrained:
+        number, run_id, source_notes = _retrained_source(study, tracking)
+        value = None
+    else:
+        best = best_trial(study)
+        if best is None:
+            raise RuntimeFailure(
+                f"Study {study.study_name!r} has no completed trial yet, so there is nothing to export; "
+                f"run `hpsearch study {study.study_name}` first."
+            )
+        run_id, number, value = best.user_attrs.get(TrialAttr.MLFLOW_RUN_ID), best.number, best.value
+        if not run_id:
+            raise RuntimeFailure(f"Trial {number} of study {study.study_name!r} has no MLflow run to export from.")
+    out = Path(output) if output else default_output(study.study_name, number, fmt, retrained=retrained)
     with scratch_dir() as tmp:
         model = load_checkpoint(fetch_checkpoint(tracking, run_id, tmp))
     metrics = evaluate(model, Pipelines(dataset))
@@ -207,18 +238,20 @@ def export_best(
         diff = max(diff, verify_export(trained, out, fmt, x))
     checked = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
     result = ExportResult(
-        trial_number=best.number, output=out, fmt=fmt, test_metrics=metrics, max_abs_diff=diff, checked_images=checked,
-        checked_what="rows" if isinstance(x, dict) else "images",
+        trial_number=number, output=out, fmt=fmt, test_metrics=metrics, max_abs_diff=diff, checked_images=checked,
+        checked_what="rows" if isinstance(x, dict) else "images", retrained_run=run_id if retrained else None,
     )
+    what = {"retrained_run": run_id} if retrained else {"objective_value": value}
     version, model_uri, source = tracking.register_model(
         out,
         model=model,
         example={k: v[:2] for k, v in x.items()} if isinstance(x, dict) else x[:2],
         fmt=fmt,
-        tags={"trial": best.number, "format": fmt, "objective_value": best.value, **metrics, "max_abs_diff": diff},
-        description=f"Trial {best.number} of study {study.study_name} ({fmt}); {_describe(metrics)}.",
+        tags={"trial": number, "format": fmt, **what, **metrics, "max_abs_diff": diff},
+        description=f"{'Retrained model of trial' if retrained else 'Trial'} {number} of study {study.study_name} ({fmt}); {_describe(metrics)}.",
     )
     result.model_version = version
     result.model_uri = model_uri
     result.notes.append(source)
+    result.retrained_notes = source_notes
     return result

@@ -144,8 +144,10 @@ def export_study(
     data_dir: str | None,
     dataset: str | None,
     test: str | None = None,
+    retrained: bool = False,
 ) -> Any:
-    """Export the best model of study ``name`` (see :func:`hpsearch.results._export.export_best`)."""
+    """Export the best model of study ``name`` (see :func:`hpsearch.results._export.export_best`);
+    ``retrained``: the model of its newest ``hpsearch retrain`` run."""
     from hpsearch.results._export import export_best
     from hpsearch.study._model_check import import_builder
 
@@ -158,7 +160,7 @@ def export_study(
     tracking = open_tracking_read_only(study, config, locations)
     data = load_data(config, data_dir)
     note = data_note(study, data)
-    result = export_best(study, tracking, data, fmt=fmt, output=output)
+    result = export_best(study, tracking, data, fmt=fmt, output=output, retrained=retrained)
     result.data_note = note
     result.objective = config.objective.metric
     return result

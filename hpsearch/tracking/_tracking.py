@@ -329,7 +329,7 @@ class StudyTracking:
             old.finish(State.FAIL, tags={Tag.FAIL_REASON: reason, Tag.SUPERSEDED_BY: new_run_id})
 
     def child_runs(self) -> Iterator[RunSummary]:
-        """Every trial run under the parent run, in no particular order."""
+        """Every trial run under the parent run, in no particular order (retrain runs left out)."""
         assert self.parent_run_id is not None
         token = None
         while True:
@@ -342,6 +342,8 @@ class StudyTracking:
             )
             for run in page:
                 tags = run.data.tags
+                if tags.get(Tag.ROLE) == Role.RETRAIN:  # under the parent run, but not a trial's
+                    continue
                 number = tags.get(Tag.TRIAL)
                 value = tags.get(Tag.VALUE)
                 yield RunSummary(

@@ -218,20 +218,7 @@ def _finish(outcome: TrialOutcome, state: KFoldState) -> None:
 def retrain_on_all(config: StudyConfig, dataset: Dataset, params: Mapping[str, Any], epochs: int, *, seed: int) -> keras.Model:
     """The model of ``params`` trained on all training data (training and validation splits
     pooled) for ``epochs`` epochs -- the best epoch count the folds chose. What a K-fold study
-    tests and exports for its best trial."""
-    from hpsearch.models._trial_model import build_trial_model
-    from hpsearch.tasks._plan import plan_for
+    tests and exports for its best trial (see :func:`hpsearch.trial._retrain.fit_on_all`)."""
+    from hpsearch.trial._retrain import fit_on_all
 
-    plan = plan_for(config, dataset)
-    pipes = Pipelines(all_training_data(dataset))
-    head = plan.head(params)
-    _, knobs = plan.loss_of(params)
-    batch_size = int(params["batch_size"])
-    keras.utils.set_random_seed(seed)
-    model, _ = build_trial_model(
-        params, model=config.model, head=head, loss_knobs=knobs, metrics=plan.compiled, input_shape=dataset.input_shape,
-        input_scale=dataset.input_scale, steps_per_epoch=pipes.steps_per_epoch(batch_size), max_epochs=config.training.max_epochs, seed=seed,
-        output_bias=plan.target_mean,
-    )
-    model.fit(pipes.train(batch_size, seed=seed, targets=(head.labels, head.units)), epochs=epochs, verbose=0, shuffle=False)
-    return model
+    return fit_on_all(config, dataset, params, epochs=epochs, seed=seed).model

@@ -19,7 +19,7 @@ conversion happens here, once.
 from hpsearch.trial.callbacks._best import BestCheckpoint
 from hpsearch.trial.callbacks._early_stop import ResumableEarlyStopping
 from hpsearch.trial.callbacks._history import HistoryRecorder
-from hpsearch.trial.callbacks._learning_rate import LearningRateLogger, ResumableReduceLROnPlateau
+from hpsearch.trial.callbacks._learning_rate import LearningRateLogger, LearningRateReplay, ResumableReduceLROnPlateau
 from hpsearch.trial.callbacks._logging import EpochCSVLogger, TensorBoardScalars
 from hpsearch.trial.callbacks._metrics import EpochHook, MetricsSink
 from hpsearch.trial.callbacks._monitor import MissingMetricError, monitored_value
@@ -27,11 +27,14 @@ from hpsearch.trial.callbacks._nan import NaNGuard
 from hpsearch.trial.callbacks._pruning import PruningReporter
 from hpsearch.trial.callbacks._resume import RemoteResumeSync, ResumeCheckpoint
 from hpsearch.trial.callbacks._state import Resumable
+from hpsearch.trial.callbacks._steps import StepCounter
 from hpsearch.trial.callbacks._timing import EpochTimer
 
 __all__ = [
     "EpochTimer",
     "LearningRateLogger",
+    "LearningRateReplay",
+    "StepCounter",
     "NaNGuard",
     "HistoryRecorder",
     "BestCheckpoint",

@@ -1,13 +1,15 @@
-"""The learning rate: logged every epoch, and reduced on a plateau across resumes."""
+"""The learning rate: logged every epoch, reduced on a plateau across resumes, or replayed."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import keras
 
 from hpsearch.trial.callbacks._monitor import monitored_value
 from hpsearch.trial.callbacks._state import Resumable
 
-__all__ = ["LearningRateLogger", "ResumableReduceLROnPlateau"]
+__all__ = ["LearningRateLogger", "ResumableReduceLROnPlateau", "LearningRateReplay"]
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -31,3 +33,18 @@ class ResumableReduceLROnPlateau(Resumable, keras.callbacks.ReduceLROnPlateau):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         monitored_value(logs or {}, self.monitor)
         super().on_epoch_end(epoch, logs)
+
+
+class LearningRateReplay(keras.callbacks.Callback):
+    """Sets the rate of each epoch from ``rates`` (1-based epoch -> rate), the rates another run
+    logged: a retrain has no validation metric to reduce on a plateau, so it replays the
+    reductions the trial it retrains made. An epoch ``rates`` lacks keeps the rate it has."""
+
+    def __init__(self, rates: Mapping[int, float]) -> None:
+        super().__init__()
+        self.rates = dict(rates)
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        rate = self.rates.get(epoch + 1)
+        if rate is not None:
+            self.model.optimizer.learning_rate = float(rate)
