@@ -15,6 +15,7 @@ import click
 from hpsearch import __version__
 from hpsearch.cli._process import claim_process
 from hpsearch.cli._read import check, export, list_, report, show, space
+from hpsearch.cli._lr_find import lr_find
 from hpsearch.cli._manage import dashboard, enqueue
 from hpsearch.cli._run import study, worker
 from hpsearch.cli._serve import server, tensorboard_, ui
@@ -44,7 +45,7 @@ def main() -> None:
     """
 
 
-for _command in (study, worker, list_, show, space, report, export, check, enqueue, ui, server, tensorboard_, dashboard):
+for _command in (study, worker, list_, show, space, report, export, check, enqueue, ui, server, tensorboard_, dashboard, lr_find):
     main.add_command(_command)
 
 

@@ -11,6 +11,8 @@ decides the outcome after ``fit`` returns. The one error they raise is
 :class:`MissingMetricError`: the monitored metric is not in the epoch logs (its message lists
 the metrics that are), which fails the trial.
 
+:class:`LearningRateRangeTest` is not a trial's: ``hpsearch lr-find`` fits a model with it alone.
+
 Epoch numbers that leave these callbacks (history rows, MLflow steps, Optuna steps) are 1-based,
 as Keras prints them: epoch 1 is the first epoch. Keras hands callbacks a 0-based index; the
 conversion happens here, once.
@@ -20,6 +22,7 @@ from hpsearch.trial.callbacks._best import BestCheckpoint
 from hpsearch.trial.callbacks._early_stop import ResumableEarlyStopping
 from hpsearch.trial.callbacks._history import HistoryRecorder
 from hpsearch.trial.callbacks._learning_rate import LearningRateLogger, ResumableReduceLROnPlateau
+from hpsearch.trial.callbacks._lr_range import LearningRateRangeTest, range_test_rate
 from hpsearch.trial.callbacks._logging import EpochCSVLogger, TensorBoardScalars
 from hpsearch.trial.callbacks._metrics import EpochHook, MetricsSink
 from hpsearch.trial.callbacks._monitor import MissingMetricError, monitored_value
@@ -32,6 +35,8 @@ from hpsearch.trial.callbacks._timing import EpochTimer
 __all__ = [
     "EpochTimer",
     "LearningRateLogger",
+    "LearningRateRangeTest",
+    "range_test_rate",
     "NaNGuard",
     "HistoryRecorder",
     "BestCheckpoint",

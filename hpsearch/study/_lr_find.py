@@ -1,0 +1,253 @@
+"""The LR range test of a study (``hpsearch lr-find``), as a library call.
+
+One short training run of the study's model at a deterministic, typical point of its search space
+(:func:`~hpsearch.space._sample.representative_point`: the optimizer asked for or the first
+declared, the first of each choice, the middle of each range; a constant rate, whatever the study's
+schedules), with the learning rate growing exponentially per batch
+(:class:`~hpsearch.trial.callbacks.LearningRateRangeTest`). The loss-vs-rate curve gives a range to
+search (:func:`~hpsearch.study._lr_bounds.suggest_bounds`). It is drawn to a PNG and recorded as an
+MLflow run of the study's experiment (role ``lr_find``); no Optuna trial is written.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hpsearch._errors import UsageError
+from hpsearch._locations import Locations, resolve_locations
+from hpsearch.config import Range, StudyConfig, builtin_studies, load_study_config
+from hpsearch.config._edit import with_learning_rate_range
+from hpsearch.keys import LR_FIND_PLOT, LRFindMetric, Role, RunStatus
+from hpsearch.space._sample import representative_point
+from hpsearch.study._data_record import load_data
+from hpsearch.study._lr_bounds import SuggestedBounds, suggest_bounds
+from hpsearch.study._model_check import check_model
+from hpsearch.study._open import stored_seed
+
+__all__ = ["LRFindRequest", "LRFindResult", "lr_find", "apply_bounds", "DEFAULT_STEPS", "MIN_STEPS"]
+
+#: batches of the test by default (fastai's and Lightning's default)
+DEFAULT_STEPS = 100
+#: fewest batches a test can have
+MIN_STEPS = 5
+#: the test spans at most this many epochs of the training split
+MAX_EPOCHS = 2
+#: rates of a study without a learning-rate range: fastai's and Lightning's defaults
+DEFAULT_START_LR, DEFAULT_END_LR = 1e-7, 10.0
+#: with a range, the test spans it widened by this factor on each side
+WIDEN = 100.0
+
+
+@dataclass(frozen=True)
+class LRFindRequest:
+    """Everything ``hpsearch lr-find`` was asked to do."""
+
+    study: str
+    optimizer: str | None = None
+    steps: int = DEFAULT_STEPS
+    start_lr: float | None = None
+    end_lr: float | None = None
+    study_name: str | None = None
+    subset: int | None = None
+    dataset: str | None = None
+    data_dir: str | None = None
+    target: str | None = None
+    test: str | None = None
+    seed: int | None = None
+    storage: str | None = None
+    tracking_uri: str | None = None
+    plot: str | None = None  #: where the PNG goes (default: $HPSEARCH_HOME/lr_find/NAME-OPTIMIZER.png)
+
+
+@dataclass
+class LRFindResult:
+    """What the test found."""
+
+    config: StudyConfig
+    params: dict[str, Any]  #: the point of the space the model was trained at
+    chosen: list[tuple[str, Any, str]]  #: ``(param, value, why)`` for each searched param
+    start_lr: float
+    end_lr: float
+    steps: int  #: batches planned
+    limited_from: int | None  #: the --steps asked for when two epochs gave fewer batches
+    rates: list[float] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    smoothed: list[float] = field(default_factory=list)
+    diverged_at: int | None = None  #: batch index (0-based) where the loss diverged
+    bounds: SuggestedBounds | None = None
+    plot: Path | None = None
+    run_id: str | None = None
+    experiment_id: str | None = None
+    seed: int = 0
+
+    @property
+    def optimizer(self) -> str:
+        return str(self.params["optimizer"])
+
+
+def _config(request: LRFindRequest) -> StudyConfig:
+    config = load_study_config(request.study, study_name=request.study_name)
+    return config.with_overrides(
+        subset=request.subset, dataset=request.dataset, target=request.target, test=request.test, seed=request.seed
+    )
+
+
+def _check_optimizer(config: StudyConfig, optimizer: str | None) -> str:
+    names = config.search_space.optimizer.names
+    if optimizer is None:
+        return names[0]
+    if optimizer not in names:
+        raise UsageError(
+            f"--optimizer {optimizer!r} is not one of the study's optimizers ({', '.join(names)}); pass one of them "
+            "(or add it to search_space.optimizer)."
+        )
+    return optimizer
+
+
+def _rates(config: StudyConfig, request: LRFindRequest) -> tuple[float, float]:
+    """The test's span: --start-lr/--end-lr, else the study's range widened 100x each way, else 1e-7..10."""
+    spec = config.search_space.learning_rate
+    if isinstance(spec, Range):
+        start, end = spec.low / WIDEN, spec.high * WIDEN
+    else:
+        start, end = DEFAULT_START_LR, DEFAULT_END_LR
+    start = request.start_lr if request.start_lr is not None else start
+    end = request.end_lr if request.end_lr is not None else end
+    if not 0 < start < end:
+        raise UsageError(f"The LR range test needs 0 < start < end, got --start-lr {start:g} and --end-lr {end:g}; pass a lower --start-lr.")
+    return float(start), float(end)
+
+
+def _seed(config: StudyConfig, locations: Locations) -> int:
+    """The study file's / --seed's seed, else the existing study's (its validation split), else 0."""
+    if config.seed is not None:
+        return int(config.seed)
+    recorded = stored_seed(config.name, locations)
+    return int(recorded) if recorded is not None else 0
+
+
+def _check_locations(locations: Locations) -> None:
+    from hpsearch.study._session import _check_locations as check
+
+    check(locations)
+
+
+def lr_find(request: LRFindRequest) -> LRFindResult:
+    """Run the LR range test of ``request.study`` (see the module).
+
+    Raises:
+        UsageError: a bad study, optimizer, span or too little data (nothing written).
+        RuntimeFailure: unreachable stores, or a curve that gives no suggestion.
+    """
+    if request.steps < MIN_STEPS:
+        raise UsageError(f"--steps must be at least {MIN_STEPS}, got {request.steps}.")
+    config = _config(request)
+    optimizer = _check_optimizer(config, request.optimizer)
+    start_lr, end_lr = _rates(config, request)
+    locations = resolve_locations(request.storage, request.tracking_uri)
+    config = config.with_overrides(seed=_seed(config, locations))
+    dataset = load_data(config, request.data_dir)
+    from hpsearch.tasks._plan import settle
+
+    config = settle(config, dataset)
+    check_model(config, dataset)
+    branches = {"schedule": "none", **({"optimizer": optimizer} if request.optimizer else {})}
+    params, notes = representative_point(config.search_space, branches)
+    params["learning_rate"] = start_lr  # the callback sets it per batch
+    chosen = [(name, value, "--optimizer" if name == "optimizer" and request.optimizer else why) for name, value, why in notes if name not in ("learning_rate", "schedule")]
+    _check_locations(locations)
+
+    from hpsearch.study._lr_train import train_range_test
+
+    result = LRFindResult(
+        config=config, params=params, chosen=chosen, start_lr=start_lr, end_lr=end_lr, steps=request.steps, limited_from=None, seed=int(config.seed)
+    )
+    train_range_test(result, dataset, requested_steps=request.steps)
+    result.bounds = suggest_bounds(result.rates, result.smoothed)
+    result.plot = _draw(result, request.plot, locations)
+    _record(result, locations)
+    return result
+
+
+def _draw(result: LRFindResult, where: str | None, locations: Locations) -> Path:
+    from hpsearch.trial._plots import lr_find_png
+
+    path = Path(where) if where else locations.home / "lr_find" / f"{result.config.name}-{result.optimizer}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert result.bounds is not None
+    return lr_find_png(
+        result.rates,
+        result.losses,
+        result.smoothed,
+        path,
+        bounds=(result.bounds.low, result.bounds.high),
+        marks={"steepest fall": result.bounds.steepest, "lowest loss": result.bounds.lowest},
+        title=f"LR range test: {result.config.name} ({result.optimizer}, batch size {result.params['batch_size']})",
+    )
+
+
+def _record(result: LRFindResult, locations: Locations) -> None:
+    """The test as an MLflow run of the study's experiment: params, the curve per batch, the plot."""
+    from hpsearch.tracking._tracking import StudyTracking
+
+    assert result.bounds is not None and result.plot is not None
+    tracking = StudyTracking(locations.tracking_uri, result.config.name, locations.artifact_root)
+    params = {
+        "optimizer": result.optimizer,
+        "steps": result.steps,
+        "start_lr": result.start_lr,
+        "end_lr": result.end_lr,
+        "seed": result.seed,
+        **{name: value for name, value, _ in result.chosen if name != "optimizer"},
+    }
+    run = tracking.start_run(f"lr-find-{result.optimizer}", Role.LR_FIND, params=params)
+    try:
+        run.log_steps(
+            (step, {LRFindMetric.LEARNING_RATE: rate, LRFindMetric.LOSS: loss, LRFindMetric.SMOOTHED_LOSS: smooth})
+            for step, (rate, loss, smooth) in enumerate(zip(result.rates, result.losses, result.smoothed))
+        )
+        run.log_metrics({LRFindMetric.SUGGESTED_LOW: result.bounds.low, LRFindMetric.SUGGESTED_HIGH: result.bounds.high})
+        folder, _, name = LR_FIND_PLOT.rpartition("/")
+        with tempfile.TemporaryDirectory() as staging:  # logged under its stored name, whatever the file's
+            run.log_artifact(shutil.copy(result.plot, Path(staging) / name), folder)
+    except BaseException:
+        run.end(RunStatus.FAILED)
+        raise
+    run.end(RunStatus.FINISHED)
+    result.run_id, result.experiment_id = run.run_id, tracking.experiment_id
+
+
+def apply_bounds(config: StudyConfig, bounds: SuggestedBounds, output: str | None = None) -> Path:
+    """Write a copy of ``config``'s study file with ``search_space.learning_rate`` narrowed to
+    ``bounds`` (a log range; comments and layout kept, see :mod:`hpsearch.config._edit`).
+
+    The copy goes to ``output``, else next to the file as ``NAME.lr.yaml`` (a shipped study's to
+    the current folder). It is read back: it must load and hold exactly those bounds.
+
+    Raises:
+        UsageError: the copy cannot be written, or does not read back as asked.
+    """
+    source = Path(config.source)
+    shipped = {p.resolve() for p in builtin_studies().values()}
+    if output:
+        path = Path(output)
+    elif source.resolve() in shipped:
+        path = Path.cwd() / f"{source.stem}.lr.yaml"
+    else:
+        path = source.with_name(f"{source.stem}.lr.yaml")
+    if path.resolve() == source.resolve():
+        raise UsageError(f"-o {output} is the study file itself; pass another path (the original is kept).")
+    text = with_learning_rate_range(source.read_text(), bounds.low, bounds.high, where=str(source))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError as e:
+        raise UsageError(f"Cannot write {path} ({e.strerror or e}); pass -o PATH in a folder you can write.") from None
+    written = load_study_config(str(path)).search_space.learning_rate
+    if written != Range(bounds.low, bounds.high, log=True):
+        raise UsageError(f"{path} reads back learning_rate {written}, not [{bounds.low}, {bounds.high}]; edit it by hand.")
+    return path
