@@ -17,7 +17,7 @@ from hpsearch.config._edit import with_learning_rate_range
 from hpsearch.keys import LR_FIND_PLOT, LRFindMetric, Role, Tag
 from hpsearch.space._sample import representative_point
 from hpsearch.study._lr_bounds import suggest_bounds
-from hpsearch.trial.callbacks import LearningRateRangeTest, range_test_rate
+from hpsearch.trial.callbacks import LearningRateRangeTest, default_beta, range_test_rate
 
 from conftest import write_cifar10, write_study
 
@@ -97,6 +97,12 @@ def test_a_fit_stops_at_the_batch_where_the_loss_diverges() -> None:
     x, y = tiny_data()
     tiny_model().fit(x * 100, y, batch_size=8, epochs=5, callbacks=[test], verbose=0)
     assert test.diverged_at is not None and len(test.losses) == test.diverged_at + 1 < 40
+
+
+def test_the_smoothing_remembers_a_tenth_of_the_test() -> None:
+    assert default_beta(100) == pytest.approx(0.9) and default_beta(40) == pytest.approx(0.75)
+    assert default_beta(5) == 0.5 and default_beta(1000) == 0.98  # fastai's 0.98 at most
+    assert LearningRateRangeTest(start_lr=1e-3, end_lr=1.0, steps=100).beta == pytest.approx(0.9)
 
 
 def test_the_callback_checks_its_arguments() -> None:
@@ -190,6 +196,19 @@ def test_any_learning_rate_entry_becomes_the_range(tmp_path: Path, space: str, k
     path.write_text(with_learning_rate_range(path.read_text(), 2e-5, 0.03))
     assert kept in path.read_text()
     assert load_study_config(str(path)).search_space.learning_rate == Range(2e-5, 0.03, log=True)
+
+
+def test_applying_to_a_shipped_study_writes_here_and_brings_its_builder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from hpsearch.study._lr_bounds import SuggestedBounds
+    from hpsearch.study._lr_find import apply_bounds
+
+    monkeypatch.chdir(tmp_path)
+    path, builder = apply_bounds(load_study_config("resnet_small"), SuggestedBounds(1e-4, 0.02, 1e-3, 0.06))
+    assert path == tmp_path / "resnet_small.lr.yaml" and builder == tmp_path / "resnet_small.py"
+    assert builder.read_text() == (builtin_studies()["resnet_small"].parent / "resnet_small.py").read_text()
+    copy = load_study_config(str(path))
+    assert copy.search_space.learning_rate == Range(1e-4, 0.02, log=True) and copy.builder_ref().file == builder
+    assert apply_bounds(copy, SuggestedBounds(2e-4, 0.03, 1e-3, 0.06), str(tmp_path / "again.yaml"))[1] is None  # already there
 
 
 # -- the command -------------------------------------------------------------------------------

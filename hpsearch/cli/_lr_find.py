@@ -48,8 +48,10 @@ def lr_find(apply_: bool, output: str | None, **options: Any) -> None:
         click.echo(line)
     if apply_ or output:
         assert result.bounds is not None
-        path = apply_bounds(result.config, result.bounds, output)
+        path, builder = apply_bounds(result.config, result.bounds, output)
         click.echo(f"\nWrote {path} (learning_rate: [{result.bounds.low:g}, {result.bounds.high:g}], log)")
+        if builder is not None:
+            click.echo(f"Copied the study's model builder to {builder} (the copy names it relative to its folder)")
 
 
 def describe(result: Any) -> list[str]:
@@ -63,7 +65,7 @@ def describe(result: Any) -> list[str]:
     limited = f" (--steps {result.limited_from} is more than two epochs give)" if result.limited_from else ""
     lines = [
         f"LR range test of {result.config.name}: {result.steps} batches{limited}, learning rate {result.start_lr:.3g} -> {result.end_lr:.3g}; {ended} ({n} batches run).",
-        "  model at: " + ", ".join(f"{name}={value!r} ({why})" for name, value, why in result.chosen) + ", schedule='none' (the test sets the rate)",
+        "  model at: " + ", ".join(f"{name}={_show(value)} ({why})" for name, value, why in result.chosen) + ", schedule='none' (the test sets the rate)",
         "",
         f"Suggested learning_rate bounds for {result.optimizer}:",
         f"  low   {b.low:.3g}   (steepest fall of the loss at {b.steepest:.3g}, / 10)",
@@ -75,3 +77,7 @@ def describe(result: Any) -> list[str]:
         f"MLflow run: {result.run_id} (experiment {result.config.name!r}, role lr_find)",
     ]
     return lines
+
+
+def _show(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else repr(value)

@@ -6,8 +6,9 @@ The two landmarks are the ones the usual LR finders report:
   minimum of its slope w.r.t. ``log10(rate)`` (PyTorch Lightning's ``_LRFinder.suggestion``,
   fastai's ``SuggestionMethod.Steep``), searched before the lowest loss. The slope is taken over
   ``n // 20`` points on each side rather than neighbours (``np.gradient``), which on a short test
-  follows the noise of single batches. The first points are skipped, for this and for the lowest
-  loss: the bias-corrected average there rests on a handful of batches (Lightning skips 10 of 100).
+  follows the noise of single batches. The first tenth of the points is skipped, for this and for
+  the lowest loss: the bias-corrected average there rests on a handful of batches (Lightning
+  skips 10 of 100).
 * **lowest loss** -- the rate at the minimum of the smoothed loss, just before it turns up and
   diverges (fastai's ``SuggestionMethod.Minimum``; Smith's "the loss stops falling").
 
@@ -76,7 +77,7 @@ def suggest_bounds(rates: Sequence[float], smoothed: Sequence[float]) -> Suggest
         )
     lr = np.array([r for r, _ in pairs])
     loss = np.array([s for _, s in pairs])
-    skip = min(10, len(loss) // 10)  # the average rests on a handful of batches there
+    skip = len(loss) // 10  # the average rests on a handful of batches there
     lowest_at = skip + int(np.argmin(loss[skip:]))
     slope = _slope(loss, np.log10(lr), span=max(1, len(loss) // 20))
     window = slope[skip : lowest_at + 1]  # the fall happens before the minimum

@@ -83,6 +83,7 @@ class LRFindResult:
     run_id: str | None = None
     experiment_id: str | None = None
     seed: int = 0
+    beta: float = 0.0  #: the smoothing of the loss (see :func:`~hpsearch.trial.callbacks.default_beta`)
 
     @property
     def optimizer(self) -> str:
@@ -202,6 +203,7 @@ def _record(result: LRFindResult, locations: Locations) -> None:
         "start_lr": result.start_lr,
         "end_lr": result.end_lr,
         "seed": result.seed,
+        "smoothing_beta": round(result.beta, 4),
         **{name: value for name, value, _ in result.chosen if name != "optimizer"},
     }
     run = tracking.start_run(f"lr-find-{result.optimizer}", Role.LR_FIND, params=params)
@@ -221,12 +223,17 @@ def _record(result: LRFindResult, locations: Locations) -> None:
     result.run_id, result.experiment_id = run.run_id, tracking.experiment_id
 
 
-def apply_bounds(config: StudyConfig, bounds: SuggestedBounds, output: str | None = None) -> Path:
+def apply_bounds(config: StudyConfig, bounds: SuggestedBounds, output: str | None = None) -> tuple[Path, Path | None]:
     """Write a copy of ``config``'s study file with ``search_space.learning_rate`` narrowed to
     ``bounds`` (a log range; comments and layout kept, see :mod:`hpsearch.config._edit`).
 
     The copy goes to ``output``, else next to the file as ``NAME.lr.yaml`` (a shipped study's to
-    the current folder). It is read back: it must load and hold exactly those bounds.
+    the current folder). It is read back: it must load and hold exactly those bounds. A model
+    builder file the study names relative to its folder is copied along when the copy's folder
+    lacks it (a shipped study's ``resnet_small.py``), so the copy runs as it is.
+
+    Returns:
+        The copy, and the builder file copied along (or ``None``).
 
     Raises:
         UsageError: the copy cannot be written, or does not read back as asked.
@@ -242,12 +249,20 @@ def apply_bounds(config: StudyConfig, bounds: SuggestedBounds, output: str | Non
     if path.resolve() == source.resolve():
         raise UsageError(f"-o {output} is the study file itself; pass another path (the original is kept).")
     text = with_learning_rate_range(source.read_text(), bounds.low, bounds.high, where=str(source))
+    ref = config.builder_ref()
+    builder = None
+    if ref is not None and ref.file is not None and not Path(ref.text.rpartition(":")[0]).is_absolute():
+        builder = path.parent / ref.text.rpartition(":")[0]
+        builder = None if builder.exists() else builder
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+        if builder is not None and ref is not None and ref.file is not None:
+            builder.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ref.file, builder)
     except OSError as e:
-        raise UsageError(f"Cannot write {path} ({e.strerror or e}); pass -o PATH in a folder you can write.") from None
+        raise UsageError(f"Cannot write {e.filename or path} ({e.strerror or e}); pass -o PATH in a folder you can write.") from None
     written = load_study_config(str(path)).search_space.learning_rate
     if written != Range(bounds.low, bounds.high, log=True):
         raise UsageError(f"{path} reads back learning_rate {written}, not [{bounds.low}, {bounds.high}]; edit it by hand.")
-    return path
+    return path, builder

@@ -78,4 +78,4 @@ def train_range_test(result: LRFindResult, dataset: Dataset, *, requested_steps:
     finally:
         keras.backend.clear_session(free_memory=True)
     result.rates, result.losses, result.smoothed = test.rates, test.losses, test.smoothed
-    result.diverged_at = test.diverged_at
+    result.diverged_at, result.beta = test.diverged_at, test.beta

@@ -22,7 +22,7 @@ from hpsearch.trial.callbacks._best import BestCheckpoint
 from hpsearch.trial.callbacks._early_stop import ResumableEarlyStopping
 from hpsearch.trial.callbacks._history import HistoryRecorder
 from hpsearch.trial.callbacks._learning_rate import LearningRateLogger, ResumableReduceLROnPlateau
-from hpsearch.trial.callbacks._lr_range import LearningRateRangeTest, range_test_rate
+from hpsearch.trial.callbacks._lr_range import LearningRateRangeTest, default_beta, range_test_rate
 from hpsearch.trial.callbacks._logging import EpochCSVLogger, TensorBoardScalars
 from hpsearch.trial.callbacks._metrics import EpochHook, MetricsSink
 from hpsearch.trial.callbacks._monitor import MissingMetricError, monitored_value
@@ -37,6 +37,7 @@ __all__ = [
     "LearningRateLogger",
     "LearningRateRangeTest",
     "range_test_rate",
+    "default_beta",
     "NaNGuard",
     "HistoryRecorder",
     "BestCheckpoint",
