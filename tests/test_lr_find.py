@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import keras
@@ -135,6 +136,9 @@ def test_bounds_are_a_decade_below_the_steepest_fall_and_below_the_lowest_loss()
 def test_a_curve_that_never_falls_or_is_too_short_gives_no_suggestion() -> None:
     with pytest.raises(RuntimeFailure, match="did not fall"):
         suggest_bounds(list(np.logspace(-5, 0, 20)), list(np.linspace(1.0, 3.0, 20)))
+    noise = 2.3 + 0.005 * np.random.default_rng(0).standard_normal(50)  # flat, batch noise of a few tenths of a percent
+    with pytest.raises(RuntimeFailure, match="did not fall"):
+        suggest_bounds(list(np.logspace(-5, 0, 50)), list(noise))
     with pytest.raises(RuntimeFailure, match="only 3 finite losses"):
         suggest_bounds([1e-3, 1e-2, 1e-1, 1.0], [2.0, 1.0, 0.5, math.nan])
 
@@ -294,6 +298,16 @@ def test_lr_find_of_a_diverging_optimizer_stops_early(store: Path, images: Path)
     assert result.diverged_at is not None and len(result.rates) == result.diverged_at + 1 < 100
     assert result.bounds is not None and result.start_lr <= result.bounds.low < result.bounds.high < result.rates[result.diverged_at]
     assert (store / "sgd.png").is_file()
+
+
+def test_a_loss_that_does_not_fall_is_one_line_exit_1_with_its_curve(store: Path, images: Path) -> None:
+    study = _study(store.parent)
+    args = ["lr-find", str(study), "--data-dir", str(images), "--start-lr", "100", "--end-lr", "1e4", "--steps", "60"]
+    result = CliRunner().invoke(main, args)  # rates that blow the weights up from the first batch
+    assert result.exit_code == 1, result.output
+    assert re.search(r"^Error: The (loss did not fall|LR range test recorded only \d finite losses)", result.output)
+    assert len(result.output.strip().splitlines()) == 1 and (store / "lr_find" / "shop-adam.png").is_file()
+    assert not (store / "mlflow.db").exists()  # no run for a test without a result
 
 
 @pytest.mark.parametrize(

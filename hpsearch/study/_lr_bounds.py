@@ -36,6 +36,8 @@ __all__ = ["LOW_FACTOR", "HIGH_FACTOR", "SuggestedBounds", "suggest_bounds"]
 LOW_FACTOR = 10.0
 #: the high bound is the lowest-loss rate divided by this
 HIGH_FACTOR = 3.0
+#: the smoothed loss must fall by this fraction of its level before its minimum: less is batch noise
+MIN_FALL = 0.02
 #: fewest finite points a curve needs for a suggestion
 MIN_POINTS = 5
 
@@ -67,7 +69,8 @@ def suggest_bounds(rates: Sequence[float], smoothed: Sequence[float]) -> Suggest
     """Suggest ``[low, high]`` from a range test's ``rates`` and smoothed losses (see the module).
 
     Raises:
-        RuntimeFailure: fewer than :data:`MIN_POINTS` finite points, or a loss that never fell.
+        RuntimeFailure: fewer than :data:`MIN_POINTS` finite points, or a loss that never fell
+            (by :data:`MIN_FALL` of its level: less is the noise of single batches).
     """
     pairs = [(r, s) for r, s in zip(rates, smoothed) if math.isfinite(s) and r > 0]
     if len(pairs) < MIN_POINTS:
@@ -81,7 +84,8 @@ def suggest_bounds(rates: Sequence[float], smoothed: Sequence[float]) -> Suggest
     lowest_at = skip + int(np.argmin(loss[skip:]))
     slope = _slope(loss, np.log10(lr), span=max(1, len(loss) // 20))
     window = slope[skip : lowest_at + 1]  # the fall happens before the minimum
-    if window.size == 0 or float(window.min()) >= 0:
+    fall = 1.0 - float(loss[lowest_at]) / float(loss[skip : lowest_at + 1].max())
+    if window.size == 0 or float(window.min()) >= 0 or fall < MIN_FALL:
         raise RuntimeFailure(
             f"The loss did not fall between learning rates {lr[0]:.3g} and {lr[-1]:.3g}; "
             "lower --start-lr, raise --end-lr or --steps, or check the data."

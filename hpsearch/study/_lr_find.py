@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hpsearch._errors import UsageError
+from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations
 from hpsearch.config import Range, StudyConfig, builtin_studies, load_study_config
 from hpsearch.config._edit import with_learning_rate_range
@@ -168,7 +168,10 @@ def lr_find(request: LRFindRequest) -> LRFindResult:
         config=config, params=params, chosen=chosen, start_lr=start_lr, end_lr=end_lr, steps=request.steps, limited_from=None, seed=int(config.seed)
     )
     train_range_test(result, dataset, requested_steps=request.steps)
-    result.bounds = suggest_bounds(result.rates, result.smoothed)
+    try:
+        result.bounds = suggest_bounds(result.rates, result.smoothed)
+    except RuntimeFailure as e:  # the curve still says why: draw it
+        raise RuntimeFailure(f"{e} The curve: {_draw(result, request.plot, locations)}") from None
     result.plot = _draw(result, request.plot, locations)
     _record(result, locations)
     return result
@@ -179,14 +182,14 @@ def _draw(result: LRFindResult, where: str | None, locations: Locations) -> Path
 
     path = Path(where) if where else locations.home / "lr_find" / f"{result.config.name}-{result.optimizer}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    assert result.bounds is not None
+    b = result.bounds
     return lr_find_png(
         result.rates,
         result.losses,
         result.smoothed,
         path,
-        bounds=(result.bounds.low, result.bounds.high),
-        marks={"steepest fall": result.bounds.steepest, "lowest loss": result.bounds.lowest},
+        bounds=None if b is None else (b.low, b.high),
+        marks=None if b is None else {"steepest fall": b.steepest, "lowest loss": b.lowest},
         title=f"LR range test: {result.config.name} ({result.optimizer}, batch size {result.params['batch_size']})",
     )
 
