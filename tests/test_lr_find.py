@@ -317,11 +317,14 @@ def test_a_loss_that_does_not_fall_is_one_line_exit_1_with_its_curve(store: Path
         (["{study}", "--optimizer", "nadam"], "--optimizer 'nadam' is not one of the study's optimizers (adam, sgd)"),
         (["{study}", "--start-lr", "1", "--end-lr", "0.1"], "needs 0 < start < end"),
         (["{study}", "--subset", "20"], "the LR range test needs at least 5"),
+        (["{study}", "--plot", "{blocker}/lr.png"], "Cannot write the plot"),
     ],
 )
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(store: Path, cifar_dir: Path, args: list[str], message: str) -> None:
     study = _study(store.parent)
-    result = CliRunner().invoke(main, ["lr-find", *(a.format(study=study) for a in args), "--data-dir", str(cifar_dir)])
+    blocker = store.parent / "blocker"
+    blocker.write_text("a file where a folder should be")
+    result = CliRunner().invoke(main, ["lr-find", *(a.format(study=study, blocker=blocker) for a in args), "--data-dir", str(cifar_dir)])
     assert result.exit_code == 2, result.output
     assert message in result.output and len(result.output.strip().splitlines()) == 1
     assert not (store / "mlflow.db").exists() and not (store / "lr_find").exists()

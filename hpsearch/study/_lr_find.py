@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hpsearch._errors import RuntimeFailure, UsageError
-from hpsearch._locations import Locations, resolve_locations
+from hpsearch._locations import Locations, resolve_locations, unwritable_reason
 from hpsearch.config import Range, StudyConfig, builtin_studies, load_study_config
 from hpsearch.config._edit import with_learning_rate_range
 from hpsearch.keys import LR_FIND_PLOT, LRFindMetric, Role, RunStatus
@@ -27,6 +27,8 @@ from hpsearch.study._data_record import load_data
 from hpsearch.study._lr_bounds import SuggestedBounds, suggest_bounds
 from hpsearch.study._model_check import check_model
 from hpsearch.study._open import stored_seed
+from hpsearch.study._session import _check_locations as check_locations
+from hpsearch.tasks._plan import settle
 
 __all__ = ["LRFindRequest", "LRFindResult", "lr_find", "apply_bounds", "DEFAULT_STEPS", "MIN_STEPS"]
 
@@ -131,10 +133,27 @@ def _seed(config: StudyConfig, locations: Locations) -> int:
     return int(recorded) if recorded is not None else 0
 
 
-def _check_locations(locations: Locations) -> None:
-    from hpsearch.study._session import _check_locations as check
+def _steps(requested: int, examples: int, batch_size: int) -> int:
+    """The test's batches: as asked, at most :data:`MAX_EPOCHS` epochs' worth, at least :data:`MIN_STEPS`."""
+    available = MAX_EPOCHS * -(-examples // batch_size)
+    if available < MIN_STEPS:
+        raise UsageError(
+            f"{examples} training examples give {available} batches of {batch_size} in {MAX_EPOCHS} epochs; "
+            f"the LR range test needs at least {MIN_STEPS}: use more data (--subset) or a smaller batch_size."
+        )
+    return min(requested, available)
 
-    check(locations)
+
+def _plot_path(config: StudyConfig, optimizer: str, where: str | None, locations: Locations) -> Path:
+    """Where the plot goes, checked writable before anything trains."""
+    path = Path(where) if where else locations.home / "lr_find" / f"{config.name}-{optimizer}.png"
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:  # the first folder that exists must take the new ones
+        folder = folder.parent
+    reason = unwritable_reason(folder)
+    if reason is not None or path.is_dir():
+        raise UsageError(f"Cannot write the plot {path} ({reason or 'a folder of that name'}); pass --plot PATH in a folder you can write.")
+    return path
 
 
 def lr_find(request: LRFindRequest) -> LRFindResult:
@@ -152,35 +171,45 @@ def lr_find(request: LRFindRequest) -> LRFindResult:
     locations = resolve_locations(request.storage, request.tracking_uri)
     config = config.with_overrides(seed=_seed(config, locations))
     dataset = load_data(config, request.data_dir)
-    from hpsearch.tasks._plan import settle
-
     config = settle(config, dataset)
     check_model(config, dataset)
     branches = {"schedule": "none", **({"optimizer": optimizer} if request.optimizer else {})}
     params, notes = representative_point(config.search_space, branches)
     params["learning_rate"] = start_lr  # the callback sets it per batch
-    chosen = [(name, value, "--optimizer" if name == "optimizer" and request.optimizer else why) for name, value, why in notes if name not in ("learning_rate", "schedule")]
-    _check_locations(locations)
+    chosen = [
+        (name, value, "--optimizer" if name == "optimizer" and request.optimizer else why)
+        for name, value, why in notes
+        if name not in ("learning_rate", "schedule")
+    ]
+    steps = _steps(request.steps, len(dataset.train), int(params["batch_size"]))
+    plot = _plot_path(config, str(params["optimizer"]), request.plot, locations)
+    check_locations(locations)
 
     from hpsearch.study._lr_train import train_range_test
 
     result = LRFindResult(
-        config=config, params=params, chosen=chosen, start_lr=start_lr, end_lr=end_lr, steps=request.steps, limited_from=None, seed=int(config.seed)
+        config=config,
+        params=params,
+        chosen=chosen,
+        start_lr=start_lr,
+        end_lr=end_lr,
+        steps=steps,
+        limited_from=request.steps if steps < request.steps else None,
+        seed=int(config.seed),
     )
-    train_range_test(result, dataset, requested_steps=request.steps)
+    train_range_test(result, dataset)
     try:
         result.bounds = suggest_bounds(result.rates, result.smoothed)
     except RuntimeFailure as e:  # the curve still says why: draw it
-        raise RuntimeFailure(f"{e} The curve: {_draw(result, request.plot, locations)}") from None
-    result.plot = _draw(result, request.plot, locations)
+        raise RuntimeFailure(f"{e} The curve: {_draw(result, plot)}") from None
+    result.plot = _draw(result, plot)
     _record(result, locations)
     return result
 
 
-def _draw(result: LRFindResult, where: str | None, locations: Locations) -> Path:
+def _draw(result: LRFindResult, path: Path) -> Path:
     from hpsearch.trial._plots import lr_find_png
 
-    path = Path(where) if where else locations.home / "lr_find" / f"{result.config.name}-{result.optimizer}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
     b = result.bounds
     return lr_find_png(

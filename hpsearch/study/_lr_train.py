@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import keras
 
-from hpsearch._errors import RuntimeFailure, UsageError
+from hpsearch._errors import RuntimeFailure
 from hpsearch.data._datasets import Dataset, Pipelines
 from hpsearch.models._build import ModelFactory
 from hpsearch.models._trial_model import build_trial_model
@@ -21,32 +21,19 @@ if TYPE_CHECKING:
 __all__ = ["train_range_test"]
 
 
-def train_range_test(result: LRFindResult, dataset: Dataset, *, requested_steps: int) -> None:
-    """Train ``result.params``' model for the test, filling ``result``'s curve.
-
-    The test spans at most two epochs of the training split: fewer batches than asked are said
-    in ``result.limited_from``.
-    """
-    from hpsearch.study._lr_find import MAX_EPOCHS, MIN_STEPS
+def train_range_test(result: LRFindResult, dataset: Dataset) -> None:
+    """Train ``result.params``' model for ``result.steps`` batches of the test, filling ``result``'s curve."""
     from hpsearch.study._workers import configure_gpus
 
     config, params = result.config, result.params
     pipelines = Pipelines(dataset)
     batch_size = int(params["batch_size"])
     per_epoch = pipelines.steps_per_epoch(batch_size)
-    steps = min(requested_steps, MAX_EPOCHS * per_epoch)
-    if steps < MIN_STEPS:
-        raise UsageError(
-            f"{len(dataset.train)} training examples give {steps} batches of {batch_size} in {MAX_EPOCHS} epochs; "
-            f"the LR range test needs at least {MIN_STEPS}: use more data (--subset) or a smaller batch_size."
-        )
-    if steps < requested_steps:
-        result.limited_from = requested_steps
-    result.steps = steps
+    steps = result.steps
     configure_gpus()
     plan = plan_for(config, dataset)
     head = plan.head(params)
-    loss, knobs = plan.loss_of(params)
+    _, knobs = plan.loss_of(params)
     keras.utils.set_random_seed(result.seed)
     model, _ = build_trial_model(
         params,
@@ -58,7 +45,7 @@ def train_range_test(result: LRFindResult, dataset: Dataset, *, requested_steps:
         input_shape=dataset.input_shape,
         input_scale=dataset.input_scale,
         steps_per_epoch=per_epoch,
-        max_epochs=MAX_EPOCHS,
+        max_epochs=math.ceil(steps / per_epoch),
         seed=result.seed,
         output_bias=plan.target_mean,
     )
