@@ -155,6 +155,7 @@ def test_the_representative_point_is_first_choices_and_middles() -> None:
                 "learning_rate": {"low": 1e-4, "high": 1e-2, "log": True},
                 "batch_size": {"low": 16, "high": 128, "step": 16},
                 "dropout": {"low": 0.0, "high": 0.5},
+                "initializer": ["he_normal", "glorot_uniform"],
                 "schedule": {"cosine": {}, "none": {}},
             },
         },
@@ -164,7 +165,7 @@ def test_the_representative_point_is_first_choices_and_middles() -> None:
     assert params["optimizer"] == "sgd" and params["sgd.momentum"] == pytest.approx(math.sqrt(0.81 * 0.99))
     assert params["learning_rate"] == pytest.approx(1e-3)
     assert params["batch_size"] == 48 and isinstance(params["batch_size"], int)  # sqrt(16*128)=45.3 -> on the grid
-    assert params["dropout"] == 0.25 and params["schedule"] == "none"
+    assert params["dropout"] == 0.25 and params["schedule"] == "none" and params["initializer"] == "he_normal"
     why = {name: reason for name, _, reason in notes}
     assert why["optimizer"] == "asked for" and why["dropout"] == "middle of the range"
     assert why["batch_size"] == "geometric middle of the range"

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hpsearch.catalog import param_name
 from hpsearch.config import Branch, Choice, Conditional, Fixed, Group, ParamSpec, Range, SearchSpace
+from hpsearch.config._space_types import range_points
 
 if TYPE_CHECKING:
     import optuna
@@ -86,14 +87,12 @@ def first_point(space: SearchSpace) -> dict[str, Any]:
 
 def _middle(spec: Range) -> tuple[Any, str]:
     """The middle of a range: geometric when it is positive (a log range's typical value), else
-    arithmetic; on the range's grid (integers, ``step``)."""
+    arithmetic; an integer or stepped range's nearest point (exactly a value Optuna samples)."""
     geometric = spec.low > 0
     mid = math.sqrt(spec.low * spec.high) if geometric else (spec.low + spec.high) / 2
-    if spec.step is not None:
-        mid = spec.low + round((mid - spec.low) / spec.step) * spec.step
-        mid = min(max(mid, spec.low), spec.high)
-    if spec.integer:
-        mid = int(round(mid))
+    points = range_points(spec)
+    if points is not None:
+        mid = min(points, key=lambda p: abs(p - mid))
     return mid, "geometric middle of the range" if geometric else "middle of the range"
 
 
