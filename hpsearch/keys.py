@@ -20,6 +20,8 @@ __all__ = [
     "RetrainParam",
     "State",
     "RunStatus",
+    "LRFindMetric",
+    "LR_FIND_PLOT",
     "END_TAGS",
     "MODEL_ARTIFACT",
     "EPOCH_METRICS",
@@ -105,6 +107,7 @@ class Role(StrEnum):
     STUDY = "study"
     TRIAL = "trial"
     RETRAIN = "retrain"  #: the best trial's params trained on training + validation data (``hpsearch retrain``)
+    LR_FIND = "lr_find"  #: an LR range test (``hpsearch lr-find``)
 
 
 class RetrainParam(StrEnum):
@@ -134,6 +137,20 @@ class RunStatus(StrEnum):
     FAILED = "FAILED"
     KILLED = "KILLED"
 
+
+class LRFindMetric(StrEnum):
+    """Metrics of an LR range test's run (role :attr:`Role.LR_FIND`): per batch (step = batch
+    index, 0-based) the rate, the batch's loss and the smoothed loss; at step 0 the suggested bounds."""
+
+    LEARNING_RATE = "learning_rate"
+    LOSS = "loss"
+    SMOOTHED_LOSS = "smoothed_loss"
+    SUGGESTED_LOW = "suggested_lr_low"
+    SUGGESTED_HIGH = "suggested_lr_high"
+
+
+#: The loss-vs-rate plot of an LR range test, inside its MLflow run.
+LR_FIND_PLOT = "plots/lr_find.png"
 
 #: The checkpoint of a trial's best epoch, inside its MLflow run.
 MODEL_ARTIFACT = "model/best.keras"

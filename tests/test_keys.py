@@ -62,12 +62,19 @@ STORED = {
         "BEST_VALUE": "hpsearch.best_value",
         "RETRAIN_OF": "hpsearch.retrain_of",
     },
-    "Role": {"STUDY": "study", "TRIAL": "trial", "RETRAIN": "retrain"},
+    "Role": {"STUDY": "study", "TRIAL": "trial", "RETRAIN": "retrain", "LR_FIND": "lr_find"},
     "RetrainParam": {
         "SOURCE_TRIAL": "retrain.source_trial",
         "EPOCHS": "retrain.epochs",
         "EPOCHS_FROM": "retrain.epochs_from",
         "EXAMPLES": "retrain.examples",
+    },
+        "LRFindMetric": {
+        "LEARNING_RATE": "learning_rate",
+        "LOSS": "loss",
+        "SMOOTHED_LOSS": "smoothed_loss",
+        "SUGGESTED_LOW": "suggested_lr_low",
+        "SUGGESTED_HIGH": "suggested_lr_high",
     },
     "State": {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAIL": "FAIL", "RUNNING": "RUNNING", "WAITING": "WAITING"},
     "RunStatus": {"RUNNING": "RUNNING", "FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "KILLED"},
@@ -90,5 +97,6 @@ def test_a_member_is_its_string() -> None:
     """Members go wherever a string goes: attribute keys, tags, JSON, comparisons with what a store gives back."""
     assert keys.Tag.STATE == "hpsearch.state" and f"{keys.State.COMPLETE}" == "COMPLETE"
     assert {keys.TrialAttr.MLFLOW_RUN_ID: 1} == {"mlflow_run_id": 1}
+    assert keys.LR_FIND_PLOT == "plots/lr_find.png"
     assert keys.MODEL_ARTIFACT == "model/best.keras" and keys.objective_column("val_loss") == "best_val_loss"
     assert keys.STEPS_METRIC == "train_steps"

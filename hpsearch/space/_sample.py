@@ -12,16 +12,18 @@ separately: ``sgd.momentum`` exists only in trials whose ``optimizer`` is ``sgd`
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hpsearch.catalog import param_name
 from hpsearch.config import Branch, Choice, Conditional, Fixed, Group, ParamSpec, Range, SearchSpace
+from hpsearch.config._space_types import range_points
 
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["sample", "first_point", "describe", "align_choices"]
+__all__ = ["sample", "first_point", "representative_point", "describe", "align_choices"]
 
 
 def _suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
@@ -81,6 +83,62 @@ def first_point(space: SearchSpace) -> dict[str, Any]:
         else:
             params[role] = _first(spec)
     return params
+
+
+def _middle(spec: Range) -> tuple[Any, str]:
+    """The middle of a range: geometric when it is positive (a log range's typical value), else
+    arithmetic; an integer or stepped range's nearest point (exactly a value Optuna samples)."""
+    geometric = spec.low > 0
+    mid = math.sqrt(spec.low * spec.high) if geometric else (spec.low + spec.high) / 2
+    points = range_points(spec)
+    if points is not None:
+        mid = min(points, key=lambda p: abs(p - mid))
+    return mid, "geometric middle of the range" if geometric else "middle of the range"
+
+
+def _representative(spec: ParamSpec) -> tuple[Any, str]:
+    if isinstance(spec, Fixed):
+        return spec.value, "fixed"
+    if isinstance(spec, Choice):
+        return spec.choices[0], "first choice"
+    return _middle(spec)
+
+
+def representative_point(space: SearchSpace, branches: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list[tuple[str, Any, str]]]:
+    """One deterministic, typical point of ``space`` without a trial: fixed values, the first of
+    each choice, the middle of each range (:func:`_middle`); a conditional role takes the branch
+    ``branches`` names for it (knobs of a branch the space does not list take their defaults, so
+    only a branch without knobs, such as ``schedule: none``, should be named outside the space),
+    else its first. Named as :func:`sample` names them.
+
+    Returns:
+        The params, and ``(name, value, why)`` for every parameter the space searches or
+        ``branches`` set: what a user is told the point is made of.
+    """
+    chosen = dict(branches or {})
+    params: dict[str, Any] = {}
+    notes: list[tuple[str, Any, str]] = []
+
+    def take(name: str, spec: ParamSpec) -> None:
+        params[name], why = _representative(spec)
+        if why != "fixed":
+            notes.append((name, params[name], why))
+
+    for role, spec in space.roles():
+        if isinstance(spec, Conditional):
+            name = chosen.get(role, spec.names[0])
+            branch = spec.branch(name) if name in spec.names else Branch(name)
+            params[role] = name
+            if role in chosen or len(spec.branches) > 1:
+                notes.append((role, name, "asked for" if role in chosen else "first choice"))
+            for knob, knob_spec in branch.knobs:
+                take(param_name(name, knob), knob_spec)
+        elif isinstance(spec, Group):
+            for knob, knob_spec in spec.knobs:
+                take(param_name(role, knob), knob_spec)
+        else:
+            take(role, spec)
+    return params, notes
 
 
 def _in_order(values: Sequence[Any], recorded: Sequence[Any]) -> tuple[Any, ...] | None:

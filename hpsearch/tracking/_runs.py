@@ -67,6 +67,17 @@ class TrialRun:
         if batch:
             self.client.log_batch(self.run_id, metrics=batch)
 
+    def log_steps(self, rows: Iterable[tuple[int, Mapping[str, float]]]) -> None:
+        """Log ``(step, metrics)`` rows, finite values only, in as few requests as MLflow allows."""
+        ts = _now_ms()
+        batch = [Metric(k, float(v), ts, int(step)) for step, metrics in rows for k, v in metrics.items() if math.isfinite(v)]
+        for start in range(0, len(batch), 1000):  # MLflow's limit of metrics per log_batch
+            self.client.log_batch(self.run_id, metrics=batch[start : start + 1000])
+
+    def end(self, status: str) -> None:
+        """End a run that is not a trial with an MLflow status (:class:`~hpsearch.keys.RunStatus`)."""
+        self.client.set_terminated(self.run_id, status)
+
     def backfill(self, history: Iterable[Mapping[str, float]]) -> int:
         """Log the epochs of ``history`` this run does not have yet; returns how many."""
         have = self.logged_steps("loss")

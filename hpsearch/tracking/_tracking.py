@@ -260,6 +260,16 @@ class StudyTracking:
         if self.parent_run_id is not None:
             self.client.set_terminated(self.parent_run_id, status)
 
+    def start_run(self, run_name: str, role: str, *, params: Mapping[str, Any], tags: Mapping[str, Any] | None = None) -> TrialRun:
+        """A run of the study's experiment that is not a trial (``role``: a :class:`~hpsearch.keys.Role`),
+        e.g. an LR range test: tagged with the study and its role, not under the parent run."""
+        run = self.client.create_run(
+            self.experiment_id, run_name=run_name, tags={Tag.STUDY: self.study_name, Tag.ROLE: role, **{k: str(v) for k, v in (tags or {}).items()}}
+        )
+        handle = self.trial_run(run.info.run_id)
+        handle.client.log_batch(handle.run_id, params=[Param(k, param_repr(v)) for k, v in params.items()])
+        return handle
+
     # -- trial runs --------------------------------------------------------------------------
 
     def start_trial(

@@ -1,11 +1,11 @@
-"""Static plots (PNG, matplotlib's headless Agg backend): a trial's learning curves."""
+"""Static plots (PNG, matplotlib's headless Agg backend): a trial's learning curves, an LR range test."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-__all__ = ["learning_curve_png"]
+__all__ = ["learning_curve_png", "lr_find_png"]
 
 
 def learning_curve_png(
@@ -44,6 +44,50 @@ def learning_curve_png(
         ax.legend()
     if title:
         fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def lr_find_png(
+    rates: Sequence[float],
+    losses: Sequence[float],
+    smoothed: Sequence[float],
+    path: str | Path,
+    *,
+    bounds: tuple[float, float] | None = None,
+    marks: Mapping[str, float] | None = None,
+    title: str = "",
+) -> Path:
+    """Draw an LR range test: each batch's loss (faint) and the smoothed loss against the learning
+    rate on a log axis, the suggested ``bounds`` shaded and ``marks`` (label -> rate) as lines."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
+    ax.plot(rates, losses, color="C0", alpha=0.3, linewidth=1, label="batch loss")
+    ax.plot(rates, smoothed, color="C0", linewidth=2, label="smoothed loss")
+    if bounds is not None:
+        ax.axvspan(bounds[0], bounds[1], color="C2", alpha=0.15, label=f"suggested range [{bounds[0]:.3g}, {bounds[1]:.3g}]")
+    for i, (label, rate) in enumerate((marks or {}).items()):
+        ax.axvline(rate, color=f"C{i + 3}", linestyle="--", linewidth=1, label=f"{label} {rate:.3g}")
+    finite = [v for v in smoothed if math.isfinite(v)]
+    if finite:  # the divergence at the end would squash the interesting part of the curve
+        low, start = min(finite), finite[0]
+        ax.set_ylim(low - 0.1 * (start - low + 1e-12), max(start, low) + 0.5 * (start - low + 1e-12))
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)

@@ -11,6 +11,8 @@ decides the outcome after ``fit`` returns. The one error they raise is
 :class:`MissingMetricError`: the monitored metric is not in the epoch logs (its message lists
 the metrics that are), which fails the trial.
 
+:class:`LearningRateRangeTest` is not a trial's: ``hpsearch lr-find`` fits a model with it alone.
+
 Epoch numbers that leave these callbacks (history rows, MLflow steps, Optuna steps) are 1-based,
 as Keras prints them: epoch 1 is the first epoch. Keras hands callbacks a 0-based index; the
 conversion happens here, once.
@@ -20,6 +22,7 @@ from hpsearch.trial.callbacks._best import BestCheckpoint
 from hpsearch.trial.callbacks._early_stop import ResumableEarlyStopping
 from hpsearch.trial.callbacks._history import HistoryRecorder
 from hpsearch.trial.callbacks._learning_rate import LearningRateLogger, LearningRateReplay, ResumableReduceLROnPlateau
+from hpsearch.trial.callbacks._lr_range import LearningRateRangeTest, default_beta, range_test_rate
 from hpsearch.trial.callbacks._logging import EpochCSVLogger, TensorBoardScalars
 from hpsearch.trial.callbacks._metrics import EpochHook, MetricsSink
 from hpsearch.trial.callbacks._monitor import MissingMetricError, monitored_value
@@ -35,6 +38,9 @@ __all__ = [
     "LearningRateLogger",
     "LearningRateReplay",
     "StepCounter",
+    "LearningRateRangeTest",
+    "range_test_rate",
+    "default_beta",
     "NaNGuard",
     "HistoryRecorder",
     "BestCheckpoint",
