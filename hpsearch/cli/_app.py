@@ -15,7 +15,7 @@ import click
 from hpsearch import __version__
 from hpsearch.cli._process import claim_process
 from hpsearch.cli._read import check, export, list_, report, show, space
-from hpsearch.cli._manage import dashboard, enqueue
+from hpsearch.cli._manage import dashboard, delete, enqueue
 from hpsearch.cli._run import study, worker
 from hpsearch.cli._serve import server, tensorboard_, ui
 
@@ -44,7 +44,7 @@ def main() -> None:
     """
 
 
-for _command in (study, worker, list_, show, space, report, export, check, enqueue, ui, server, tensorboard_, dashboard):
+for _command in (study, worker, list_, show, space, report, export, check, enqueue, delete, ui, server, tensorboard_, dashboard):
     main.add_command(_command)
 
 
