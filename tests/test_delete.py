@@ -85,11 +85,11 @@ def names(storage: str | None) -> Any:
                 pass
 
 
-def make_study(store: Path, name: str, storage: str | None = None, trials: int = 3) -> dict[str, Any]:
+def make_study(store: Path, name: str, storage: str | None = None, trials: int = 3, tracking_uri: str | None = None) -> dict[str, Any]:
     """Study ``name`` with ``trials`` trials and what a real one leaves; returns its ids."""
     path = write_study(store.parent / f"{name}.yaml", budget={"trials": trials})
     config = load_study_config(str(path), study_name=name)
-    locations = resolve_locations(storage, None)
+    locations = resolve_locations(storage, tracking_uri)
     study, config = open_study(config, locations, data_fingerprint={})
     run_worker(study, config, TrivialRunner(config), locations, target=trials, poll_seconds=0.1)
     tracking = StudyTracking(locations.tracking_uri, name, locations.artifact_root)
@@ -119,9 +119,9 @@ def make_study(store: Path, name: str, storage: str | None = None, trials: int =
     return {"experiment": tracking.experiment_id, "parent": parent, "runs": runs, "model": logged.model_id, "versions": versions}
 
 
-def snapshot(store: Path, name: str, storage: str | None = None) -> dict[str, Any]:
+def snapshot(store: Path, name: str, storage: str | None = None, tracking_uri: str | None = None) -> dict[str, Any]:
     """Everything study ``name`` has, read from the stores and the folders themselves."""
-    locations = resolve_locations(storage, None)
+    locations = resolve_locations(storage, tracking_uri)
     client = MlflowClient(tracking_uri=locations.tracking_uri, registry_uri=locations.tracking_uri)
     experiments = client.search_experiments(view_type=ViewType.ALL, filter_string=f"tags.`{Tag.STUDY}` = '{name}'")
     ids = [e.experiment_id for e in experiments]
@@ -267,7 +267,7 @@ def test_a_study_without_mlflow_runs_is_deleted_with_a_note(store: Path) -> None
     assert not (store / "mlflow.db").exists()  # nothing created by looking
 
 
-@pytest.mark.slow  # two real tiny studies, an export that registers a model (~90 s on a shared CPU)
+@pytest.mark.slow  # three real tiny studies and an export that registers a model (~3 min on a shared CPU)
 def test_real_studies_delete_and_run_again(store: Path, cifar_dir: Path) -> None:
     cwd = store.parent
     env = {"HPSEARCH_HOME": str(store)}
@@ -290,3 +290,49 @@ def test_real_studies_delete_and_run_again(store: Path, cifar_dir: Path) -> None
     checked = hpsearch_cli("check", "quick", cwd=cwd, env=env)
     assert checked.returncode == 0 and "1 finished trials, 1 trial runs" in checked.stdout, checked.stdout + checked.stderr
     assert [t.number for t in optuna.load_study(study_name="quick", storage=f"sqlite:///{store}/optuna.db").trials] == [0]
+
+
+@pytest.mark.slow  # starts an MLflow tracking server (~3 min on a shared CPU)
+def test_on_a_tracking_server_the_experiment_is_renamed_deleted_and_its_artifacts_removed(store: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    served = store.parent / "server"
+    log = open(store.parent / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "hpsearch", "server", "--port", str(port)], cwd=store.parent,
+        env={**os.environ, "HPSEARCH_HOME": str(served)}, stdout=log, stderr=subprocess.STDOUT,
+    )
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                urllib.request.urlopen(f"{uri}/health", timeout=2)
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, (store.parent / "server.log").read_text()
+                time.sleep(0.5)
+        made = make_study(store, "far", tracking_uri=uri)
+        make_study(store, "near", tracking_uri=uri, trials=1)
+        before = snapshot(store, "near", tracking_uri=uri)
+        assert (served / "artifacts" / made["experiment"]).is_dir()
+        result = CliRunner().invoke(main, ["delete", "far", "--yes", "--tracking-uri", uri])
+        assert result.exit_code == 0, result.output
+        assert "Note: MLflow: a tracking server keeps deleted runs in its trash until `mlflow gc` runs on it" in result.output
+        client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+        trashed = client.get_experiment(made["experiment"])
+        assert trashed.lifecycle_stage == "deleted" and trashed.name.startswith("far (deleted ")
+        assert not (served / "artifacts" / made["experiment"]).exists()  # artifacts gone through the server
+        assert client.search_registered_models("name = 'far'") == []
+        assert snapshot(store, "near", tracking_uri=uri) == before
+        again = make_study(store, "far", tracking_uri=uri, trials=1)
+        assert again["experiment"] != made["experiment"]
+    finally:
+        server.terminate()
+        server.wait(30)
+        log.close()

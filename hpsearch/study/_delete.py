@@ -41,7 +41,9 @@ class Folder:
     size: int
 
     def describe(self) -> str:
-        return f"{self.what} {self.path} ({self.files} file{'s' if self.files != 1 else ''}, {_size(self.size)})"
+        if not self.files:
+            return f"{self.what} {self.path} (empty)"
+        return f"{self.what} {self.path} ({_count(self.files, 'file')}, {_size(self.size)})"
 
 
 @dataclass(frozen=True)
