@@ -13,7 +13,7 @@ import datetime
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from optuna.storages import BaseStorage
@@ -27,6 +27,9 @@ from hpsearch.study._loop import _ORPHAN_AFTER
 from hpsearch.study._open import unknown_study
 from hpsearch.study._storage import open_storage, parse_storage_url
 from hpsearch.study._workers import is_dead_here
+
+if TYPE_CHECKING:
+    from hpsearch.tracking._purge import StudyFootprint
 
 __all__ = ["DeletionPlan", "plan_deletion", "delete_study", "live_trials"]
 
@@ -55,7 +58,7 @@ class DeletionPlan:
     locations: Locations
     trials: int
     parent_run: str | None
-    tracking: Any = None  #: a :class:`hpsearch.tracking._purge.StudyFootprint`
+    tracking: StudyFootprint | None = None
     folders: tuple[Folder, ...] = ()
     notes: tuple[str, ...] = field(default=())
 
@@ -95,11 +98,15 @@ def _count(n: int, what: str) -> str:
 
 
 def _size(n: int) -> str:
-    for unit in ("bytes", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    raise AssertionError("unreachable")
+    """``719 bytes``, ``48.1 MB``."""
+    if n < 1024:
+        return f"{n} bytes"
+    value = n / 1024
+    for unit in ("KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            break
+        value /= 1024
+    return f"{value:.1f} {unit}"
 
 
 def _folder(what: str, path: Path) -> Folder | None:
@@ -164,7 +171,7 @@ def _refuse_live(name: str, live: list[FrozenTrial]) -> None:
 # ----------------------------------------------------------------------------- plan and delete
 
 
-def _tracking_footprint(name: str, locations: Locations) -> tuple[Any, list[str]]:
+def _tracking_footprint(name: str, locations: Locations) -> tuple[StudyFootprint | None, list[str]]:
     """The study's MLflow footprint, or ``None`` with a note when there is no store to look in."""
     from hpsearch.tracking._tracking import check_tracking_uri
 

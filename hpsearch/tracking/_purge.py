@@ -14,10 +14,13 @@ and the records stay in its trash until ``mlflow gc`` runs on it.
 
 from __future__ import annotations
 
+import shutil
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+from typing import Any
 from urllib.request import url2pathname
 
 from mlflow import MlflowClient
@@ -30,7 +33,13 @@ from hpsearch._locations import redact
 from hpsearch.keys import Tag
 from hpsearch.tracking._uris import normalize_tracking_uri
 
-__all__ = ["StudyFootprint", "find_study_footprint", "purge_study_footprint"]
+__all__ = ["Experiment", "StudyFootprint", "find_study_footprint", "local_path", "purge_study_footprint"]
+
+
+def local_path(uri: str) -> Path | None:
+    """The folder of this machine a ``file:`` artifact URI names, else ``None``."""
+    parts = urlsplit(uri)
+    return Path(url2pathname(parts.path)) if parts.scheme == "file" else None
 
 
 @dataclass(frozen=True)
@@ -44,8 +53,7 @@ class Experiment:
     @property
     def local_folder(self) -> Path | None:
         """The artifact folder on this machine, for a ``file:`` artifact location."""
-        parts = urlsplit(self.artifact_location)
-        return Path(url2pathname(parts.path)) if parts.scheme == "file" else None
+        return local_path(self.artifact_location)
 
 
 @dataclass(frozen=True)
@@ -61,7 +69,6 @@ class StudyFootprint:
     versions: tuple[str, ...] = ()  #: registered versions of ``study_name`` made from these runs
     other_versions: int = 0  #: versions of that registered model from elsewhere (kept)
     permanent: bool = True  #: whether the store can remove records for good (not a server)
-    notes: tuple[str, ...] = field(default=())
 
     @property
     def empty(self) -> bool:
@@ -151,10 +158,8 @@ def _hard_deleting_store(client: MlflowClient) -> object | None:
 
 def _delete_artifacts(uri: str, tracking_uri: str) -> None:
     """Remove everything under artifact ``uri`` (a folder of this machine or on the server)."""
-    folder = Experiment("", "", uri).local_folder
+    folder = local_path(uri)
     if folder is not None:
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
         return
     try:
@@ -164,9 +169,10 @@ def _delete_artifacts(uri: str, tracking_uri: str) -> None:
             raise
 
 
-def _ignore_missing(call: object, *args: str) -> None:
+def _ignore_missing(call: Callable[..., Any], *args: str) -> None:
+    """``call(*args)``; what is already gone (an interrupted earlier deletion) is no error."""
     try:
-        call(*args)  # type: ignore[operator]
+        call(*args)
     except MlflowException as e:
         if e.error_code != "RESOURCE_DOES_NOT_EXIST":
             raise
