@@ -25,7 +25,7 @@ from mlflow import MlflowClient
 from mlflow.entities import ViewType
 from mlflow.exceptions import MlflowException
 
-from conftest import hpsearch_cli, write_study
+from conftest import hpsearch_cli, unwritable, write_study
 from hpsearch._locations import resolve_locations
 from hpsearch.cli import main
 from hpsearch.config import load_study_config
@@ -265,6 +265,38 @@ def test_a_study_without_mlflow_runs_is_deleted_with_a_note(store: Path) -> None
     assert f"Note: MLflow: no tracking store at {store / 'mlflow.db'}, so no runs to delete" in result.output
     assert result.output.endswith("Deleted study bare: 0 trials, 0 MLflow runs, 0 registered versions, 0 folders.\n")
     assert not (store / "mlflow.db").exists()  # nothing created by looking
+
+
+def test_an_interrupted_deletion_is_finished_by_running_it_again(store: Path) -> None:
+    make_study(store, "stuck", trials=1)
+    make_study(store, "fine", trials=1)
+    before = snapshot(store, "fine")
+    locked = store / "checkpoints" / "stuck" / "trial-0000"
+    with unwritable(locked):
+        failed = CliRunner().invoke(main, ["delete", "stuck", "--yes"])
+        assert failed.exit_code == 1
+        assert f"Error: Cannot remove the checkpoint folder {store / 'checkpoints' / 'stuck'} (" in failed.output
+        assert "then run hpsearch delete stuck again to finish (the study is still listed until then)." in failed.output
+        half = snapshot(store, "stuck")
+        assert half["trials"] == 1 and half["experiments"] == [] and half["versions"] == []
+    finished = CliRunner().invoke(main, ["delete", "stuck", "--yes"])
+    assert finished.exit_code == 0, finished.output
+    assert snapshot(store, "stuck") == {"trials": None, "experiments": [], "runs": [], "versions": [], "folders": {}}
+    assert snapshot(store, "fine") == before
+
+
+def test_runs_in_another_tracking_store_are_named_and_left_alone(store: Path, empty_tracking_store: Path) -> None:
+    made = make_study(store, "elsewhere", trials=1)
+    other = store.parent / "other-mlflow.db"
+    shutil.copyfile(empty_tracking_store, other)
+    result = CliRunner().invoke(main, ["delete", "elsewhere", "--tracking-uri", f"sqlite:///{other}"], input="y\n")
+    assert result.exit_code == 0, result.output
+    assert f"Note: MLflow: the study's parent run {made['parent']} is not in sqlite:///{other}; its runs stay" in result.output
+    assert snapshot(store, "elsewhere")["trials"] is None
+    left = snapshot(store, "elsewhere")
+    assert len(left["runs"]) == 2 and left["versions"] == ["1", "2"]  # still in the store the study logged to
+    kept = left["folders"]["artifacts/elsewhere"]  # and their artifacts: the trial's model, the logged model
+    assert len(kept) == 2 and f"{made['runs'][0]}/artifacts/{MODEL_ARTIFACT}" in kept and any(k.endswith("/MLmodel") for k in kept)
 
 
 @pytest.mark.slow  # three real tiny studies and an export that registers a model (~3 min on a shared CPU)

@@ -211,12 +211,11 @@ def plan_deletion(name: str, storage: str | None = None, tracking_uri: str | Non
     if footprint is not None and not footprint.permanent and footprint.experiments:
         notes.append("MLflow: a tracking server keeps deleted runs in its trash until `mlflow gc` runs on it; their artifacts go now.")
     candidates = {"checkpoint folder": locations.checkpoint_root / name, "TensorBoard log folder": locations.home / "tensorboard" / name}
-    for what, path in locations.local_folders(name).items():
-        candidates.setdefault(what, path)
-    if footprint is not None:
-        for exp in footprint.experiments:
-            if exp.local_folder is not None and exp.local_folder not in candidates.values():
-                candidates[f"MLflow artifact folder of {exp.name!r}"] = exp.local_folder
+    # The artifact folders of the experiments found, not the one the locations would give: runs
+    # left in another tracking store keep theirs.
+    for exp in footprint.experiments if footprint is not None else ():
+        if exp.local_folder is not None and exp.local_folder not in candidates.values():
+            candidates["MLflow artifact folder" + (f" of {exp.name!r}" if exp.name != name else "")] = exp.local_folder
     folders = tuple(f for what, path in candidates.items() if (f := _folder(what, path)) is not None)
     return DeletionPlan(
         name=name,
@@ -246,5 +245,17 @@ def delete_study(plan: DeletionPlan) -> None:
 
             purge_study_footprint(plan.tracking)
         for folder in plan.folders:
-            shutil.rmtree(folder.path, ignore_errors=True)
+            _remove(folder, plan.name)
         optuna.delete_study(study_name=plan.name, storage=probe)
+
+
+def _remove(folder: Folder, name: str) -> None:
+    try:
+        shutil.rmtree(folder.path)
+    except FileNotFoundError:
+        pass
+    except OSError as e:
+        raise RuntimeFailure(
+            f"Cannot remove the {folder.what} {folder.path} ({e.strerror}: {e.filename}); make it writable, "
+            f"then run hpsearch delete {name} again to finish (the study is still listed until then)."
+        ) from None

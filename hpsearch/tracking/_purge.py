@@ -160,7 +160,15 @@ def _delete_artifacts(uri: str, tracking_uri: str) -> None:
     """Remove everything under artifact ``uri`` (a folder of this machine or on the server)."""
     folder = local_path(uri)
     if folder is not None:
-        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            shutil.rmtree(folder)
+        except FileNotFoundError:
+            pass
+        except OSError as e:
+            raise RuntimeFailure(
+                f"Cannot remove the MLflow artifact folder {folder} ({e.strerror}: {e.filename}); make it writable, "
+                "then run the same hpsearch delete again to finish."
+            ) from None
         return
     try:
         get_artifact_repository(uri, tracking_uri=tracking_uri).delete_artifacts()
