@@ -163,7 +163,7 @@ def _refuse_live(name: str, live: list[FrozenTrial]) -> None:
         where = f"process {owner['pid']} on {owner.get('host')}" if "pid" in owner else "a worker that is starting"
         who.append(f"trial {trial.number} ({where})")
     raise RuntimeFailure(
-        f"Study {name!r} has a live worker: {'; '.join(who)} is running. Stop it (Ctrl-C, or kill the process), "
+        f"Study {name!r} has a live worker: {'; '.join(who)} {'is' if len(who) == 1 else 'are'} running. Stop it (Ctrl-C, or kill the process), "
         f"then run hpsearch delete {name} again."
     )
 
@@ -230,8 +230,8 @@ def plan_deletion(name: str, storage: str | None = None, tracking_uri: str | Non
 
 def delete_study(plan: DeletionPlan) -> None:
     """Delete what ``plan`` found. A worker that started since the plan was made is refused the
-    same way; the deletion holds the lock ``hpsearch study`` takes to open a study, so no
-    process on this machine re-creates the study halfway through."""
+    same way; the deletion holds the lock ``hpsearch study`` takes to open a study, so an
+    ``hpsearch study NAME`` started meanwhile waits for it instead of re-creating half of it."""
     import optuna
 
     url = plan.locations.storage_url
