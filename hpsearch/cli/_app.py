@@ -16,7 +16,7 @@ from hpsearch import __version__
 from hpsearch.cli._process import claim_process
 from hpsearch.cli._read import check, export, list_, report, show, space
 from hpsearch.cli._lr_find import lr_find
-from hpsearch.cli._manage import dashboard, enqueue
+from hpsearch.cli._manage import dashboard, delete, enqueue
 from hpsearch.cli._retrain import retrain
 from hpsearch.cli._run import study, worker
 from hpsearch.cli._serve import server, tensorboard_, ui
@@ -46,7 +46,7 @@ def main() -> None:
     """
 
 
-for _command in (study, worker, retrain, lr_find, list_, show, space, report, export, check, enqueue, ui, server, tensorboard_, dashboard):
+for _command in (study, worker, retrain, lr_find, list_, show, space, report, export, check, enqueue, delete, ui, server, tensorboard_, dashboard):
     main.add_command(_command)
 
 

@@ -10,7 +10,7 @@ import click
 
 from hpsearch.cli._options import friendly, storage_options
 
-__all__ = ["dashboard", "enqueue"]
+__all__ = ["dashboard", "delete", "enqueue"]
 
 
 @click.command()
@@ -34,6 +34,33 @@ def enqueue(name: str, file: str, storage: str | None, tracking_uri: str | None)
     queued, skipped = enqueue_param_sets(study_obj, sets, file)
     note = f" ({skipped} already queued or run, skipped)" if skipped else ""
     click.echo(f"Queued {queued} param set(s) in study {name}{note}; they run first when the study or a worker runs next.")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--yes", "-y", is_flag=True, help="Delete without asking (scripts).")
+@storage_options
+@friendly
+def delete(name: str, yes: bool, storage: str | None, tracking_uri: str | None) -> None:
+    """Delete study NAME for good: its Optuna study, its MLflow experiment with every run,
+    logged model and artifact, its registered model versions, its resume checkpoints and
+    gathered TensorBoard logs. Other studies are not touched.
+
+    Lists what goes and asks first (--yes skips the question; answering no exits 1 with
+    "Aborted!" and changes nothing). A study with a live worker is refused.
+    """
+    from hpsearch.study._delete import delete_study, plan_deletion
+
+    plan = plan_deletion(name, storage, tracking_uri)
+    click.echo(f"Deleting study {name} removes, for good:")
+    for line in plan.lines():
+        click.echo(f"  {line}")
+    for note in plan.notes:
+        click.echo(f"Note: {note}")
+    if not yes:
+        click.confirm(f"Delete study {name}?", abort=True)
+    delete_study(plan)
+    click.echo(plan.summary())
 
 
 @click.command()

@@ -27,7 +27,7 @@ from hpsearch.study._strategies import make_pruner, make_sampler
 from hpsearch.study._storage import open_storage, parse_storage_url
 from hpsearch.keys import StudyAttr
 
-__all__ = ["open_study", "load_study", "seed_of", "stored_seed", "stored_config", "fresh_seed", "check_seed", "target_trials"]
+__all__ = ["open_study", "load_study", "unknown_study", "seed_of", "stored_seed", "stored_config", "fresh_seed", "check_seed", "target_trials"]
 
 
 def _diff(old: Any, new: Any, path: str = "") -> list[str]:
@@ -74,6 +74,12 @@ def _storage_for(config: StudyConfig, locations: Locations, *, create: bool = Tr
 
 def _existing_names(storage: BaseStorage) -> list[str]:
     return [s.study_name for s in storage.get_all_studies()]
+
+
+def unknown_study(name: str, names: list[str], storage_url: str) -> str:
+    """``No study named 'x' (did you mean 'y'?). Studies in URL: ...`` for a name not in ``names``."""
+    known = f" Studies in {redact(storage_url)}: {', '.join(sorted(names))}." if names else f" {redact(storage_url)} has no studies yet."
+    return f"No study named {name!r}{did_you_mean(name, names)}.{known}"
 
 
 def seed_of(user_attrs: Mapping[str, Any]) -> int | None:
@@ -213,9 +219,7 @@ def load_study(name: str, locations: Locations, *, rank: int = 0, for_worker: bo
     probe = open_storage(locations.storage_url, create=False)
     names = _existing_names(probe)
     if name not in names:
-        hint = did_you_mean(name, names)
-        known = f" Studies in {redact(locations.storage_url)}: {', '.join(sorted(names))}." if names else f" {redact(locations.storage_url)} has no studies yet."
-        raise RuntimeFailure(f"No study named {name!r}{hint}.{known}")
+        raise RuntimeFailure(unknown_study(name, names, locations.storage_url))
     attrs = optuna.load_study(study_name=name, storage=probe).user_attrs
     raw = attrs.get(StudyAttr.CONFIG)
     if raw is None:
