@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import optuna
+import pytest
 from click.testing import CliRunner
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState, create_trial
@@ -154,6 +155,7 @@ def test_format_duration() -> None:
     assert [format_duration(s) for s in (None, 5, 75, 3725)] == ["", "5s", "1m15s", "1h02m05s"]
 
 
+@pytest.mark.slow
 def test_list_and_show_are_fast_on_a_thousand_trials_without_tensorflow(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path}/optuna.db"
     study = optuna.create_study(study_name="big", storage=storage, direction="maximize")

@@ -91,6 +91,7 @@ def _create_both_stores(storage_url: str, tracking_uri: str, start: object, erro
             errors.put(f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}")
 
 
+@pytest.mark.slow
 def test_processes_started_together_create_the_stores_once(tmp_path: Path) -> None:
     """Several `hpsearch study` processes started at once on an empty store must all get it."""
     ctx = multiprocessing.get_context("spawn")

@@ -53,6 +53,7 @@ def test_pruning_really_prunes(store: Path, tmp_path: Path, cifar_dir: Path) -> 
     assert summary.test_metrics is None  # no completed trial to test
 
 
+@pytest.mark.slow
 def test_a_nan_trial_fails_and_the_study_goes_on(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     sections = {"search_space": {"optimizer": "sgd", "learning_rate": [1.0e30, 1.0e-3], "batch_norm": "none"}}
 
@@ -75,6 +76,7 @@ def test_a_nan_trial_fails_and_the_study_goes_on(store: Path, tmp_path: Path, ci
     assert [a.path for a in mlflow_client().list_artifacts(summary.parent_run_id)] == ["study.yaml"]
 
 
+@pytest.mark.slow
 def test_consecutive_failures_stop_the_study(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     sections = {
         "search_space": {"optimizer": "sgd", "learning_rate": 1.0e30, "batch_norm": "none"},
@@ -87,6 +89,7 @@ def test_consecutive_failures_stop_the_study(store: Path, tmp_path: Path, cifar_
     assert {r.info.status for r in runs} == {"FAILED"}  # trial runs and the parent run
 
 
+@pytest.mark.slow
 def test_running_again_continues_to_the_new_total(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     first = run_study(request(tmp_path, cifar_dir, trials=1))
     assert first.counts.finished == 1
@@ -116,6 +119,7 @@ def test_sampler_seed_depends_on_rank_and_progress(tmp_path: Path) -> None:
     assert len(draws) == 3
 
 
+@pytest.mark.slow
 def test_a_changed_study_is_refused_and_nothing_is_written(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     run_study(request(tmp_path, cifar_dir, trials=1))
     before = load()
@@ -154,6 +158,7 @@ def growing_rss():
     return rss
 
 
+@pytest.mark.slow
 def test_a_grown_worker_stops_between_trials_to_be_replaced(
     store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -196,6 +201,7 @@ def test_an_artifact_store_that_refuses_study_yaml_is_one_error(
     assert mlflow_client().get_run(parent).info.status == "FAILED"
 
 
+@pytest.mark.slow
 def test_failures_in_a_row_are_counted_across_the_worker_replacing_itself(
     store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -220,6 +226,7 @@ class Messages(NullReporter):
         self.lines.append(text)
 
 
+@pytest.mark.slow
 def test_models_the_artifact_store_refused_are_kept_and_stored_by_the_next_run(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     artifacts = store / "artifacts" / "quick"
     first, locked = Messages(), contextlib.ExitStack()
@@ -304,6 +311,7 @@ def _trivial_worker(url: str, name: str, rank: int, seconds: float, out: str) ->
 
 
 @pytest.mark.parametrize("kind", _backends("sqlite", "journal", "postgresql"))
+@pytest.mark.slow
 def test_workers_in_parallel_run_exactly_the_budget(kind: str, tmp_path: Path) -> None:
     name = f"par-{uuid.uuid4().hex[:8]}"
     config = load_study_config(str(write_study(tmp_path / "p.yaml", budget={"trials": 24})), study_name=name)
@@ -479,6 +487,7 @@ def test_two_studies_of_one_file_sample_different_first_trials_unless_seeded(tmp
     assert first_draw("c", seed=7) == first_draw("d", seed=7)  # --seed reproduces
 
 
+@pytest.mark.slow
 def test_a_resumed_study_and_its_workers_keep_the_seed_it_was_created_with(
     store: Path, tmp_path: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

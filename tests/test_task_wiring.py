@@ -165,6 +165,7 @@ def test_searched_losses_mlp_and_augmentation_are_sampled_by_name() -> None:
 # ----------------------------------------------------------------------------- a trial's model
 
 
+@pytest.mark.slow
 def test_the_trial_model_follows_the_head_and_trains_on_encoded_targets() -> None:
     import keras
 
@@ -227,6 +228,7 @@ def _regression_csv(path: Path, n: int = 80) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_regression_study_logs_and_shows_its_own_objective(store: Path, tmp_path: Path) -> None:
     """An objective other than accuracy: every compiled metric logged per epoch (train and val),
     the trial's value is val_mae at its best epoch, the test set is scored by the same metrics,
@@ -284,6 +286,7 @@ def test_a_regression_study_logs_and_shows_its_own_objective(store: Path, tmp_pa
     assert mae == pytest.approx(summary.test_metrics["test_mae"], rel=1e-3)
 
 
+@pytest.mark.slow
 def test_an_augmented_image_study_exports_a_model_without_augmentation(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     """Augmentation searched: the trials train with it, the export has none and predicts what
     the trained model predicts in inference mode (the export's own check)."""
@@ -363,6 +366,7 @@ def test_a_kfold_study_killed_mid_fold_resumes_at_that_fold(tmp_path: Path) -> N
     assert sorted(retry[0].intermediate_values) == [1, 2, 3, 4]
 
 
+@pytest.mark.slow
 def test_a_cifar10_study_created_before_augmentation_continues_as_it_was(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     """The shipped cifar10 study now searches augmentation; a cifar10 study created from the
     earlier file continues with its stored configuration (its trials stay comparable)."""

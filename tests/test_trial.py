@@ -97,6 +97,7 @@ class Interrupt(KeyboardInterrupt):
     pass
 
 
+@pytest.mark.slow
 def test_an_interrupted_trial_resumes_from_its_last_epoch(tmp_path: Path, pipelines: Pipelines) -> None:
     def stop_after_second_epoch(number: int, epoch: int, logs) -> None:
         if epoch == 1:
@@ -244,6 +245,7 @@ def steps(tracking: StudyTracking, run_id: str, key: str = "val_accuracy") -> li
     return [m.step for m in tracking.client.get_metric_history(run_id, key)]
 
 
+@pytest.mark.slow
 def test_a_completed_retry_does_not_keep_the_interrupted_tag(tmp_path: Path, pipelines: Pipelines) -> None:
     study, first, run_id, tracking, runner, _ = interrupted(tmp_path, pipelines, epochs_done=1, max_epochs=2)
     assert tracking.client.get_run(run_id).data.tags["hpsearch.fail_reason"] == "interrupted"
@@ -256,6 +258,7 @@ def test_a_completed_retry_does_not_keep_the_interrupted_tag(tmp_path: Path, pip
     assert tags["hpsearch.state"] == "COMPLETE" and "hpsearch.fail_reason" not in tags  # its final state
 
 
+@pytest.mark.slow
 def test_a_truncated_resume_model_falls_back_to_the_epoch_before(tmp_path: Path, pipelines: Pipelines) -> None:
     study, first, run_id, tracking, runner, notices = interrupted(tmp_path, pipelines, epochs_done=3)
     folder = runner.checkpoints_for(first.number).directory
@@ -275,6 +278,7 @@ def test_a_truncated_resume_model_falls_back_to_the_epoch_before(tmp_path: Path,
     assert done.intermediate_values == {r["epoch"]: r["val_accuracy"] for r in outcome.history}
 
 
+@pytest.mark.slow
 def test_an_unreadable_resume_state_restarts_with_one_clean_history(tmp_path: Path, pipelines: Pipelines) -> None:
     study, first, run_id, tracking, runner, notices = interrupted(tmp_path, pipelines, epochs_done=2)
     folder = runner.checkpoints_for(first.number).directory
@@ -301,6 +305,7 @@ def corrupt_best_at_last_epoch(runner: TrialRunner, last: int):
     return hook
 
 
+@pytest.mark.slow
 def test_a_corrupt_best_checkpoint_is_written_again_from_memory(tmp_path: Path, pipelines: Pipelines) -> None:
     notices: list[str] = []
     runner, tracking = make_runner(tmp_path, pipelines)
@@ -317,6 +322,7 @@ def test_a_corrupt_best_checkpoint_is_written_again_from_memory(tmp_path: Path, 
     assert any("did not load" in n and "saved it again" in n for n in notices), notices
 
 
+@pytest.mark.slow
 def test_a_corrupt_best_checkpoint_without_a_good_copy_fails_the_trial(
     tmp_path: Path, pipelines: Pipelines, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -334,6 +340,7 @@ def test_a_corrupt_best_checkpoint_without_a_good_copy_fails_the_trial(
     assert "does not load" in tracking.client.get_run(run_id).data.tags[Tag.MODEL_ERROR]
 
 
+@pytest.mark.slow
 def test_an_upload_that_fails_keeps_the_checkpoint(tmp_path: Path, pipelines: Pipelines) -> None:
     notices: list[str] = []
     runner, tracking = make_runner(tmp_path, pipelines, on_epoch=None)

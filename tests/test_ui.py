@@ -102,6 +102,7 @@ def test_a_busy_port_is_one_line_and_exit_1(store: Path, monkeypatch: pytest.Mon
 
 @pytest.mark.browser
 @needs_browser
+@pytest.mark.slow
 def test_the_study_is_browsable_in_the_mlflow_ui(finished_study: dict, tmp_path: Path) -> None:
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options

@@ -77,6 +77,7 @@ def _study(name: str) -> optuna.Study:
 # ----------------------------------------------------------------------------- the CNN family
 
 
+@pytest.mark.slow
 def test_a_family_study_trains_searched_architectures_and_records_them(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     space = {
         "architecture": {"conv_blocks": [1, 2], "base_filters": 4, "kernel_size": [3, 5], "head": "global_average", "dense_units": 8},
@@ -113,6 +114,7 @@ def test_an_architecture_too_deep_for_the_images_is_refused_before_anything_is_s
 # ----------------------------------------------------------------------------- a builder you write
 
 
+@pytest.mark.slow
 def test_a_param_dependent_bug_fails_its_trial_with_the_traceback_and_the_study_goes_on(
     store: Path, tmp_path: Path, cifar_dir: Path
 ) -> None:
@@ -136,6 +138,7 @@ def test_a_param_dependent_bug_fails_its_trial_with_the_traceback_and_the_study_
     assert run.data.params["model.width"] == "4" and run.data.params["model.activation"] == "relu"
 
 
+@pytest.mark.slow
 def test_an_edited_builder_is_reported_and_recorded(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     from hpsearch.study._reporter import NullReporter
 
@@ -190,6 +193,7 @@ def test_each_contract_violation_is_one_line_exit_2_and_nothing_stored(
 # ----------------------------------------------------------------------------- end to end, in processes
 
 
+@pytest.mark.slow
 def test_a_user_model_study_exports_to_onnx_and_a_worker_elsewhere_imports_its_builder(tmp_path: Path, cifar_dir: Path) -> None:
     project = tmp_path / "project"
     _user_study(project, training={"max_epochs": 1}, budget={"trials": 1})
