@@ -4,6 +4,9 @@ the source digest, and the shipped example (studies/resnet_small.py)."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -229,6 +232,28 @@ def test_an_unregistered_custom_layer_says_how_to_register_it(tmp_path: Path) ->
         "Model 'net.py:build': custom class Scale is not registered with Keras, so a saved checkpoint of the model "
         "could not be loaded back; decorate it with @keras.saving.register_keras_serializable(package=\"my_models\") "
         "and give it a get_config() that returns its __init__ arguments."
+    )
+
+
+def test_an_export_loaded_where_its_layer_module_is_not_imported_says_to_import_it(tmp_path: Path) -> None:
+    """A ``.keras`` file of a model with a registered custom layer, loaded by hpsearch in a fresh
+    process that never imported the builder's file: one line that names the class and the fix."""
+    builder = _validate(tmp_path, CUSTOM.format(decorator='@keras.saving.register_keras_serializable(package="test_user_model_fresh")'))
+    builder(_hp()).save(tmp_path / "best.keras")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = (
+        "import sys\nfrom hpsearch._errors import RuntimeFailure\nfrom hpsearch.results._export import predict_exported\n"
+        "try:\n    predict_exported(sys.argv[1], 'keras', [[[[0.0] * 3] * 8] * 8])\nexcept RuntimeFailure as e:\n    print(e)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "best.keras")], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"Cannot load checkpoint {tmp_path / 'best.keras'}: Keras does not know its class 'Scale'. A custom layer loads "
+        "only where it is registered: decorate it with @keras.saving.register_keras_serializable() in your builder's "
+        "file and import that file before loading (hpsearch imports a study's builder itself; the file must still "
+        "define the layer)."
     )
 
 

@@ -8,7 +8,11 @@ and a worker process that must import the builder's file itself.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -189,6 +193,25 @@ def test_each_contract_violation_is_one_line_exit_2_and_nothing_stored(
 
 # ----------------------------------------------------------------------------- end to end, in processes
 
+#: Loads a registered model in a fresh process; prints the prediction's shape and where its custom layer came from.
+PYFUNC_LOAD = """
+import inspect, json, sys
+import mlflow, numpy as np
+model = mlflow.pyfunc.load_model(sys.argv[1])
+keras_model = model.get_raw_model()
+scale = keras_model.get_layer("scale")
+shape = np.asarray(model.predict(np.zeros((2, 32, 32, 3), np.float32))).shape
+print(json.dumps({"shape": list(shape), "layer": type(scale).__name__, "from": inspect.getfile(type(scale))}))
+"""
+
+
+def _python(script: str, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """``python -c script args`` in a fresh process in ``cwd`` (which is all its path adds)."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
+    full_env.update(TF_CPP_MIN_LOG_LEVEL="2", **env)
+    return subprocess.run([sys.executable, "-c", script, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+
+
 
 def test_a_user_model_study_exports_to_onnx_and_a_worker_elsewhere_imports_its_builder(tmp_path: Path, cifar_dir: Path) -> None:
     project = tmp_path / "project"
@@ -207,9 +230,17 @@ def test_a_user_model_study_exports_to_onnx_and_a_worker_elsewhere_imports_its_b
     probabilities = session.run(None, {session.get_inputs()[0].name: np.zeros((2, 32, 32, 3), np.float32)})[0]
     assert probabilities.shape == (2, 10) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
-    # A worker started elsewhere (not in the study file's folder) reads the builder from the folder recorded with the study.
+    # The registered MLflow model carries net.py: a fresh process elsewhere, without the study's
+    # folder on its path, loads it with the generic pyfunc loader (its custom layer included).
+    uri = export.stdout.split("mlflow.pyfunc.load_model('")[1].split("'")[0]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    loaded = _python(PYFUNC_LOAD, uri, cwd=elsewhere, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    shown = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert shown["shape"] == [2, 10] and shown["layer"] == "Scale" and shown["from"].endswith("code/hpsearch_model_code/net.py")
+
+    # A worker started elsewhere (not in the study file's folder) reads the builder from the folder recorded with the study.
     storage = f"sqlite:///{tmp_path}/mlruns/optuna.db"
     study = optuna.load_study(study_name="mine", storage=storage)
     study.set_user_attr(StudyAttr.TARGET, 2)  # what `study --trials 2` records, without running the trial here
