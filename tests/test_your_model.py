@@ -140,6 +140,18 @@ def test_a_param_dependent_bug_fails_its_trial_with_the_traceback_and_the_study_
     assert run.data.params["model.width"] == "4" and run.data.params["model.activation"] == "relu"
 
 
+def test_a_module_builder_trains_and_is_recorded_with_its_source_file(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    space = {"model": {"width": 4, "stages": 2, "blocks_per_stage": 1, "activation": "relu"}, "optimizer": {"adam": {}}, "batch_size": 64}
+    path = write_study(tmp_path / "res.yaml", model="hpsearch.studies.resnet_small:build", search_space=space, training={"max_epochs": 1}, budget={"trials": 1})
+    run_study(StudyRequest(study=str(path), data_dir=str(cifar_dir)))
+    study = _study("res")
+    assert [t.state for t in study.trials] == [COMPLETE]
+    record = study.user_attrs[StudyAttr.MODEL_BUILDER]
+    assert record["reference"] == "hpsearch.studies.resnet_small:build" and "model_dir" not in record
+    assert Path(record["path"]).samefile(Path(__file__).parent.parent / "studies" / "resnet_small.py")
+    assert record["digest"].startswith("sha256:")
+
+
 def test_an_edited_builder_is_reported_and_recorded(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     from hpsearch.study._reporter import NullReporter
 
