@@ -280,3 +280,22 @@ def test_kill_9_mid_trial_then_the_same_command_resumes_the_user_model(tmp_path:
     assert retry.user_attrs[TrialAttr.RESUMED_FROM_EPOCH] >= done >= 2  # the checkpoint with the custom layer loaded
     assert retry.user_attrs[TrialAttr.EPOCHS_TRAINED] == 5
     assert "restarting from epoch 0" not in (tmp_path / "run2.log").read_text()
+
+
+@pytest.mark.slow
+def test_local_worker_processes_train_the_user_model(tmp_path: Path, cifar_dir: Path) -> None:
+    """`hpsearch study FILE --workers 2` with your builder: each worker process imports net.py
+    itself; every trial completes, in both workers, each with its MLflow run."""
+    from test_workers import check_consistency, start
+
+    space = {**USER_SPACE, "dropout": {"low": 0.0, "high": 0.3}}  # continuous: no two trials share a point
+    _user_study(tmp_path, "team", search_space=space, training={"max_epochs": 1}, budget={"trials": 4})
+    proc = start(["study", "team.yaml", "--data-dir", str(cifar_dir), "--workers", "2"], tmp_path, tmp_path / "run.log")
+    assert proc.wait(600) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    log = (tmp_path / "run.log").read_text()
+    assert "Traceback" not in log and "Study team: 4/4 finished" in log
+    study = check_consistency(tmp_path, "team", 4)  # one MLflow run per finished trial, its epochs logged once
+    assert [t.state for t in study.trials] == [COMPLETE] * 4
+    workers = {t.user_attrs[TrialAttr.WORKER]["pid"] for t in study.trials}
+    assert len(workers) == 2 and proc.pid not in workers  # trained in the two worker processes
+    assert {t.params["model.width"] for t in study.trials} <= {4, 6}
