@@ -20,7 +20,7 @@ import pytest
 from conftest import hpsearch_cli, write_study
 from mlflow import MlflowClient
 
-from hpsearch._errors import UsageError
+from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import resolve_locations
 from hpsearch.keys import StudyAttr, TrialAttr
 from hpsearch.study._session import StudyRequest, run_study
@@ -138,6 +138,48 @@ def test_a_param_dependent_bug_fails_its_trial_with_the_traceback_and_the_study_
     assert complete.params == {"model.width": 4}
     run = _client().get_run(complete.user_attrs[TrialAttr.MLFLOW_RUN_ID])
     assert run.data.params["model.width"] == "4" and run.data.params["model.activation"] == "relu"
+
+
+def test_a_builder_that_keeps_failing_is_stopped_by_max_consecutive_failures(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    buggy = NET.replace("def build(hp):\n", "def build(hp):\n    if hp['width'] == 6:\n        raise ValueError('width 6 is broken')\n")
+    path = _user_study(tmp_path, "broken", buggy, budget={"trials": 5, "max_consecutive_failures": 2})
+
+    def enqueue(config, locations, study, tracking) -> None:
+        for _ in range(2):  # the study stops after these two
+            study.enqueue_trial({"model.width": 6})
+
+    with pytest.raises(RuntimeFailure, match=r"^2 trials failed in a row, stopping the study\. Last: trial 1: ValueError: width 6 is broken"):
+        run_study(StudyRequest(study=str(path), data_dir=str(cifar_dir)), on_ready=enqueue)
+    assert [t.state for t in _study("broken").trials] == [FAIL, FAIL]
+
+
+TABLE_NET = """
+import keras
+
+
+def build(hp):
+    if hp.num_outputs != 1 or hp.output_activation is not None or hp.input_shape != (3,):
+        raise ValueError(f"not a regression of 3 features: {hp.num_outputs} outputs, {hp.output_activation}, {hp.input_shape}")
+    inputs = hp.input("features")
+    x = hp.activate(hp.dense(hp["units"], name="hidden")(inputs), "tanh", name="hidden")
+    return keras.Model(inputs, hp.output(x))
+"""
+
+
+def test_a_builder_for_a_regression_table_gets_raw_outputs(store: Path, tmp_path: Path) -> None:
+    """The output follows the task: one raw value per example, the task's loss, val_loss the objective."""
+    from test_task_wiring import _regression_csv
+
+    _regression_csv(tmp_path / "prices.csv")
+    (tmp_path / "table_net.py").write_text(TABLE_NET)
+    space = {"model": {"units": [4, 8]}, "optimizer": "adam", "learning_rate": 0.01, "batch_size": 16, "dropout": 0.0}
+    path = write_study(tmp_path / "prices.yaml", dataset="prices.csv", model="table_net.py:build", search_space=space,
+                       training={"max_epochs": 1}, budget={"trials": 1})  # fmt: skip
+    summary = run_study(StudyRequest(study=str(path)))
+    assert summary.counts.complete == 1 and summary.config.objective.metric == "val_loss"
+    assert "test_loss" in summary.test_metrics and "test_accuracy" not in summary.test_metrics
+    run = _client().get_run(summary.best.user_attrs[TrialAttr.MLFLOW_RUN_ID])
+    assert run.data.params["model.units"] in {"4", "8"} and "val_loss" in run.data.metrics
 
 
 def test_a_module_builder_trains_and_is_recorded_with_its_source_file(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
