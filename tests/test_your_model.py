@@ -341,3 +341,24 @@ def test_local_worker_processes_train_the_user_model(tmp_path: Path, cifar_dir: 
     workers = {t.user_attrs[TrialAttr.WORKER]["pid"] for t in study.trials}
     assert len(workers) == 2 and proc.pid not in workers  # trained in the two worker processes
     assert {t.params["model.width"] for t in study.trials} <= {4, 6}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["keras", "saved_model", "tflite"])
+def test_a_user_model_exports_in_every_format(store: Path, tmp_path: Path, cifar_dir: Path, fmt: str) -> None:
+    """(ONNX: the end-to-end test above.) Each format is written, reloaded by its own runtime and
+    checked against Keras by export itself; here its predictions are class probabilities."""
+    import numpy as np
+    from click.testing import CliRunner
+
+    from hpsearch.cli import main
+    from hpsearch.results._export import predict_exported
+
+    path = _user_study(tmp_path, training={"max_epochs": 1}, budget={"trials": 1})
+    run_study(StudyRequest(study=str(path), data_dir=str(cifar_dir)))
+    out = tmp_path / ("best" + {"keras": ".keras", "saved_model": "_saved", "tflite": ".tflite"}[fmt])
+    result = CliRunner().invoke(main, ["export", "mine", "--format", fmt, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {fmt} model to {out}" in result.output and "match Keras within" in result.output
+    probabilities = predict_exported(out, fmt, np.zeros((2, 32, 32, 3), np.float32))
+    assert probabilities.shape == (2, 10) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
