@@ -345,7 +345,10 @@ def test_the_example_passes_validation_and_trains_one_step(ref: str) -> None:
     model = builder(hp)
     assert model.name == "resnet_small" and model.output_shape == (None, 10)
     assert {"stem", "stage2_block1_projection", "stage2_block1_add", "pool", "outputs"} <= {layer.name for layer in model.layers}
+    scale = model.get_layer("stage1_block1_scale")  # the template's registered custom layer
+    assert keras.saving.get_registered_name(type(scale)) == "resnet_small>ResidualScale" and float(scale.scale) == 0.0
     assert math.isfinite(_train_one_step(model, (16, 16, 3), 10))
+    assert float(scale.scale) != 0.0  # learned
 
 
 # ----------------------------------------------------------------------------- your knobs in the study file
