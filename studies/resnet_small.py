@@ -12,8 +12,11 @@ then change the network and its knobs. The contract:
 * ``hp.conv2d`` / ``hp.dense`` give a layer the searched kernel initializer and regularizer,
   ``hp.activate`` the searched batch-norm placement, ``hp.dropout`` the searched dropout, and
   ``hp.output`` the output layer the task needs (class probabilities for classification).
-* A custom layer class must be decorated with ``@keras.saving.register_keras_serializable()``
-  and have a ``get_config()``, so that checkpoints load back in Keras safe mode (resume, export).
+* A custom layer class (here :class:`ResidualScale`) must be decorated with
+  ``@keras.saving.register_keras_serializable()`` and have a ``get_config()`` that returns its
+  ``__init__`` arguments, so that checkpoints load back in Keras safe mode (resume, export).
+  hpsearch imports this file before loading one, and ships it with the model it registers in
+  MLflow, so ``mlflow.pyfunc.load_model`` finds the layer in any process.
 """
 
 from __future__ import annotations
@@ -23,10 +26,29 @@ from typing import Any
 import keras
 
 
+@keras.saving.register_keras_serializable(package="resnet_small")
+class ResidualScale(keras.layers.Layer):
+    """Multiplies a residual branch by one learned scalar that starts at ``init`` (SkipInit: at 0
+    each block starts as the identity, so a deeper stack trains from the first step)."""
+
+    def __init__(self, init: float = 0.0, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.init = init
+
+    def build(self, input_shape: Any) -> None:
+        self.scale = self.add_weight(name="scale", shape=(), initializer=keras.initializers.Constant(self.init))
+
+    def call(self, x: Any) -> Any:
+        return x * self.scale
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), "init": self.init}
+
+
 def residual_block(hp: Any, x: Any, filters: int, *, stride: int, name: str) -> Any:
-    """conv -> act -> conv, plus the input (projected by a 1x1 conv when its shape changes), -> act."""
+    """conv -> act -> conv -> scale, plus the input (projected by a 1x1 conv when its shape changes), -> act."""
     y = hp.activate(hp.conv2d(filters, 3, strides=stride, name=f"{name}_conv1")(x), hp["activation"], name=f"{name}_1")
-    y = hp.conv2d(filters, 3, name=f"{name}_conv2")(y)
+    y = ResidualScale(name=f"{name}_scale")(hp.conv2d(filters, 3, name=f"{name}_conv2")(y))
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
         shortcut = hp.conv2d(filters, 1, strides=stride, name=f"{name}_projection")(x)

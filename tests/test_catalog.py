@@ -192,7 +192,7 @@ def test_a_catalog_reads_like_a_table_and_refuses_unknown_knobs() -> None:
 
 def test_the_input_shape_check_belongs_to_the_model_entry() -> None:
     assert check_input_shape("cifar_cnn", (10, 10, 1)) is None
-    assert "too small for the cifar_cnn model (at least 10x10)" in str(check_input_shape("cifar_cnn", (8, 12, 3)))
+    assert "too small for the cifar_cnn model (at least 10x10); resize them to 10x10 or more" in str(check_input_shape("cifar_cnn", (8, 12, 3)))
     assert "(H, W, C)" in str(check_input_shape("cifar_cnn", (32, 32)))
     with pytest.raises(UsageError, match="Unknown model"):
         check_input_shape("resnet", (32, 32, 3))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import sqlite3
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -155,3 +156,23 @@ def test_export_says_when_the_data_changed_or_moved(finished_study: dict, tmp_pa
     note = _data_note(study, load_data(config, moved))
     assert note is not None and note.endswith(f"the same data is now at {moved}.")
     assert _data_note(study, load_data(config, cifar_dir)) is None
+
+
+def test_a_registered_model_ships_the_modules_its_keras_config_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Your builder's file travels with the model; hpsearch's own modules and installed packages
+    are imported by name where it loads; Keras and the standard library need nothing."""
+    import types
+
+    from hpsearch.tracking._registry import model_code, recorded_modules
+
+    mine = types.ModuleType("my_net")
+    mine.__file__ = str(tmp_path / "my_net.py")
+    monkeypatch.setitem(sys.modules, "my_net", mine)
+    config = {
+        "module": "keras.src.models.functional", "class_name": "Functional",
+        "config": {"layers": [{"module": "my_net", "class_name": "Scale", "config": {"module": "not an object"}}]},
+        "compile_config": {"metrics": [{"module": "hpsearch.tasks._metrics", "class_name": "F1"}, {"module": "builtins", "class_name": "function"}]},
+    }  # fmt: skip
+    assert recorded_modules(config) == {"keras.src.models.functional", "my_net", "hpsearch.tasks._metrics", "builtins"}
+    assert model_code(recorded_modules(config)) == {"hpsearch.tasks._metrics": None, "my_net": tmp_path / "my_net.py"}
+    assert model_code(["numpy"]) == {"numpy": None}  # installed: imported, not shipped

@@ -13,7 +13,6 @@ import pytest
 from hpsearch._errors import UsageError
 from hpsearch.catalog import ARCHITECTURE, CIFAR_CNN_PRESET, MODELS, architecture_problem, space_problem
 from hpsearch.catalog._architecture import ACTIVATIONS, feature_map_sides, worst_case
-from hpsearch.models._cnn import cifar_cnn
 from hpsearch.models._family import cifar_cnn_preset, cnn_family, filters_per_block
 
 #: Layer names and parameter counts of cifar_cnn, as tests/test_golden.py locks them.
@@ -46,12 +45,15 @@ def _train_one_step(model: keras.Model) -> float:
 
 
 @pytest.mark.parametrize("batch_norm", sorted(GOLDEN_COUNTS))
-def test_the_preset_builds_exactly_the_cifar_cnn(batch_norm: str) -> None:
+def test_model_cifar_cnn_is_the_preset_with_the_golden_size(batch_norm: str) -> None:
+    """One network, built once: the catalog's ``cifar_cnn`` is the family at its preset (the layer
+    names are locked by tests/test_golden.py)."""
     context = {**_context(batch_norm, (32, 32, 3)), "num_classes": 10}
-    family, classic = cifar_cnn_preset(**context), cifar_cnn(**context)
-    assert [layer.name for layer in family.layers] == [layer.name for layer in classic.layers]
-    assert family.count_params() == classic.count_params() == GOLDEN_COUNTS[batch_norm]
-    assert family.get_config() == classic.get_config()  # every layer's class, arguments and wiring
+    catalog, preset = MODELS.build("cifar_cnn", **context), cifar_cnn_preset(**context)
+    assert MODELS.builder("cifar_cnn") is cifar_cnn_preset
+    assert catalog.name == "cifar_cnn" and catalog.count_params() == GOLDEN_COUNTS[batch_norm]
+    assert catalog.get_config() == preset.get_config()  # every layer's class, arguments and wiring
+    assert catalog.get_config() == cnn_family(**context, **CIFAR_CNN_PRESET, name="cifar_cnn").get_config()
 
 
 def test_the_family_takes_the_model_build_context_and_one_argument_per_knob() -> None:
@@ -134,6 +136,11 @@ def test_a_knob_outside_its_domain_is_one_line() -> None:
 def test_the_preset_needs_the_smallest_images_the_cifar_cnn_entry_declares() -> None:
     min_side = MODELS.option("cifar_cnn").min_side  # type: ignore[attr-defined]
     assert architecture_problem(CIFAR_CNN_PRESET, (min_side, min_side, 3)) is None
+    same = {**CIFAR_CNN_PRESET, "padding": "same"}  # what the entry's message offers for smaller images
+    assert architecture_problem(same, (4, 4, 3)) is None and architecture_problem(same, (3, 3, 3)) is not None
+    assert "or use model: cnn with architecture padding: same (it fits images down to 4x4)" in str(
+        MODELS.option("cifar_cnn").check_input_shape("cifar_cnn", (4, 4, 3))  # type: ignore[attr-defined]
+    )
     assert architecture_problem(CIFAR_CNN_PRESET, (min_side - 1, 32, 3)) == (
         "images of 9x32 are too small for 2 conv blocks of 2 convs (kernel_size 3, padding same_then_valid): "
         "block 2 has no pixels left; set conv_blocks to at most 1, or larger images"
@@ -176,3 +183,21 @@ def test_a_searched_space_is_judged_at_its_worst_point() -> None:
     )
     assert space_problem({**space, "padding": "same"}, (32, 32, 3)) is None
     assert space_problem({"conv_blocks": 3}, (8, 8, 3)) == architecture_problem({**TINY, "conv_blocks": 3}, (8, 8, 3))
+
+
+def test_images_too_small_for_cifar_cnn_are_one_line_naming_the_size_the_minimum_and_the_fixes(store: Any, tmp_path: Any) -> None:
+    from click.testing import CliRunner
+    from conftest import write_study
+    from test_data_cli import no_study_written, write_digit_folder
+
+    from hpsearch.cli import main
+
+    folder = write_digit_folder(tmp_path / "small", classes=2, per_class=6, scale=1)  # 8x8 images
+    write_study(tmp_path / "quick.yaml", model="cifar_cnn")
+    result = CliRunner().invoke(main, ["study", "quick.yaml", "--dataset", str(folder), "--trials", "1"])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip().splitlines() == [
+        "Error: small: images of 8x8 are too small for the cifar_cnn model (at least 10x10); resize them to 10x10 or "
+        "more, or use model: cnn with architecture padding: same (it fits images down to 4x4)."
+    ]
+    assert no_study_written(store)

@@ -72,9 +72,18 @@ def test_every_option_builds_and_trains_one_step(role: str, value: str) -> None:
 
 def test_images_too_small_for_the_model_are_a_usage_error() -> None:
     build_model(params(), input_shape=(10, 10, 1), num_classes=2, input_scale=1.0, steps_per_epoch=1, max_epochs=1)
-    too_small = r"^Images of 8x8 are too small for the cifar_cnn model \(at least 10x10\); resize them first\.$"
-    with pytest.raises(UsageError, match=too_small):
-        build_model(params(), input_shape=(8, 8, 3), num_classes=2, input_scale=1.0, steps_per_epoch=1, max_epochs=1)
+    too_small = (
+        "Images of 8x12 are too small for the cifar_cnn model (at least 10x10); resize them to 10x10 or more, "
+        "or use model: cnn with architecture padding: same (it fits images down to 4x4)."
+    )
+    for build in (
+        lambda: build_model(params(), input_shape=(8, 12, 3), num_classes=2, input_scale=1.0, steps_per_epoch=1, max_epochs=1),
+        lambda: MODELS.build("cifar_cnn", input_shape=(8, 12, 3), num_classes=2, input_scale=1.0, initializer="he_normal",
+                             regularizer=None, batch_norm="none", dropout=0.0),
+    ):  # fmt: skip
+        with pytest.raises(UsageError) as error:
+            build()
+        assert str(error.value) == too_small
     keras.backend.clear_session()
 
 

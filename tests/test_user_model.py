@@ -4,6 +4,9 @@ the source digest, and the shipped example (studies/resnet_small.py)."""
 from __future__ import annotations
 
 import math
+import os
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -232,6 +235,28 @@ def test_an_unregistered_custom_layer_says_how_to_register_it(tmp_path: Path) ->
     )
 
 
+def test_an_export_loaded_where_its_layer_module_is_not_imported_says_to_import_it(tmp_path: Path) -> None:
+    """A ``.keras`` file of a model with a registered custom layer, loaded by hpsearch in a fresh
+    process that never imported the builder's file: one line that names the class and the fix."""
+    builder = _validate(tmp_path, CUSTOM.format(decorator='@keras.saving.register_keras_serializable(package="test_user_model_fresh")'))
+    builder(_hp()).save(tmp_path / "best.keras")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    script = (
+        "import sys\nfrom hpsearch._errors import RuntimeFailure\nfrom hpsearch.results._export import predict_exported\n"
+        "try:\n    predict_exported(sys.argv[1], 'keras', [[[[0.0] * 3] * 8] * 8])\nexcept RuntimeFailure as e:\n    print(e)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run([sys.executable, "-c", script, str(tmp_path / "best.keras")], cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"Cannot load checkpoint {tmp_path / 'best.keras'}: Keras does not know its class 'Scale'. A custom layer loads "
+        "only where it is registered: decorate it with @keras.saving.register_keras_serializable() in your builder's "
+        "file and import that file before loading (hpsearch imports a study's builder itself; the file must still "
+        "define the layer)."
+    )
+
+
 def test_a_lambda_layer_is_refused(tmp_path: Path) -> None:
     message = _error(tmp_path, GOOD.replace("hp.rescale(inputs)", "keras.layers.Lambda(lambda t: t / 255)(inputs)"))
     assert message.startswith("Model 'net.py:build': layer 'lambda' is a Lambda, which Keras refuses to load in safe mode")
@@ -320,4 +345,79 @@ def test_the_example_passes_validation_and_trains_one_step(ref: str) -> None:
     model = builder(hp)
     assert model.name == "resnet_small" and model.output_shape == (None, 10)
     assert {"stem", "stage2_block1_projection", "stage2_block1_add", "pool", "outputs"} <= {layer.name for layer in model.layers}
+    scale = model.get_layer("stage1_block1_scale")  # the template's registered custom layer
+    assert keras.saving.get_registered_name(type(scale)) == "resnet_small>ResidualScale" and float(scale.scale) == 0.0
     assert math.isfinite(_train_one_step(model, (16, 16, 3), 10))
+    assert float(scale.scale) != 0.0  # learned
+
+
+# ----------------------------------------------------------------------------- your knobs in the study file
+
+
+def _study_file(tmp_path: Path, model: str, space: dict[str, Any]) -> Path:
+    (tmp_path / "net.py").write_text(HEADER + textwrap.dedent(GOOD))
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump({"dataset": "cifar10", "model": model, "search_space": space}))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("model", "space", "message"),
+    [
+        ("net.py:build", {"model": {"filters": {"low": 8}}}, "search_space.model.filters: a range needs both `low` and `high`; `high` is missing."),
+        ("net.py:build", {"model": {"filters": {"low": 8, "high": 4}}}, "search_space.model.filters: `low <= high` must hold, but got (low=8, high=4); swap the bounds."),
+        ("net.py:build", {"model": {"learning_rate": 0.1}}, "search_space.model.learning_rate: 'learning_rate' is a standard role, which hp['learning_rate'] already gives; name your knob otherwise."),
+        ("net.py:build", {"model": {"bad-name": 3}}, "search_space.model.bad-name: a knob name must be an identifier (read as hp['bad-name']); use letters, digits and _."),
+        ("cifar_cnn", {"model": {"filters": [4, 8]}}, "search_space.model: the knobs of a builder you write (model: path/to/file.py:function), and the model is cifar_cnn, which has no knobs."),
+        ("net.py:build", {"architecture": {"conv_blocks": 3}}, "search_space.architecture: the knobs of the cnn family, and the model is your builder net.py:build; put its knobs under search_space.model."),
+    ],
+)
+def test_your_knobs_are_validated_like_every_other_parameter(tmp_path: Path, model: str, space: dict[str, Any], message: str) -> None:
+    from hpsearch.config import load_study_config
+
+    path = _study_file(tmp_path, model, space)
+    with pytest.raises(UsageError) as error:
+        load_study_config(str(path))
+    assert str(error.value) == f"{path}: {message}"
+
+
+def test_your_knobs_are_sampled_with_every_syntax_and_shown_by_space(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from hpsearch.cli import main
+    from hpsearch.config import load_study_config
+
+    space = {"model": {"filters": {"low": 4, "high": 64, "log": True}, "depth": {"low": 1, "high": 7, "step": 2}, "act": ["relu", "elu"], "k": 3}}
+    path = _study_file(tmp_path, "net.py:build", space)
+    assert load_study_config(str(path)).search_space.searched() == ["model.act", "model.depth", "model.filters"]
+    shown = CliRunner().invoke(main, ["space", str(path)])
+    assert shown.exit_code == 0, shown.output
+    lines = {line.split()[0]: " ".join(line.split()[1:]) for line in shown.output.splitlines() if line.startswith("model.")}
+    assert lines == {
+        "model.filters": "int in [4, 64] log", "model.depth": "int in [1, 7] step 2", "model.act": "one of 'relu', 'elu'", "model.k": "fixed 3",
+    }  # fmt: skip
+
+
+def test_a_compiled_model_trains_as_returned(tmp_path: Path) -> None:
+    """The trial's model is the builder's compiled one: its own optimizer and loss, not the searched ones."""
+    from hpsearch.config import load_study_config
+    from hpsearch.models._build import ModelFactory
+    from hpsearch.models._trial_model import build_trial_model
+    from hpsearch.tasks import Task, head_for
+
+    compiled = GOOD.replace("    return keras.Model(inputs, hp.output(x))", (
+        "    model = keras.Model(inputs, hp.output(x))\n"
+        "    model.compile(optimizer=keras.optimizers.Adam(0.25), loss='sparse_categorical_crossentropy')\n"
+        "    return model"
+    ))  # fmt: skip
+    path = _study_file(tmp_path, "net.py:build", {"model": {"filters": 4}, "optimizer": "sgd"})
+    (tmp_path / "net.py").write_text(HEADER + textwrap.dedent(compiled))
+    config = load_study_config(str(path))
+    params = {"model.filters": 4, "optimizer": "sgd", "sgd.momentum": 0.0, "sgd.nesterov": False, "learning_rate": 0.01,
+              "schedule": "none", "regularizer": "none", "initializer": "glorot_uniform", "batch_norm": "none", "dropout": 0.0}  # fmt: skip
+    net, _ = build_trial_model(
+        params, model=config.model, head=head_for(Task("classification", num_classes=3), "sparse_categorical_crossentropy"), factory=ModelFactory(config), loss_knobs={},
+        metrics=("accuracy",), input_shape=(8, 8, 3), input_scale=1 / 255, steps_per_epoch=1, max_epochs=1, seed=0,
+    )  # fmt: skip
+    assert isinstance(net.optimizer, keras.optimizers.Adam) and float(net.optimizer.learning_rate) == 0.25
+    assert math.isfinite(_train_one_step(net, (8, 8, 3), 3))

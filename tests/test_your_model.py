@@ -8,7 +8,11 @@ and a worker process that must import the builder's file itself.
 
 from __future__ import annotations
 
+import json
+import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import optuna
@@ -16,7 +20,7 @@ import pytest
 from conftest import hpsearch_cli, write_study
 from mlflow import MlflowClient
 
-from hpsearch._errors import UsageError
+from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import resolve_locations
 from hpsearch.keys import StudyAttr, TrialAttr
 from hpsearch.study._session import StudyRequest, run_study
@@ -138,6 +142,60 @@ def test_a_param_dependent_bug_fails_its_trial_with_the_traceback_and_the_study_
     assert run.data.params["model.width"] == "4" and run.data.params["model.activation"] == "relu"
 
 
+def test_a_builder_that_keeps_failing_is_stopped_by_max_consecutive_failures(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    buggy = NET.replace("def build(hp):\n", "def build(hp):\n    if hp['width'] == 6:\n        raise ValueError('width 6 is broken')\n")
+    path = _user_study(tmp_path, "broken", buggy, budget={"trials": 5, "max_consecutive_failures": 2})
+
+    def enqueue(config, locations, study, tracking) -> None:
+        for _ in range(2):  # the study stops after these two
+            study.enqueue_trial({"model.width": 6})
+
+    with pytest.raises(RuntimeFailure, match=r"^2 trials failed in a row, stopping the study\. Last: trial 1: ValueError: width 6 is broken"):
+        run_study(StudyRequest(study=str(path), data_dir=str(cifar_dir)), on_ready=enqueue)
+    assert [t.state for t in _study("broken").trials] == [FAIL, FAIL]
+
+
+TABLE_NET = """
+import keras
+
+
+def build(hp):
+    if hp.num_outputs != 1 or hp.output_activation is not None or hp.input_shape != (3,):
+        raise ValueError(f"not a regression of 3 features: {hp.num_outputs} outputs, {hp.output_activation}, {hp.input_shape}")
+    inputs = hp.input("features")
+    x = hp.activate(hp.dense(hp["units"], name="hidden")(inputs), "tanh", name="hidden")
+    return keras.Model(inputs, hp.output(x))
+"""
+
+
+def test_a_builder_for_a_regression_table_gets_raw_outputs(store: Path, tmp_path: Path) -> None:
+    """The output follows the task: one raw value per example, the task's loss, val_loss the objective."""
+    from test_task_wiring import _regression_csv
+
+    _regression_csv(tmp_path / "prices.csv")
+    (tmp_path / "table_net.py").write_text(TABLE_NET)
+    space = {"model": {"units": [4, 8]}, "optimizer": "adam", "learning_rate": 0.01, "batch_size": 16, "dropout": 0.0}
+    path = write_study(tmp_path / "prices.yaml", dataset="prices.csv", model="table_net.py:build", search_space=space,
+                       training={"max_epochs": 1}, budget={"trials": 1})  # fmt: skip
+    summary = run_study(StudyRequest(study=str(path)))
+    assert summary.counts.complete == 1 and summary.config.objective.metric == "val_loss"
+    assert "test_loss" in summary.test_metrics and "test_accuracy" not in summary.test_metrics
+    run = _client().get_run(summary.best.user_attrs[TrialAttr.MLFLOW_RUN_ID])
+    assert run.data.params["model.units"] in {"4", "8"} and "val_loss" in run.data.metrics
+
+
+def test_a_module_builder_trains_and_is_recorded_with_its_source_file(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
+    space = {"model": {"width": 4, "stages": 2, "blocks_per_stage": 1, "activation": "relu"}, "optimizer": {"adam": {}}, "batch_size": 64}
+    path = write_study(tmp_path / "res.yaml", model="hpsearch.studies.resnet_small:build", search_space=space, training={"max_epochs": 1}, budget={"trials": 1})
+    run_study(StudyRequest(study=str(path), data_dir=str(cifar_dir)))
+    study = _study("res")
+    assert [t.state for t in study.trials] == [COMPLETE]
+    record = study.user_attrs[StudyAttr.MODEL_BUILDER]
+    assert record["reference"] == "hpsearch.studies.resnet_small:build" and "model_dir" not in record
+    assert Path(record["path"]).samefile(Path(__file__).parent.parent / "studies" / "resnet_small.py")
+    assert record["digest"].startswith("sha256:")
+
+
 @pytest.mark.slow
 def test_an_edited_builder_is_reported_and_recorded(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     from hpsearch.study._reporter import NullReporter
@@ -192,6 +250,25 @@ def test_each_contract_violation_is_one_line_exit_2_and_nothing_stored(
 
 # ----------------------------------------------------------------------------- end to end, in processes
 
+#: Loads a registered model in a fresh process; prints the prediction's shape and where its custom layer came from.
+PYFUNC_LOAD = """
+import inspect, json, sys
+import mlflow, numpy as np
+model = mlflow.pyfunc.load_model(sys.argv[1])
+keras_model = model.get_raw_model()
+scale = keras_model.get_layer("scale")
+shape = np.asarray(model.predict(np.zeros((2, 32, 32, 3), np.float32))).shape
+print(json.dumps({"shape": list(shape), "layer": type(scale).__name__, "from": inspect.getfile(type(scale))}))
+"""
+
+
+def _python(script: str, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    """``python -c script args`` in a fresh process in ``cwd`` (which is all its path adds)."""
+    full_env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "MLFLOW_TRACKING_URI")}
+    full_env.update(TF_CPP_MIN_LOG_LEVEL="2", **env)
+    return subprocess.run([sys.executable, "-c", script, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=300)
+
+
 
 @pytest.mark.slow
 def test_a_user_model_study_exports_to_onnx_and_a_worker_elsewhere_imports_its_builder(tmp_path: Path, cifar_dir: Path) -> None:
@@ -211,9 +288,17 @@ def test_a_user_model_study_exports_to_onnx_and_a_worker_elsewhere_imports_its_b
     probabilities = session.run(None, {session.get_inputs()[0].name: np.zeros((2, 32, 32, 3), np.float32)})[0]
     assert probabilities.shape == (2, 10) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
 
-    # A worker started elsewhere (not in the study file's folder) reads the builder from the folder recorded with the study.
+    # The registered MLflow model carries net.py: a fresh process elsewhere, without the study's
+    # folder on its path, loads it with the generic pyfunc loader (its custom layer included).
+    uri = export.stdout.split("mlflow.pyfunc.load_model('")[1].split("'")[0]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
+    loaded = _python(PYFUNC_LOAD, uri, cwd=elsewhere, MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+    assert loaded.returncode == 0, loaded.stderr[-3000:]
+    shown = json.loads(loaded.stdout.strip().splitlines()[-1])
+    assert shown["shape"] == [2, 10] and shown["layer"] == "Scale" and shown["from"].endswith("code/hpsearch_model_code/net.py")
+
+    # A worker started elsewhere (not in the study file's folder) reads the builder from the folder recorded with the study.
     storage = f"sqlite:///{tmp_path}/mlruns/optuna.db"
     study = optuna.load_study(study_name="mine", storage=storage)
     study.set_user_attr(StudyAttr.TARGET, 2)  # what `study --trials 2` records, without running the trial here
@@ -241,3 +326,43 @@ def test_kill_9_mid_trial_then_the_same_command_resumes_the_user_model(tmp_path:
     assert retry.user_attrs[TrialAttr.RESUMED_FROM_EPOCH] >= done >= 2  # the checkpoint with the custom layer loaded
     assert retry.user_attrs[TrialAttr.EPOCHS_TRAINED] == 5
     assert "restarting from epoch 0" not in (tmp_path / "run2.log").read_text()
+
+
+@pytest.mark.slow
+def test_local_worker_processes_train_the_user_model(tmp_path: Path, cifar_dir: Path) -> None:
+    """`hpsearch study FILE --workers 2` with your builder: each worker process imports net.py
+    itself; every trial completes, in both workers, each with its MLflow run."""
+    from test_workers import check_consistency, start
+
+    space = {**USER_SPACE, "dropout": {"low": 0.0, "high": 0.3}}  # continuous: no two trials share a point
+    _user_study(tmp_path, "team", search_space=space, training={"max_epochs": 1}, budget={"trials": 4})
+    proc = start(["study", "team.yaml", "--data-dir", str(cifar_dir), "--workers", "2"], tmp_path, tmp_path / "run.log")
+    assert proc.wait(600) == 0, (tmp_path / "run.log").read_text()[-3000:]
+    log = (tmp_path / "run.log").read_text()
+    assert "Traceback" not in log and "Study team: 4/4 finished" in log
+    study = check_consistency(tmp_path, "team", 4)  # one MLflow run per finished trial, its epochs logged once
+    assert [t.state for t in study.trials] == [COMPLETE] * 4
+    workers = {t.user_attrs[TrialAttr.WORKER]["pid"] for t in study.trials}
+    assert len(workers) == 2 and proc.pid not in workers  # trained in the two worker processes
+    assert {t.params["model.width"] for t in study.trials} <= {4, 6}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fmt", ["keras", "saved_model", "tflite"])
+def test_a_user_model_exports_in_every_format(store: Path, tmp_path: Path, cifar_dir: Path, fmt: str) -> None:
+    """(ONNX: the end-to-end test above.) Each format is written, reloaded by its own runtime and
+    checked against Keras by export itself; here its predictions are class probabilities."""
+    import numpy as np
+    from click.testing import CliRunner
+
+    from hpsearch.cli import main
+    from hpsearch.results._export import predict_exported
+
+    path = _user_study(tmp_path, training={"max_epochs": 1}, budget={"trials": 1})
+    run_study(StudyRequest(study=str(path), data_dir=str(cifar_dir)))
+    out = tmp_path / ("best" + {"keras": ".keras", "saved_model": "_saved", "tflite": ".tflite"}[fmt])
+    result = CliRunner().invoke(main, ["export", "mine", "--format", fmt, "--output", str(out)])
+    assert result.exit_code == 0, result.output
+    assert f"Wrote {fmt} model to {out}" in result.output and "match Keras within" in result.output
+    probabilities = predict_exported(out, fmt, np.zeros((2, 32, 32, 3), np.float32))
+    assert probabilities.shape == (2, 10) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)

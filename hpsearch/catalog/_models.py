@@ -12,11 +12,13 @@ __all__ = ["ModelOption", "MODELS", "MODEL_ROLES", "METRICS", "check_input_shape
 
 @dataclass(frozen=True, kw_only=True)
 class ModelOption(Option):
-    """A model family: its builder, the smallest image height/width it accepts, and the
-    ``search_space`` key that holds its knobs (``""``: it has none)."""
+    """A model family: its builder, the smallest image height/width it accepts, the
+    ``search_space`` key that holds its knobs (``""``: it has none), and what else to do with
+    smaller images (``smaller``, added to the message that refuses them)."""
 
     min_side: int
     role: str = ""
+    smaller: str = ""
 
     def check_input_shape(self, name: str, input_shape: tuple[int, ...], what: str = "this data") -> str | None:
         """Why images of ``input_shape`` (H, W, C) cannot feed model ``name``, or ``None`` if they can;
@@ -28,7 +30,8 @@ class ModelOption(Option):
         if min(input_shape[:2]) < self.min_side:
             h, w = input_shape[:2]
             side = self.min_side
-            return f"images of {h}x{w} are too small for the {name} model (at least {side}x{side}); resize them first"
+            also = f", or {self.smaller}" if self.smaller else ""
+            return f"images of {h}x{w} are too small for the {name} model (at least {side}x{side}); resize them to {side}x{side} or more{also}"
         return None
 
 
@@ -39,8 +42,9 @@ MODELS = Catalog(
     {
         "cifar_cnn": ModelOption(
             doc="the classic Keras CIFAR-10 CNN (two conv blocks of 32 and 64 filters, dense 512)",
-            build="hpsearch.models._cnn:cifar_cnn",
-            min_side=10,  # two valid 3x3 convolutions and two 2x2 pools
+            build="hpsearch.models._family:cifar_cnn_preset",  # the cnn family at CIFAR_CNN_PRESET
+            min_side=10,  # per block a padded and a valid 3x3 convolution, then a 2x2 pool (tests/test_family.py)
+            smaller="use model: cnn with architecture padding: same (it fits images down to 4x4)",
         ),
         "cnn": ModelOption(
             doc="the searchable CNN family (conv blocks, filters, kernels, activation, pooling, head, dense layers); "

@@ -1,2 +1,3 @@
-"""Model builders: the classic CNN (``_cnn``), the searchable CNN family (``_family``), user-written
-models (``_user``, with the ``hp`` object of ``_hp``), optimizers, regularizers, learning-rate schedules."""
+"""Model builders: the searchable CNN family and its ``cifar_cnn`` preset (``_family``), user-written
+models (``_user``, with the ``hp`` object of ``_hp``), optimizers and regularizers (``_cnn``),
+learning-rate schedules."""

@@ -4,8 +4,8 @@
 :mod:`hpsearch.catalog._architecture` (the knobs, their domains and the shape feasibility live
 there, importable without TensorFlow). Its keyword arguments are the ``MODELS`` build context of
 today's ``cifar_cnn`` plus one per architecture knob, so it can be registered as a catalog option.
-At :data:`~hpsearch.catalog.CIFAR_CNN_PRESET` it builds exactly the classic CIFAR-10 CNN of
-:func:`hpsearch.models._cnn.cifar_cnn`: same layers, names and parameter count.
+At :data:`~hpsearch.catalog.CIFAR_CNN_PRESET` it is the classic CIFAR-10 CNN, ``model: cifar_cnn``
+(:func:`cifar_cnn_preset`): the layer names and parameter counts it always had (tests/test_golden.py).
 
 Layer names (checkpoint keys, so a study's checkpoints stay loadable): ``rescale``; per block
 ``b`` (from 1) ``conv{b}a``, ``conv{b}b``, ... with ``_bn`` and ``_<activation>`` companions,
@@ -22,7 +22,7 @@ from typing import Any
 import keras
 
 from hpsearch._errors import UsageError
-from hpsearch.catalog import ARCHITECTURE, BATCH_NORM_MODES, CIFAR_CNN_PRESET, architecture_problem
+from hpsearch.catalog import ARCHITECTURE, BATCH_NORM_MODES, CIFAR_CNN_PRESET, architecture_problem, check_input_shape
 
 __all__ = ["cnn_family", "cifar_cnn_preset", "filters_per_block", "hidden"]
 
@@ -138,6 +138,30 @@ def cnn_family(
     return keras.Model(inputs, outputs, name=name)
 
 
-def cifar_cnn_preset(**context: Any) -> keras.Model:
-    """:func:`cnn_family` at :data:`~hpsearch.catalog.CIFAR_CNN_PRESET`, named ``cifar_cnn``."""
-    return cnn_family(**context, **CIFAR_CNN_PRESET, name="cifar_cnn")
+def cifar_cnn_preset(
+    *,
+    input_shape: tuple[int, ...],
+    num_classes: int,
+    input_scale: float,
+    initializer: str,
+    regularizer: keras.regularizers.Regularizer | None,
+    batch_norm: str,
+    dropout: float,
+) -> keras.Model:
+    """The classic Keras CIFAR-10 CNN, uncompiled: the builder of :data:`~hpsearch.catalog.MODELS`
+    ``cifar_cnn``, :func:`cnn_family` at :data:`~hpsearch.catalog.CIFAR_CNN_PRESET` named ``cifar_cnn``::
+
+        Conv32-Conv32-MaxPool-Dropout-Conv64-Conv64-MaxPool-Dropout-Flatten-Dense512-Dropout-Dense(classes)
+
+    Takes the ``MODELS`` build context (see :func:`cnn_family`).
+
+    Raises:
+        UsageError: images smaller than the entry's ``min_side`` (one line, naming the fix).
+    """
+    problem = check_input_shape("cifar_cnn", tuple(input_shape))
+    if problem:
+        raise UsageError(problem[0].upper() + problem[1:] + ".")
+    return cnn_family(
+        input_shape=input_shape, num_classes=num_classes, input_scale=input_scale, initializer=initializer,
+        regularizer=regularizer, batch_norm=batch_norm, dropout=dropout, **CIFAR_CNN_PRESET, name="cifar_cnn",
+    )  # fmt: skip

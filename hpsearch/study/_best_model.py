@@ -7,6 +7,7 @@ TensorFlow is imported when a function runs, not with this module.
 
 from __future__ import annotations
 
+import re
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,14 +33,16 @@ def load_checkpoint(path: str | Path) -> keras.Model:
     try:
         return keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # noqa: BLE001 - corrupt zip, unknown layer, unsafe lambda...
-        cause = " ".join(f"{type(e).__name__}: {e}".split())[:400]
-        hint = ""
-        if "Could not locate" in cause or "Unknown layer" in cause or "custom" in cause.lower():
-            hint = (
-                "; a custom layer of your model must be decorated with @keras.saving.register_keras_serializable() "
-                "in the builder's file (hpsearch imports it before loading), and that file must still define it"
-            )
-        raise RuntimeFailure(f"Cannot load checkpoint {path} ({cause}){hint}.") from None
+        text = " ".join(f"{type(e).__name__}: {e}".split())
+        unknown = re.search(r"Could not locate (class|function) '([^']+)'", text)
+        if unknown:
+            raise RuntimeFailure(
+                f"Cannot load checkpoint {path}: Keras does not know its {unknown[1]} {unknown[2]!r}. A custom layer "
+                "loads only where it is registered: decorate it with @keras.saving.register_keras_serializable() "
+                "in your builder's file and import that file before loading (hpsearch imports a study's builder "
+                "itself; the file must still define the layer)."
+            ) from None
+        raise RuntimeFailure(f"Cannot load checkpoint {path} ({text[:400]}).") from None
 
 
 def _flat(results: Mapping[str, Any]) -> dict[str, float]:

@@ -101,8 +101,8 @@ def builder_record(config: StudyConfig) -> dict[str, str]:
     if ref.file is not None:
         path = str(ref.file.resolve())
         return {"reference": ref.text, "path": path, "digest": builder_digest(ref), "model_dir": str(config.model_dir or Path.cwd())}
-        spec = importlib.util.find_spec(str(ref.module))
-        path = str(Path(spec.origin).resolve()) if spec is not None and spec.origin else str(ref.module)
+    spec = importlib.util.find_spec(str(ref.module))
+    path = str(Path(spec.origin).resolve()) if spec is not None and spec.origin else str(ref.module)
     return {"reference": ref.text, "path": path, "digest": builder_digest(ref)}
 
 

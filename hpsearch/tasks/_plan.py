@@ -113,8 +113,9 @@ def _check(config: StudyConfig, dataset: Dataset, plan: TaskPlan) -> None:
     kind = plan.task.kind
     if config.model in MODELS:
         problem = check_input_shape(config.model, dataset.input_shape, _WHAT.get(str((dataset.source or {}).get("kind")), "this data"))
-        if problem:
-            raise UsageError(f"{dataset.name}: {problem}; or use model: {', '.join(TABLE_MODELS)}.")
+        if problem:  # examples that are not images: a table model takes them
+            other = f"; or use model: {', '.join(TABLE_MODELS)}" if len(dataset.input_shape) != 3 else ""
+            raise UsageError(f"{dataset.name}: {problem}{other}.")
     space_loss = config.search_space.loss
     for name in space_loss.names if space_loss is not None else (plan.default_loss,):
         try:

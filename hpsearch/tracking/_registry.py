@@ -1,14 +1,26 @@
 """The MLflow Model Registry: an exported best model becomes a registered, servable model.
 
 Only ``hpsearch export`` comes here; the Keras flavour of MLflow is imported on first use.
+
+A registered model carries the code it needs to load in a fresh process: the source file of every
+module its saved Keras config names outside Keras and hpsearch (your builder's file, where its
+custom layers are registered) goes to ``code/hpsearch_model_code/``, and the pyfunc flavour's
+loader is :mod:`hpsearch.tracking._model_loader` (copied in as ``code/hpsearch_model_loader.py``),
+which imports them before the Keras flavour deserialises the network.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+import sys
 import tempfile
-from collections.abc import Mapping
+import zipfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from hpsearch.tracking import _model_loader
 
 from mlflow.exceptions import MlflowException
 
@@ -88,6 +100,7 @@ def _log_keras_model(tracking: StudyTracking, model: Any, example: Any, *, tags:
                 artifact_path=logged.artifact_location, model_uuid=logged.model_id, run_id=tracking.parent_run_id, model_id=logged.model_id
             )
             mlflow.keras.save_model(model, tmp, mlflow_model=meta, signature=signature, input_example=example, pip_requirements=_requirements())
+            _ship_model_code(Path(tmp), meta)
             tracking.client.log_model_artifacts(logged.model_id, tmp)
     except BaseException:
         tracking.client.finalize_logged_model(logged.model_id, LoggedModelStatus.FAILED)
@@ -111,3 +124,67 @@ def _requirements() -> list[str]:
         except PackageNotFoundError:
             continue
     return out
+
+
+# ----------------------------------------------------------------------------- the model's code
+
+#: Packages Keras imports itself when it deserialises their objects: never shipped nor imported.
+_KERAS_PACKAGES = frozenset({"keras", "keras_hub", "keras_cv", "keras_nlp", "tensorflow", "tf_keras"})
+#: The pyfunc loader module, a copy of :mod:`hpsearch.tracking._model_loader` in the model's ``code/``.
+LOADER_MODULE = "hpsearch_model_loader"
+
+
+def recorded_modules(config: Any) -> set[str]:
+    """Every module named by a serialised Keras object (``{"module": ..., "class_name": ...}``) in
+    ``config``, a saved model's ``config.json``: layers, losses, metrics, schedules, functions."""
+    found: set[str] = set()
+    stack = [config]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            if isinstance(item.get("module"), str) and "class_name" in item:
+                found.add(item["module"])
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return found
+
+
+def model_code(modules: Iterable[str]) -> dict[str, Path | None]:
+    """What loading needs imported, by module name: its source file to ship with the model, or
+    ``None`` for a module imported by its name where the model is loaded (hpsearch's own, or one
+    installed in site-packages). Keras's packages and the standard library need neither."""
+    out: dict[str, Path | None] = {}
+    for name in sorted(modules):
+        top = name.split(".", 1)[0]
+        if top in _KERAS_PACKAGES or top in sys.stdlib_module_names:
+            continue
+        file = getattr(sys.modules.get(name), "__file__", None)
+        installed = file is None or not {"site-packages", "dist-packages"}.isdisjoint(Path(file).parts)
+        out[name] = None if top == "hpsearch" or installed else Path(file)
+    return out
+
+
+def _ship_model_code(folder: Path, meta: Any) -> None:
+    """Put the code the Keras model saved in ``folder`` needs into ``folder/code`` and make
+    :data:`LOADER_MODULE` its pyfunc loader (``meta`` is its ``MLmodel``, saved again)."""
+    from mlflow.models.model import MLMODEL_FILE_NAME
+    from mlflow.pyfunc import CODE, FLAVOR_NAME, MAIN
+
+    (saved,) = folder.glob("data/**/*.keras")
+    with zipfile.ZipFile(saved) as archive:
+        config = json.loads(archive.read("config.json"))
+    code = folder / "code" / _model_loader.CODE_DIR
+    code.mkdir(parents=True)
+    manifest: dict[str, str | None] = {}
+    for name, source in model_code(recorded_modules(config)).items():
+        if source is None:
+            manifest[name] = None
+            continue
+        target = source.name if source.name not in manifest.values() else f"{name.replace('.', '_')}.py"
+        shutil.copyfile(source, code / target)
+        manifest[name] = target
+    (code / _model_loader.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.copyfile(_model_loader.__file__, folder / "code" / f"{LOADER_MODULE}.py")
+    meta.flavors[FLAVOR_NAME].update({MAIN: LOADER_MODULE, CODE: "code"})
+    meta.save(str(folder / MLMODEL_FILE_NAME))
