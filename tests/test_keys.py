@@ -84,3 +84,4 @@ def test_a_member_is_its_string() -> None:
     assert keys.Tag.STATE == "hpsearch.state" and f"{keys.State.COMPLETE}" == "COMPLETE"
     assert {keys.TrialAttr.MLFLOW_RUN_ID: 1} == {"mlflow_run_id": 1}
     assert keys.MODEL_ARTIFACT == "model/best.keras" and keys.objective_column("val_loss") == "best_val_loss"
+    assert keys.objective_metric("latency_ms") == "objective.latency_ms"

@@ -20,6 +20,7 @@ from hpsearch._errors import UsageError, closest, did_you_mean
 from hpsearch import catalog as _catalog
 from hpsearch.config._model import BUILDER_FORMS, BuilderRef, is_builder_ref, parse_builder_ref
 from hpsearch.config._metrics import parse_metrics
+from hpsearch.config._objectives import Objective, monitor_of, parse_objectives
 from hpsearch.config._problems import Problem, as_mapping, join, show, unknown_key
 from hpsearch.config._sections import (
     BudgetConfig,
@@ -51,6 +52,9 @@ class StudyConfig(_Frozen):
     data: DataConfig = Field(default_factory=DataConfig)
     model: str = "cifar_cnn"  #: one of :data:`~hpsearch.catalog.MODELS`, or a builder (:mod:`~hpsearch.config._model`)
     seed: Annotated[int | None, Domain(0, 2**32 - 1)] = None  #: ``None``: a new study draws one and records it
+    #: Several objectives (a multi-objective study, :mod:`~hpsearch.config._objectives`); ``None``:
+    #: one, ``objective``. With a list, ``objective`` is its first logged metric (the monitor).
+    objectives: tuple[Objective, ...] | None = None
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     #: Compiled into the model and logged per epoch (train and ``val_``); ``None``: the task's
     #: default (``accuracy`` for classification, ``mae`` for regression).
@@ -85,7 +89,31 @@ class StudyConfig(_Frozen):
         return description.strip()
 
     #: Keys written only when set: a study stored before they existed reads back (and compares) equal.
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("metrics", "validation")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("objectives", "metrics", "validation")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_objective_key(cls, raw: Any) -> Any:
+        """``objectives:`` excludes ``objective:`` (it implies it: its first logged metric) and
+        defaults the pruner to ``none`` (Optuna cannot prune a multi-objective trial)."""
+        if not isinstance(raw, Mapping) or raw.get("objectives") is None:
+            return raw
+        if "objective" in raw:
+            raise Problem(
+                "objectives",
+                "is set together with objective:; a study has one objective (objective:) or several (objectives:), remove one",
+            )
+        raw = dict(raw)
+        monitor = monitor_of(raw["objectives"])
+        if monitor is not None:
+            raw["objective"] = monitor
+        raw.setdefault("pruner", "none")
+        return raw
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objectives(cls, objectives: Any) -> tuple[Objective, ...] | None:
+        return parse_objectives(objectives)
 
     @field_validator("model", mode="before")
     @classmethod
@@ -139,6 +167,35 @@ class StudyConfig(_Frozen):
             raise Problem("sampler", problem)
         return self
 
+    @model_validator(mode="after")
+    def _strategies_fit_objectives(self) -> StudyConfig:
+        """Several objectives: a sampler Optuna can use with them, no pruner, no K-fold."""
+        if self.objectives is None:
+            return self
+        if not getattr(_catalog.SAMPLERS.option(self.sampler.name), "multi_objective", True):
+            able = [n for n in _catalog.SAMPLERS if getattr(_catalog.SAMPLERS.option(n), "multi_objective", True)]
+            raise Problem("sampler", f"{self.sampler.name} cannot search several objectives; use one of {', '.join(able)} (nsgaii is made for it)")
+        if self.pruner.name != "none":
+            raise Problem(
+                "pruner",
+                f"Optuna cannot prune a trial of a study with several objectives, got pruner {self.pruner.name}; "
+                "remove pruner: (it defaults to none here) -- early stopping still applies",
+            )
+        if self.validation is not None and self.validation.folds:
+            raise Problem("validation.folds", "K-fold cross-validation is not supported with several objectives; remove validation: or use objective:")
+        return self
+
+    @property
+    def multi_objective(self) -> bool:
+        """The study has several objectives (``objectives:``)."""
+        return self.objectives is not None
+
+    def all_objectives(self) -> tuple[Objective, ...]:
+        """The objectives a trial reports, in order: ``objectives``, or the one ``objective``."""
+        if self.objectives is not None:
+            return self.objectives
+        return (Objective(metric=self.objective.metric, direction=self.objective.direction),)
+
     def to_dict(self) -> dict[str, Any]:
         """The config in study-file form (``parse_study_dict(c.to_dict()) == c``, source aside)."""
         out: dict[str, Any] = {}
@@ -148,7 +205,11 @@ class StudyConfig(_Frozen):
             value = getattr(self, key)
             if key in self.OPTIONAL and value is None:
                 continue
-            if isinstance(value, DataConfig):
+            if key == "objective" and self.objectives is not None:
+                continue  # implied by objectives:
+            if key == "objectives":
+                out[key] = [{o.metric: o.direction} for o in value]
+            elif isinstance(value, DataConfig):
                 out.update(value.stored_form())
             elif isinstance(value, tuple):
                 out[key] = list(value)
@@ -166,7 +227,8 @@ class StudyConfig(_Frozen):
         """
         d = self.to_dict()
         data = ("dataset", "validation_fraction", "subset", *(k for k in DataConfig.OPTIONAL if k in d))
-        keys = (*data, "model", "objective", *(k for k in self.OPTIONAL if k in d), "training", "search_space")
+        objective = ("objective",) if "objective" in d else ()  # a multi-objective study has objectives (OPTIONAL)
+        keys = (*data, "model", *objective, *(k for k in self.OPTIONAL if k in d), "training", "search_space")
         return {k: d[k] for k in keys}
 
     def with_overrides(self, **changes: Any) -> StudyConfig:
