@@ -101,7 +101,8 @@ def test_pareto_front_matches_optunas_best_trials() -> None:
 # ----------------------------------------------------------------------------- a real study
 
 
-def _run(tmp_path: Path, cifar_dir: Path, name: str, sampler: dict, objectives: list) -> dict:
+def _run(cwd: Path, cifar_dir: Path, name: str, sampler: dict, objectives: list) -> dict:
+    """Run a 4-trial, 1-epoch study of a tiny CNN whose size is searched (so ``params`` varies)."""
     from hpsearch.study._session import StudyRequest, run_study
 
     space = {
@@ -110,31 +111,47 @@ def _run(tmp_path: Path, cifar_dir: Path, name: str, sampler: dict, objectives: 
         "batch_size": 64,
         "architecture": {"conv_blocks": 1, "convs_per_block": 1, "base_filters": [2, 4, 8], "dense_units": [8, 16, 32]},
     }
-    write_study(
-        tmp_path / f"{name}.yaml", model="cnn", objectives=objectives, sampler=sampler, search_space=space,
+    path = write_study(
+        cwd / f"{name}.yaml", model="cnn", objectives=objectives, sampler=sampler, search_space=space,
         training={"max_epochs": 1, "early_stopping_patience": None}, budget={"trials": 4}, pruner=None,
     )
-    text = (tmp_path / f"{name}.yaml").read_text().replace("pruner: null\n", "")  # no pruner: the multi-objective default
-    (tmp_path / f"{name}.yaml").write_text(text)
-    summary = run_study(StudyRequest(study=f"{name}.yaml", data_dir=str(cifar_dir)))
-    return {"summary": summary, "storage": f"sqlite:///{tmp_path}/mlruns/optuna.db", "tracking": f"sqlite:///{tmp_path}/mlruns/mlflow.db"}
+    path.write_text(path.read_text().replace("pruner: null\n", ""))  # no pruner: the multi-objective default
+    home = cwd / "mlruns"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HPSEARCH_HOME", str(home))
+        mp.delenv("HPSEARCH_STORAGE", raising=False)
+        mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+        mp.delenv("HPSEARCH_CHECKPOINT_DIR", raising=False)
+        mp.chdir(cwd)
+        summary = run_study(StudyRequest(study=path.name, data_dir=str(cifar_dir)))
+    return {
+        "cwd": cwd, "name": name, "summary": summary, "names": [next(iter(o)) for o in objectives],
+        "storage": f"sqlite:///{home}/optuna.db", "tracking": f"sqlite:///{home}/mlflow.db",
+    }
 
 
-@pytest.mark.parametrize(
-    ("sampler", "objectives"),
-    [({"name": "nsgaii", "population_size": 2}, [*TWO, {"latency_ms": "minimize"}]), ({"name": "tpe", "n_startup_trials": 2}, TWO)],
-    ids=["nsgaii-3", "tpe-2"],
-)
+@pytest.fixture(scope="module")
+def nsgaii_study(tmp_path_factory: pytest.TempPathFactory, cifar_dir: Path) -> dict:
+    """NSGA-II on val_accuracy (max), params (min), latency_ms (min); run once for this module."""
+    return _run(tmp_path_factory.mktemp("nsgaii"), cifar_dir, "nsgaii", {"name": "nsgaii", "population_size": 2}, [*TWO, {"latency_ms": "minimize"}])
+
+
+@pytest.fixture(scope="module")
+def tpe_study(tmp_path_factory: pytest.TempPathFactory, cifar_dir: Path) -> dict:
+    """TPE on val_accuracy (max), params (min)."""
+    return _run(tmp_path_factory.mktemp("tpe"), cifar_dir, "tpe", {"name": "tpe", "n_startup_trials": 2}, TWO)
+
+
+@pytest.mark.parametrize("which", ["nsgaii_study", pytest.param("tpe_study", marks=pytest.mark.slow)])
 def test_a_multi_objective_study_records_every_value_and_marks_its_front(
-    tmp_path: Path, store: Path, cifar_dir: Path, sampler: dict, objectives: list, capsys: pytest.CaptureFixture[str]
+    which: str, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    name = sampler["name"]
-    run = _run(tmp_path, cifar_dir, name, sampler, objectives)
-    names = [next(iter(o)) for o in objectives]
+    run = request.getfixturevalue(which)
+    name, names, tmp_path = run["name"], run["names"], run["cwd"]
     study = optuna.load_study(study_name=name, storage=run["storage"])
-    assert len(study.directions) == len(objectives) and study.metric_names == names
+    assert len(study.directions) == len(names) and study.metric_names == names
     complete = study.get_trials(states=(TrialState.COMPLETE,))
-    assert len(complete) == 4 and all(len(t.values) == len(objectives) for t in complete)
+    assert len(complete) == 4 and all(len(t.values) == len(names) for t in complete)
     assert len({t.values[1] for t in complete}) > 1  # params differ with the architecture
     assert all(t.values[1] == int(t.values[1]) > 0 for t in complete)
     if "latency_ms" in names:
@@ -182,17 +199,20 @@ def test_a_multi_objective_study_records_every_value_and_marks_its_front(
     assert "<h2>Pareto front</h2>" in html and "data:image/png;base64," in html
 
 
-def test_export_takes_any_trial_and_says_the_best_is_by_the_first_objective(tmp_path: Path, store: Path, cifar_dir: Path) -> None:
-    run = _run(tmp_path, cifar_dir, "exp", {"name": "random"}, TWO)
-    study = optuna.load_study(study_name="exp", storage=run["storage"])
+def test_export_takes_any_trial_and_says_the_best_is_by_the_first_objective(
+    nsgaii_study: dict, cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = nsgaii_study
+    monkeypatch.chdir(tmp_path)
+    study = optuna.load_study(study_name="nsgaii", storage=run["storage"])
     other = next(t.number for t in study.get_trials(states=(TrialState.COMPLETE,)) if t.number != best_trial(study).number)
     args = ["--storage", run["storage"], "--tracking-uri", run["tracking"], "--data-dir", str(cifar_dir)]
-    chosen = CliRunner().invoke(main, ["export", "exp", "--trial", str(other), *args])
+    chosen = CliRunner().invoke(main, ["export", "nsgaii", "--trial", str(other), *args])
     assert chosen.exit_code == 0, chosen.output
     assert f"Trial {other} (--trial): test" in chosen.output
-    assert (tmp_path / "exported" / "exp" / f"trial-{other}.keras").is_file()
-    best = CliRunner().invoke(main, ["export", "exp", *args])
+    assert (tmp_path / "exported" / "nsgaii" / f"trial-{other}.keras").is_file()
+    best = CliRunner().invoke(main, ["export", "nsgaii", *args])
     assert best.exit_code == 0, best.output
     assert f"Best trial {best_trial(study).number} (by val_accuracy, the first objective; --trial N exports another)" in best.output
-    missing = CliRunner().invoke(main, ["export", "exp", "--trial", "99", *args])
-    assert missing.exit_code == 2 and "--trial 99: study 'exp' has no trial 99; trials you can export: 0, 1, 2, 3" in missing.output
+    missing = CliRunner().invoke(main, ["export", "nsgaii", "--trial", "99", *args])
+    assert missing.exit_code == 2 and "--trial 99: study 'nsgaii' has no trial 99; trials you can export: 0, 1, 2, 3" in missing.output

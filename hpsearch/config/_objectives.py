@@ -15,9 +15,9 @@ from pydantic import ValidationError
 
 from hpsearch import catalog as _catalog
 from hpsearch.config._problems import Problem, show
-from hpsearch.config._sections import ObjectiveConfig, _Frozen
+from hpsearch.config._sections import ObjectiveConfig, ValidationConfig, _Frozen
 
-__all__ = ["Objective", "parse_objectives", "monitor_of"]
+__all__ = ["Objective", "parse_objectives", "monitor_of", "objectives_layout", "check_strategies"]
 
 _EXAMPLE = "e.g. [{val_accuracy: maximize}, {params: minimize}]"
 
@@ -103,3 +103,43 @@ def monitor_of(raw: Any) -> dict[str, Any] | None:
         if isinstance(name, str) and name not in _catalog.MEASURED:
             return {"metric": name} if direction is None else {"metric": name, "direction": direction}
     return None
+
+
+def objectives_layout(raw: Any) -> Any:
+    """A study file's mapping with ``objectives:`` resolved: it excludes ``objective:`` (it implies
+    it: its first logged metric) and defaults the pruner to ``none`` (Optuna cannot prune a
+    multi-objective trial)."""
+    if not isinstance(raw, Mapping) or raw.get("objectives") is None:
+        return raw
+    if "objective" in raw:
+        raise Problem(
+            "objectives",
+            "is set together with objective:; a study has one objective (objective:) or several (objectives:), remove one",
+        )
+    raw = dict(raw)
+    monitor = monitor_of(raw["objectives"])
+    if monitor is not None:
+        raw["objective"] = monitor
+    raw.setdefault("pruner", "none")
+    return raw
+
+
+def check_strategies(objectives: tuple[Objective, ...] | None, sampler: str, pruner: str, validation: ValidationConfig | None) -> None:
+    """Several objectives: a sampler Optuna can use with them, no pruner, no K-fold.
+
+    Raises:
+        Problem: at ``sampler``, ``pruner`` or ``validation.folds``.
+    """
+    if objectives is None:
+        return
+    if not getattr(_catalog.SAMPLERS.option(sampler), "multi_objective", True):
+        able = [n for n in _catalog.SAMPLERS if getattr(_catalog.SAMPLERS.option(n), "multi_objective", True)]
+        raise Problem("sampler", f"{sampler} cannot search several objectives; use one of {', '.join(able)} (nsgaii is made for it)")
+    if pruner != "none":
+        raise Problem(
+            "pruner",
+            f"Optuna cannot prune a trial of a study with several objectives, got pruner {pruner}; "
+            "remove pruner: (it defaults to none here) -- early stopping still applies",
+        )
+    if validation is not None and validation.folds:
+        raise Problem("validation.folds", "K-fold cross-validation is not supported with several objectives; remove validation: or use objective:")

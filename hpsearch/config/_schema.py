@@ -8,7 +8,6 @@ configuration a study was created with is stored next to it and workers load it 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -18,9 +17,10 @@ from pydantic_core import ErrorDetails
 
 from hpsearch._errors import UsageError, closest, did_you_mean
 from hpsearch import catalog as _catalog
+from hpsearch.config._checks import check_schedules_act, validate_study_name
 from hpsearch.config._model import BUILDER_FORMS, BuilderRef, is_builder_ref, parse_builder_ref
 from hpsearch.config._metrics import parse_metrics
-from hpsearch.config._objectives import Objective, monitor_of, parse_objectives
+from hpsearch.config._objectives import Objective, check_strategies, objectives_layout, parse_objectives
 from hpsearch.config._problems import Problem, as_mapping, join, show, unknown_key
 from hpsearch.config._sections import (
     BudgetConfig,
@@ -36,7 +36,7 @@ from hpsearch.config._sections import (
     _Frozen,
     _Section,
 )
-from hpsearch.config._space import Choice, Fixed, SearchSpace, parse_search_space
+from hpsearch.config._space import SearchSpace, parse_search_space
 
 __all__ = ["StudyConfig", "parse_study_dict", "validate_study_name", "check_schedules_act"]
 
@@ -94,21 +94,7 @@ class StudyConfig(_Frozen):
     @model_validator(mode="before")
     @classmethod
     def _one_objective_key(cls, raw: Any) -> Any:
-        """``objectives:`` excludes ``objective:`` (it implies it: its first logged metric) and
-        defaults the pruner to ``none`` (Optuna cannot prune a multi-objective trial)."""
-        if not isinstance(raw, Mapping) or raw.get("objectives") is None:
-            return raw
-        if "objective" in raw:
-            raise Problem(
-                "objectives",
-                "is set together with objective:; a study has one objective (objective:) or several (objectives:), remove one",
-            )
-        raw = dict(raw)
-        monitor = monitor_of(raw["objectives"])
-        if monitor is not None:
-            raw["objective"] = monitor
-        raw.setdefault("pruner", "none")
-        return raw
+        return objectives_layout(raw)
 
     @field_validator("objectives", mode="before")
     @classmethod
@@ -169,20 +155,7 @@ class StudyConfig(_Frozen):
 
     @model_validator(mode="after")
     def _strategies_fit_objectives(self) -> StudyConfig:
-        """Several objectives: a sampler Optuna can use with them, no pruner, no K-fold."""
-        if self.objectives is None:
-            return self
-        if not getattr(_catalog.SAMPLERS.option(self.sampler.name), "multi_objective", True):
-            able = [n for n in _catalog.SAMPLERS if getattr(_catalog.SAMPLERS.option(n), "multi_objective", True)]
-            raise Problem("sampler", f"{self.sampler.name} cannot search several objectives; use one of {', '.join(able)} (nsgaii is made for it)")
-        if self.pruner.name != "none":
-            raise Problem(
-                "pruner",
-                f"Optuna cannot prune a trial of a study with several objectives, got pruner {self.pruner.name}; "
-                "remove pruner: (it defaults to none here) -- early stopping still applies",
-            )
-        if self.validation is not None and self.validation.folds:
-            raise Problem("validation.folds", "K-fold cross-validation is not supported with several objectives; remove validation: or use objective:")
+        check_strategies(self.objectives, self.sampler.name, self.pruner.name, self.validation)
         return self
 
     @property
@@ -411,52 +384,3 @@ def _section_of(loc: tuple[int | str, ...]) -> type[BaseModel]:
     for part in loc[:-1]:
         model = model.model_fields[str(part)].annotation  # type: ignore[assignment]
     return model
-
-
-# ----------------------------------------------------------------------------- other checks
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=@-]*$")
-
-
-def validate_study_name(name: str) -> str:
-    """Check a study name is safe as an experiment name and a folder name; return it."""
-    if not isinstance(name, str) or not name:
-        raise UsageError(
-            "The study name is empty; pass a name such as --study-name cifar10-wide "
-            "(or omit --study-name to use the study file's name)."
-        )
-    if "/" in name or "\\" in name or ".." in name:
-        raise UsageError(
-            f"Invalid study name {name!r}: '/', '\\' and '..' are not allowed (the name becomes a "
-            "folder name); use letters, digits and - _ . only, e.g. --study-name cifar10-wide."
-        )
-    if len(name) > 128 or not _NAME_RE.match(name):
-        raise UsageError(
-            f"Invalid study name {name!r}: use 1-128 letters, digits and - _ . + = @, starting "
-            "with a letter or digit."
-        )
-    return name
-
-
-def check_schedules_act(config: StudyConfig, *, epochs_from: str = "training.max_epochs") -> None:
-    """Refuse a ``step`` schedule whose drop can never happen within a trial's epochs.
-
-    Its horizon is a fixed number of epochs: ``every_epochs: 8`` with ``--epochs 3`` trains at a
-    constant rate while being recorded as a step schedule. (``multistep`` spreads its drops over
-    each trial's budget instead; the other schedules are continuous or span ``max_epochs``.)
-    Checked when a study is run from its file, not when a stored study is read back.
-
-    Raises:
-        UsageError: naming the knob, the epoch budget and the fix.
-    """
-    if "step" not in config.search_space.schedule.names:
-        return
-    spec = dict(config.search_space.schedule.branch("step").knobs)["every_epochs"]
-    largest = spec.value if isinstance(spec, Fixed) else max(spec.choices) if isinstance(spec, Choice) else spec.high
-    max_epochs = config.training.max_epochs
-    if largest >= max_epochs:
-        raise UsageError(
-            f"{config.source}: search_space.schedule.step.every_epochs: a drop every {largest} epochs never happens "
-            f"in a trial of at most {max_epochs} epochs ({epochs_from} {max_epochs}); keep every_epochs below "
-            f"{max_epochs}, or use the `multistep` schedule, whose drops are spread over each trial's epochs."
-        )
