@@ -39,7 +39,7 @@ def _front_lines(summary: Any) -> str:
     wants = ", ".join(f"{o.direction[:3]} {o.metric}" for o in summary.config.all_objectives())
     lines = [f"\nPareto front ({len(front)} trial{'s' if len(front) != 1 else ''}; {wants}):"]
     for t in front:
-        values = "  ".join(f"{n}={v:.4g}" for n, v in zip(names, t.values))
+        values = "  ".join(f"{n}={int(v) if n == 'params' else f'{v:.4g}'}" for n, v in zip(names, t.values))
         lines.append(f"  trial {t.number:>4}  {values}  {short_params(t.params, limit=4)}")
     if not front:
         lines.append("  (no completed trial yet)")

@@ -119,7 +119,7 @@ class TerminalReporter:
         if len(trial.values) == 1:
             return f"{self.metric}={trial.values[0]:.4f}"
         names = self.objectives or [f"value_{i}" for i in range(len(trial.values))]
-        return " ".join(f"{n}={v:.4g}" for n, v in zip(names, trial.values))
+        return " ".join(f"{n}={int(v) if n == 'params' else f'{v:.4g}'}" for n, v in zip(names, trial.values))
 
     def waiting(self, running: int) -> None:
         self._write(f"waiting for {running} trial(s) still running in other workers...")

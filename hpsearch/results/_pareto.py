@@ -2,8 +2,8 @@
 a report section.
 
 Two objectives: one scatter of every completed trial, the front highlighted and joined in order.
-More: one such scatter per pair of objectives (the front is that of all objectives, so a front
-trial may look dominated in a pair).
+More: one scatter per pair of objectives, the front highlighted, not joined (it is the front of all
+objectives, so a front trial may look dominated in a pair).
 """
 
 from __future__ import annotations
@@ -47,7 +47,8 @@ def draw_front(study: optuna.Study, names: Sequence[str], out: str | Path | IO[b
         rest = [t for t in trials if t.number not in on_front]
         ax.scatter([t.values[i] for t in rest], [t.values[j] for t in rest], c="#9e9e9e", s=22, label="other trials")
         line = sorted(front, key=lambda t: (t.values[i], t.values[j]))
-        ax.plot([t.values[i] for t in line], [t.values[j] for t in line], "-", c="#d62728", lw=1, alpha=0.5)
+        if len(names) == 2:  # with more objectives the front is no curve in one pair's plane
+            ax.plot([t.values[i] for t in line], [t.values[j] for t in line], "-", c="#d62728", lw=1, alpha=0.5)
         ax.scatter([t.values[i] for t in line], [t.values[j] for t in line], c="#d62728", s=40, label="Pareto front", zorder=3)
         for t in line:
             ax.annotate(str(t.number), (t.values[i], t.values[j]), textcoords="offset points", xytext=(4, 4), fontsize=8)

@@ -105,6 +105,11 @@ def interrupted_since(study: optuna.Study, since: datetime.datetime) -> list[tup
     return [(t, by_number.get(retries[t.number]) if t.number in retries else None) for t in stopped]
 
 
+def _count(name: str, value: float) -> float | int:
+    """An objective's value as shown: ``params`` is a count (Optuna stores every value as a float)."""
+    return int(value) if name == "params" and value == value and abs(value) != float("inf") else value
+
+
 @dataclass(frozen=True)
 class TrialTable:
     """One row per trial, best first, holding the values exactly as stored (``int`` stays ``int``,
@@ -142,7 +147,7 @@ def trial_table(study: optuna.Study, *, top: int | None = None) -> TrialTable:
             "fail_reason": failure(t, retries),
         }
         if multi:
-            row.update({n: (t.values[i] if t.values else None) for i, n in enumerate(names)})
+            row.update({n: (_count(n, t.values[i]) if t.values else None) for i, n in enumerate(names)})
             row["pareto"] = t.number in front
         for name, value in t.params.items():
             if name not in param_names:
