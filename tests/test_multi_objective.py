@@ -86,6 +86,16 @@ def test_a_bad_objectives_file_is_refused_by_the_cli_before_storage(tmp_path: Pa
     assert not (store / "optuna.db").exists() or "mo" not in optuna.get_all_study_names(f"sqlite:///{store}/optuna.db")
 
 
+def test_an_objective_the_model_does_not_log_is_refused_before_storage(tmp_path: Path, store: Path, cifar_dir: Path) -> None:
+    from hpsearch.study._session import StudyRequest, run_study
+
+    write_study(tmp_path / "mo.yaml", objectives=[{"val_auc": "maximize"}, "params"], pruner=None)
+    (tmp_path / "mo.yaml").write_text((tmp_path / "mo.yaml").read_text().replace("pruner: null\n", ""))
+    with pytest.raises(UsageError, match=r"mo.yaml: objectives.0: val_auc is not logged by this classification study .*; add auc to metrics:"):
+        run_study(StudyRequest(study="mo.yaml", data_dir=str(cifar_dir)))
+    assert not (store / "optuna.db").exists() or "mo" not in optuna.get_all_study_names(f"sqlite:///{store}/optuna.db")
+
+
 def test_pareto_front_matches_optunas_best_trials() -> None:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=["maximize", "minimize"])
