@@ -9,6 +9,7 @@ The public API (everything else is private and may change)::
     study, config = hpsearch.open_results("cifar10")              # read-only: an optuna.Study and its config
     hpsearch.trials_frame(study)                                  # one row per trial, best first
     hpsearch.best_trial(study)                                    # None until a trial has completed
+    hpsearch.pareto_front(study.trials, study.directions)         # a multi-objective study's front
     data = hpsearch.load_data(config)                             # the checked, split Dataset a study trains on
 
 Names are loaded on first use, so ``import hpsearch`` imports neither TensorFlow nor MLflow.
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from hpsearch.results._retrain import retrain_study
     from hpsearch.results._tables import studies_frame, trials_frame
     from hpsearch.study._data_record import load_data
-    from hpsearch.study._ranking import best_trial
+    from hpsearch.study._ranking import best_trial, pareto_front
     from hpsearch.study._reporter import NullReporter, Reporter
     from hpsearch.study._session import (
         StudyRequest,
@@ -59,6 +60,7 @@ _WHERE = {
     "trials_frame": "hpsearch.results._tables",
     "studies_frame": "hpsearch.results._tables",
     "best_trial": "hpsearch.study._ranking",
+    "pareto_front": "hpsearch.study._ranking",
     "report_study": "hpsearch.results._read",
     "export_study": "hpsearch.results._read",
     # the best params trained on training + validation data, tested, recorded (``hpsearch retrain``)
@@ -86,6 +88,7 @@ __all__ = [
     "load_study_config",
     "open_results",
     "parse_study_dict",
+    "pareto_front",
     "report_study",
     "retrain_study",
     "run_study",

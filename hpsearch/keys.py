@@ -32,6 +32,7 @@ __all__ = [
     "VIEW_KEY",
     "VIEW_TAG",
     "objective_column",
+    "objective_metric",
     "param_repr",
 ]
 
@@ -189,6 +190,13 @@ def objective_column(metric: str) -> str:
     """The metric a trial run gets at its end for ``metric`` at its best epoch; the objective's
     is the column the runs view sorts by."""
     return f"best_{metric}"
+
+
+def objective_metric(name: str) -> str:
+    """The metric a trial run of a multi-objective study gets at its end for each objective (its
+    value as Optuna recorded it): ``objective.val_accuracy``, ``objective.params``,
+    ``objective.latency_ms``."""
+    return f"objective.{name}"
 
 
 def param_repr(value: Any) -> str:

@@ -100,3 +100,4 @@ def test_a_member_is_its_string() -> None:
     assert keys.LR_FIND_PLOT == "plots/lr_find.png"
     assert keys.MODEL_ARTIFACT == "model/best.keras" and keys.objective_column("val_loss") == "best_val_loss"
     assert keys.STEPS_METRIC == "train_steps"
+    assert keys.objective_metric("latency_ms") == "objective.latency_ms"

@@ -11,7 +11,7 @@ or Keras inside), never at import time.
 * Training: :data:`OPTIMIZERS`, :data:`SCHEDULES`, :data:`REGULARIZERS`, :data:`SCALAR_ROLES`,
   :data:`CONDITIONAL_ROLES`, :data:`ROLE_ORDER`, :data:`INITIALIZERS`, :data:`BATCH_NORM_MODES`.
 * Strategies: :data:`SAMPLERS` (:class:`SamplerOption`, :class:`SearchedParam`, :func:`grid_size`),
-  :data:`PRUNERS`. Models: :data:`MODELS` (:data:`MODEL_ROLES`), :data:`METRICS`,
+  :data:`PRUNERS`. Multi-objective: :data:`MEASURED` (``params``, ``latency_ms``). Models: :data:`MODELS` (:data:`MODEL_ROLES`), :data:`METRICS`,
   :func:`check_input_shape`. Data: :data:`DATASETS`.
 * Tasks: :data:`TASKS`, :data:`LOSSES` (with :class:`LossOption`), :data:`TASK_METRICS` (with
   :class:`MetricOption`), :data:`DEFAULT_LOSSES`. Tables: :data:`TABLE_MODELS` (:data:`MLP`).
@@ -27,6 +27,7 @@ from hpsearch.catalog._architecture import ARCHITECTURE, CIFAR_CNN_PRESET, archi
 from hpsearch.catalog._data import DATASETS
 from hpsearch.catalog._knob import Knob, param_name
 from hpsearch.catalog._models import METRICS, MODEL_ROLES, MODELS, ModelOption, check_input_shape
+from hpsearch.catalog._objectives import LATENCY_BATCH, LATENCY_REPEATS, MEASURED
 from hpsearch.catalog._option import Catalog, Option
 from hpsearch.catalog._strategies import PRUNERS, SAMPLERS, SamplerOption, SearchedParam, grid_size
 from hpsearch.catalog._augment import AUGMENTATION_KNOBS, AUGMENTATIONS
@@ -60,6 +61,9 @@ __all__ = [
     "BATCH_NORM_MODES",
     "METRICS",
     "SAMPLERS",
+    "MEASURED",
+    "LATENCY_BATCH",
+    "LATENCY_REPEATS",
     "PRUNERS",
     "SamplerOption",
     "SearchedParam",

@@ -55,11 +55,13 @@ SpaceCheck = Callable[[Sequence[SearchedParam]], "str | None"]
 @dataclass(frozen=True, kw_only=True)
 class SamplerOption(Option):
     """A sampler entry: what it refuses (``space_problem``) or warns about (``space_warning``) in a
-    search space, and whether every worker must share one seed (``shared_seed``)."""
+    search space, whether every worker must share one seed (``shared_seed``), and whether Optuna's
+    sampler can search a study with several objectives (``multi_objective``)."""
 
     space_problem: SpaceCheck | None = None
     space_warning: SpaceCheck | None = None
     shared_seed: bool = False
+    multi_objective: bool = True
 
 
 def _needs(module: str, sampler: str, extra: str) -> None:
@@ -251,6 +253,7 @@ SAMPLERS = Catalog(
             },
             build=_cmaes,
             space_warning=_mostly_not_cmaes,
+            multi_objective=False,  # CmaEsSampler raises on a study with several directions
         ),
         "qmc": SamplerOption(
             doc="quasi-Monte Carlo: an even, low-discrepancy cover of the space (one sequence shared by all workers)",
@@ -268,7 +271,7 @@ SAMPLERS = Catalog(
             shared_seed=True,
         ),
         "nsgaii": SamplerOption(
-            doc="NSGA-II genetic algorithm (meant for multi-objective studies; searches one objective too)",
+            doc="NSGA-II genetic algorithm (meant for multi-objective studies, see `objectives:`; searches one objective too)",
             knobs={
                 "population_size": Knob(int, 50, 2, None, doc="trials per generation"),
                 "mutation_prob": Knob(

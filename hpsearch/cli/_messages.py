@@ -28,10 +28,30 @@ def _summary_table(summary: Any) -> str:
     return text + (f"\n{note}" if note else "")
 
 
+def _front_lines(summary: Any) -> str:
+    """A multi-objective study's Pareto front: one line per trial, its values and key params."""
+    from hpsearch.cli._progress import short_params
+    from hpsearch.study._ranking import pareto_front
+
+    study = summary.study
+    front = pareto_front(study.get_trials(deepcopy=False), study.directions)
+    names = [o.metric for o in summary.config.all_objectives()]
+    wants = ", ".join(f"{o.direction[:3]} {o.metric}" for o in summary.config.all_objectives())
+    lines = [f"\nPareto front ({len(front)} trial{'s' if len(front) != 1 else ''}; {wants}):"]
+    for t in front:
+        values = "  ".join(f"{n}={int(v) if n == 'params' else f'{v:.4g}'}" for n, v in zip(names, t.values))
+        lines.append(f"  trial {t.number:>4}  {values}  {short_params(t.params, limit=4)}")
+    if not front:
+        lines.append("  (no completed trial yet)")
+    lines.append(f"Export any of them: hpsearch export {summary.config.name} --trial N")
+    return "\n".join(lines)
+
+
 def print_summary(summary: Any) -> None:
     """The end of ``hpsearch study``: counts by state, the top trials, the best trial and its test
     metrics, and the commands that browse, show and export the study."""
     from hpsearch.cli._progress import short_params
+    from hpsearch.study._ranking import first_value
 
     c = summary.counts
     metric = summary.config.objective.metric
@@ -41,8 +61,12 @@ def print_summary(summary: Any) -> None:
         f"({c.complete} complete, {c.pruned} pruned, {c.failed} failed) - {reasons.get(summary.stop_reason, summary.stop_reason)}."
     )
     click.echo("\nTop trials:\n" + _summary_table(summary))
+    if summary.config.multi_objective:
+        click.echo(_front_lines(summary))
     if summary.best is not None:
-        click.echo(f"\nBest trial {summary.best.number}: {metric} = {summary.best.value:.4f}")
+        first = summary.config.all_objectives()[0].metric
+        by = f" (by {first}, the first objective)" if summary.config.multi_objective else ""
+        click.echo(f"\nBest trial {summary.best.number}{by}: {first} = {first_value(summary.best):.4f}")
         click.echo(f"  {short_params(summary.best.params, limit=30)}")
     test = summary.test_metrics
     if test:
@@ -123,10 +147,11 @@ def study_header(config: Any, locations: Any, counts: Any) -> str:
 
 def nothing_to_run(config: Any, study_obj: Any, counts: Any) -> tuple[str, str]:
     """What to say when a study already has its finished trials: that, its best, how to add more."""
-    from hpsearch.study._ranking import best_trial
+    from hpsearch.study._ranking import best_trial, first_value
 
     best = best_trial(study_obj)
-    shown = f" Best: trial {best.number}, {config.objective.metric} = {best.value:.4f}." if best is not None else ""
+    first = config.all_objectives()[0].metric
+    shown = f" Best: trial {best.number}, {first} = {first_value(best):.4f}." if best is not None else ""
     more = max(10, counts.finished // 2)
     return (
         f"Study {config.name} already has {counts.finished} finished trials (target {config.budget.trials}): nothing to run.{shown}",

@@ -61,8 +61,10 @@ class TerminalReporter:
         stream: TextIO | None = None,
         bar: bool = True,
         label: str = "trial",
+        objectives: list[str] | None = None,
     ) -> None:
         self.metric = metric
+        self.objectives = objectives  #: a multi-objective study's objective names
         self.max_epochs = max_epochs
         self.stream = stream or sys.stderr
         self.label = label
@@ -96,7 +98,7 @@ class TerminalReporter:
         duration = None
         if trial.datetime_start and trial.datetime_complete:
             duration = (trial.datetime_complete - trial.datetime_start).total_seconds()
-        value = f"{self.metric}={trial.value:.4f}" if trial.value is not None else ""
+        value = self._values(trial)
         epochs = epochs_trained(trial)
         resumed = trial.user_attrs.get(TrialAttr.RESUMED_FROM_EPOCH) or 0
         extra = f" resumed@{resumed}" if resumed else ""
@@ -117,6 +119,15 @@ class TerminalReporter:
         """One more finished item on the bar (``hpsearch retrain``: its one run, when it ends)."""
         self._bar.update(1)
         self._bar.set_postfix_str("", refresh=True)
+
+    def _values(self, trial: FrozenTrial) -> str:
+        """``val_accuracy=0.6120``; a multi-objective trial's every value (``params=1.2e+05 ...``)."""
+        if not trial.values:
+            return ""
+        if len(trial.values) == 1:
+            return f"{self.metric}={trial.values[0]:.4f}"
+        names = self.objectives or [f"value_{i}" for i in range(len(trial.values))]
+        return " ".join(f"{n}={int(v) if n == 'params' else f'{v:.4g}'}" for n, v in zip(names, trial.values))
 
     def waiting(self, running: int) -> None:
         self._write(f"waiting for {running} trial(s) still running in other workers...")

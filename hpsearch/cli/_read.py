@@ -78,6 +78,8 @@ def show(name: str, top: int | None, best: bool, fmt: str, wide: bool, storage: 
 
     The table fits the terminal, leaving out the least important columns (--wide shows all) and
     rounding floats; csv and json carry every column, every digit and the stored types.
+    A multi-objective study shows one column per objective and `pareto` (* marks the Pareto
+    front); its rows and its best trial rank by the first objective.
     `--best --format yaml` prints the best params in study-file syntax, to paste into a study
     file or queue with `hpsearch enqueue`.
     """
@@ -188,22 +190,31 @@ def report(name: str, output: str | None, storage: str | None, tracking_uri: str
 @click.option("--dataset", metavar="PATH", help="Path to the study's folder, .csv or .npz (default: where the study's data came from).")
 @click.option("--test", metavar="FILE.csv", help="Path to the study's test table, if it had one (default: where it was).")
 @click.option("--retrained", is_flag=True, help="Export the model of the newest `hpsearch retrain NAME` run (trained on training + validation data).")
+@click.option(
+    "--trial", "trial", type=click.IntRange(min=0), metavar="N",
+    help="Export trial N instead of the best (e.g. one of a multi-objective study's Pareto front, see hpsearch show NAME).",
+)
 @storage_options
 @friendly
 @native_stderr_to_log()
 def export(
-    name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, test: str | None, retrained: bool, storage: str | None, tracking_uri: str | None
+    name: str, fmt: str, output: str | None, data_dir: str | None, dataset: str | None, test: str | None, retrained: bool,
+    trial: int | None, storage: str | None, tracking_uri: str | None,
 ) -> None:
-    """Export the best model of study NAME, verify it with its own runtime, register it in MLflow.
+    """Export the best model of study NAME (of a multi-objective study: the best by its first
+    objective; --trial N: any trial), verify it with its own runtime, register it in MLflow.
 
     --retrained exports the model `hpsearch retrain NAME` trained instead (the newest retrain run).
     """
+    if retrained and trial is not None:
+        raise click.UsageError("--retrained and --trial exclude each other: a retrain run retrains the best trial.")
     quiet_tensorflow()
     from hpsearch._locations import redact, resolve_locations
     from hpsearch.results._read import export_study
 
     result = export_study(
-        name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset, test=test, retrained=retrained
+        name, storage=storage, tracking_uri=tracking_uri, fmt=fmt, output=output, data_dir=data_dir, dataset=dataset, test=test,
+        retrained=retrained, trial=trial,
     )
     if result.data_note:
         click.echo(f"Note: {result.data_note}", err=True)
@@ -211,8 +222,15 @@ def export(
         click.echo(f"Note: {note}.", err=True)
     from hpsearch.results._tables import test_summary
 
-    what = f"Retrained trial {result.trial_number} (run {result.retrained_run})" if result.retrained_run else f"Best trial {result.trial_number}"
-    click.echo(f"{what}: test {test_summary(result.test_metrics, result.objective)}")
+    if result.retrained_run:
+        which = f"Retrained trial {result.trial_number} (run {result.retrained_run})"
+    elif result.chosen:
+        which = f"Trial {result.trial_number} (--trial)"
+    else:
+        which = f"Best trial {result.trial_number}"
+        if result.multi_objective:
+            which += f" (by {result.objective}, the first objective; --trial N exports another)"
+    click.echo(f"{which}: test {test_summary(result.test_metrics, result.objective)}")
     click.echo(f"Wrote {result.fmt} model to {result.output}")
     click.echo(
         f"Verified: reloaded with the {result.fmt} runtime, predictions on {result.checked_images} test {result.checked_what} "

@@ -200,7 +200,8 @@ class _Reporters:
         from hpsearch.cli._progress import TerminalReporter
 
         reporter = TerminalReporter(
-            total=target, finished=finished, metric=config.objective.metric, max_epochs=config.training.max_epochs, bar=self._bar()
+            total=target, finished=finished, metric=config.objective.metric, max_epochs=config.training.max_epochs, bar=self._bar(),
+            objectives=[o.metric for o in config.all_objectives()] if config.multi_objective else None,
         )
         self._made.append(reporter)
         return reporter

@@ -8,7 +8,6 @@ configuration a study was created with is stored next to it and workers load it 
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
@@ -18,8 +17,10 @@ from pydantic_core import ErrorDetails
 
 from hpsearch._errors import UsageError, closest, did_you_mean
 from hpsearch import catalog as _catalog
+from hpsearch.config._checks import check_schedules_act, validate_study_name
 from hpsearch.config._model import BUILDER_FORMS, BuilderRef, is_builder_ref, parse_builder_ref
 from hpsearch.config._metrics import parse_metrics
+from hpsearch.config._objectives import Objective, check_strategies, objectives_layout, parse_objectives
 from hpsearch.config._problems import Problem, as_mapping, join, show, unknown_key
 from hpsearch.config._sections import (
     BudgetConfig,
@@ -35,7 +36,7 @@ from hpsearch.config._sections import (
     _Frozen,
     _Section,
 )
-from hpsearch.config._space import Choice, Fixed, SearchSpace, parse_search_space
+from hpsearch.config._space import SearchSpace, parse_search_space
 
 __all__ = ["StudyConfig", "parse_study_dict", "validate_study_name", "check_schedules_act"]
 
@@ -51,6 +52,9 @@ class StudyConfig(_Frozen):
     data: DataConfig = Field(default_factory=DataConfig)
     model: str = "cifar_cnn"  #: one of :data:`~hpsearch.catalog.MODELS`, or a builder (:mod:`~hpsearch.config._model`)
     seed: Annotated[int | None, Domain(0, 2**32 - 1)] = None  #: ``None``: a new study draws one and records it
+    #: Several objectives (a multi-objective study, :mod:`~hpsearch.config._objectives`); ``None``:
+    #: one, ``objective``. With a list, ``objective`` is its first logged metric (the monitor).
+    objectives: tuple[Objective, ...] | None = None
     objective: ObjectiveConfig = Field(default_factory=ObjectiveConfig)
     #: Compiled into the model and logged per epoch (train and ``val_``); ``None``: the task's
     #: default (``accuracy`` for classification, ``mae`` for regression).
@@ -85,7 +89,17 @@ class StudyConfig(_Frozen):
         return description.strip()
 
     #: Keys written only when set: a study stored before they existed reads back (and compares) equal.
-    OPTIONAL: ClassVar[tuple[str, ...]] = ("metrics", "validation")
+    OPTIONAL: ClassVar[tuple[str, ...]] = ("objectives", "metrics", "validation")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_objective_key(cls, raw: Any) -> Any:
+        return objectives_layout(raw)
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _objectives(cls, objectives: Any) -> tuple[Objective, ...] | None:
+        return parse_objectives(objectives)
 
     @field_validator("model", mode="before")
     @classmethod
@@ -139,6 +153,22 @@ class StudyConfig(_Frozen):
             raise Problem("sampler", problem)
         return self
 
+    @model_validator(mode="after")
+    def _strategies_fit_objectives(self) -> StudyConfig:
+        check_strategies(self.objectives, self.sampler.name, self.pruner.name, self.validation)
+        return self
+
+    @property
+    def multi_objective(self) -> bool:
+        """The study has several objectives (``objectives:``)."""
+        return self.objectives is not None
+
+    def all_objectives(self) -> tuple[Objective, ...]:
+        """The objectives a trial reports, in order: ``objectives``, or the one ``objective``."""
+        if self.objectives is not None:
+            return self.objectives
+        return (Objective(metric=self.objective.metric, direction=self.objective.direction),)
+
     def to_dict(self) -> dict[str, Any]:
         """The config in study-file form (``parse_study_dict(c.to_dict()) == c``, source aside)."""
         out: dict[str, Any] = {}
@@ -148,7 +178,11 @@ class StudyConfig(_Frozen):
             value = getattr(self, key)
             if key in self.OPTIONAL and value is None:
                 continue
-            if isinstance(value, DataConfig):
+            if key == "objective" and self.objectives is not None:
+                continue  # implied by objectives:
+            if key == "objectives":
+                out[key] = [{o.metric: o.direction} for o in value]
+            elif isinstance(value, DataConfig):
                 out.update(value.stored_form())
             elif isinstance(value, tuple):
                 out[key] = list(value)
@@ -166,7 +200,8 @@ class StudyConfig(_Frozen):
         """
         d = self.to_dict()
         data = ("dataset", "validation_fraction", "subset", *(k for k in DataConfig.OPTIONAL if k in d))
-        keys = (*data, "model", "objective", *(k for k in self.OPTIONAL if k in d), "training", "search_space")
+        objective = ("objective",) if "objective" in d else ()  # a multi-objective study has objectives (OPTIONAL)
+        keys = (*data, "model", *objective, *(k for k in self.OPTIONAL if k in d), "training", "search_space")
         return {k: d[k] for k in keys}
 
     def with_overrides(self, **changes: Any) -> StudyConfig:
@@ -349,52 +384,3 @@ def _section_of(loc: tuple[int | str, ...]) -> type[BaseModel]:
     for part in loc[:-1]:
         model = model.model_fields[str(part)].annotation  # type: ignore[assignment]
     return model
-
-
-# ----------------------------------------------------------------------------- other checks
-
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+=@-]*$")
-
-
-def validate_study_name(name: str) -> str:
-    """Check a study name is safe as an experiment name and a folder name; return it."""
-    if not isinstance(name, str) or not name:
-        raise UsageError(
-            "The study name is empty; pass a name such as --study-name cifar10-wide "
-            "(or omit --study-name to use the study file's name)."
-        )
-    if "/" in name or "\\" in name or ".." in name:
-        raise UsageError(
-            f"Invalid study name {name!r}: '/', '\\' and '..' are not allowed (the name becomes a "
-            "folder name); use letters, digits and - _ . only, e.g. --study-name cifar10-wide."
-        )
-    if len(name) > 128 or not _NAME_RE.match(name):
-        raise UsageError(
-            f"Invalid study name {name!r}: use 1-128 letters, digits and - _ . + = @, starting "
-            "with a letter or digit."
-        )
-    return name
-
-
-def check_schedules_act(config: StudyConfig, *, epochs_from: str = "training.max_epochs") -> None:
-    """Refuse a ``step`` schedule whose drop can never happen within a trial's epochs.
-
-    Its horizon is a fixed number of epochs: ``every_epochs: 8`` with ``--epochs 3`` trains at a
-    constant rate while being recorded as a step schedule. (``multistep`` spreads its drops over
-    each trial's budget instead; the other schedules are continuous or span ``max_epochs``.)
-    Checked when a study is run from its file, not when a stored study is read back.
-
-    Raises:
-        UsageError: naming the knob, the epoch budget and the fix.
-    """
-    if "step" not in config.search_space.schedule.names:
-        return
-    spec = dict(config.search_space.schedule.branch("step").knobs)["every_epochs"]
-    largest = spec.value if isinstance(spec, Fixed) else max(spec.choices) if isinstance(spec, Choice) else spec.high
-    max_epochs = config.training.max_epochs
-    if largest >= max_epochs:
-        raise UsageError(
-            f"{config.source}: search_space.schedule.step.every_epochs: a drop every {largest} epochs never happens "
-            f"in a trial of at most {max_epochs} epochs ({epochs_from} {max_epochs}); keep every_epochs below "
-            f"{max_epochs}, or use the `multistep` schedule, whose drops are spread over each trial's epochs."
-        )

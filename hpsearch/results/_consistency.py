@@ -16,6 +16,7 @@ from typing import Any
 import optuna
 from optuna.trial import TrialState
 from hpsearch.keys import RunStatus, TrialAttr
+from hpsearch.study._ranking import first_value
 
 __all__ = ["Problem", "check_consistency"]
 
@@ -69,8 +70,8 @@ def check_consistency(study: optuna.Study, tracking: Any, param_repr: Any = str)
             problems.append(Problem(t.number, run_id, "wrong trial", f"the run is tagged trial {run.trial_number}"))
         if run.state != t.state.name:
             problems.append(Problem(t.number, run_id, "state", f"Optuna {t.state.name}, MLflow {run.state}"))
-        if not _same_value(t.value, run.value):
-            problems.append(Problem(t.number, run_id, "value", f"Optuna {t.value}, MLflow {run.value}"))
+        if not _same_value(first_value(t), run.value):
+            problems.append(Problem(t.number, run_id, "value", f"Optuna {first_value(t)}, MLflow {run.value}"))
         differing = [k for k, v in t.params.items() if run.params.get(k) != param_repr(v)]
         if differing:
             shown = ", ".join(f"{k} (Optuna {t.params[k]!r}, MLflow {run.params.get(k)!r})" for k in differing[:3])

@@ -19,7 +19,7 @@ import numpy as np
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch.data._datasets import Pipelines
 from hpsearch.study._best_model import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
-from hpsearch.study._ranking import best_trial
+from hpsearch.study._ranking import best_trial, first_value
 from hpsearch.keys import TrialAttr
 
 __all__ = [
@@ -125,6 +125,8 @@ class ExportResult:
     retrained_notes: list[str] = field(default_factory=list)  #: ``--retrained``: which run, when there were several; a newer best trial
     data_note: str | None = None  #: set when the data was not where / what the study was trained on
     objective: str | None = None  #: the study's objective (its metric is listed first)
+    chosen: bool = False  #: the trial was picked with ``--trial`` (not the best)
+    multi_objective: bool = False  #: the study has several objectives ("best" is by the first)
     notes: list[str] = field(default_factory=list)
 
 
@@ -169,6 +171,27 @@ def _describe(metrics: dict[str, float]) -> str:
     return ", ".join(f"{name.replace('_', ' ', 1)} {metrics[name]:.4f}" for name in order)
 
 
+def chosen_trial(study: Any, number: int) -> Any:
+    """Trial ``number`` of ``study`` when it finished with a model to export (complete or pruned).
+
+    Raises:
+        UsageError: no such trial, or one that did not finish (with the numbers that can be exported).
+    """
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    exportable = [t.number for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    found = next((t for t in trials if t.number == number), None)
+    if found is None or found.number not in exportable:
+        what = f"has no trial {number}" if found is None else f"trial {number} is {found.state.name}, with no model to export"
+        shown = ", ".join(map(str, exportable[:20])) + (", ..." if len(exportable) > 20 else "")
+        raise UsageError(
+            f"--trial {number}: study {study.study_name!r} {what}; trials you can export: {shown or 'none yet'} "
+            f"(see hpsearch show {study.study_name})."
+        )
+    return found
+
+
 def default_output(study_name: str, trial_number: int, fmt: str, *, retrained: bool = False) -> Path:
     """``exported/<study>/trial-<n>.<ext>`` (a folder ``trial-<n>_saved_model`` for SavedModel);
     ``retrained-trial-<n>...`` for the retrained model of trial n."""
@@ -204,26 +227,31 @@ def export_best(
     output: str | Path | None = None,
     check_images: int = 64,
     retrained: bool = False,
+    trial: int | None = None,
 ) -> ExportResult:
-    """Export the best trial's best checkpoint: evaluate it on the test set, write ``fmt``, reload
-    it with that format's runtime, compare predictions, and register the model in the Model Registry
-    (as an MLflow model of the Keras flavour, the exported file attached).
+    """Export the best trial's best checkpoint (``trial``: that trial's, e.g. one of a Pareto
+    front): evaluate it on the test set, write ``fmt``, reload it with that format's runtime,
+    compare predictions, and register the model in the Model Registry (as an MLflow model of the
+    Keras flavour, the exported file attached). The best trial of a multi-objective study is the
+    best by its first objective.
 
     ``retrained``: export the model of the newest finished ``hpsearch retrain`` run instead."""
     if fmt not in FORMATS:
         raise UsageError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
+    if retrained and trial is not None:
+        raise UsageError("--retrained and --trial exclude each other: a retrain run retrains the best trial.")
     source_notes: list[str] = []
     if retrained:
         number, run_id, source_notes = _retrained_source(study, tracking)
         value = None
     else:
-        best = best_trial(study)
+        best = best_trial(study) if trial is None else chosen_trial(study, trial)
         if best is None:
             raise RuntimeFailure(
                 f"Study {study.study_name!r} has no completed trial yet, so there is nothing to export; "
                 f"run `hpsearch study {study.study_name}` first."
             )
-        run_id, number, value = best.user_attrs.get(TrialAttr.MLFLOW_RUN_ID), best.number, best.value
+        run_id, number, value = best.user_attrs.get(TrialAttr.MLFLOW_RUN_ID), best.number, first_value(best)
         if not run_id:
             raise RuntimeFailure(f"Trial {number} of study {study.study_name!r} has no MLflow run to export from.")
     out = Path(output) if output else default_output(study.study_name, number, fmt, retrained=retrained)
@@ -238,6 +266,8 @@ def export_best(
         diff = max(diff, verify_export(trained, out, fmt, x))
     checked = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
     result = ExportResult(
+        chosen=trial is not None,
+        multi_objective=len(study.directions) > 1,
         trial_number=number, output=out, fmt=fmt, test_metrics=metrics, max_abs_diff=diff, checked_images=checked,
         checked_what="rows" if isinstance(x, dict) else "images", retrained_run=run_id if retrained else None,
     )

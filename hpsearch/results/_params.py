@@ -21,6 +21,7 @@ from hpsearch.catalog import CONDITIONAL_ROLES, SCALAR_ROLES, param_name
 from hpsearch.config import Choice, Conditional, Fixed, ParamSpec, SearchSpace, StudyConfig
 from hpsearch.config._problems import Problem, coerce
 from hpsearch.keys import TrialAttr
+from hpsearch.study._ranking import first_value
 
 __all__ = ["best_params_yaml", "fixed_space", "read_param_sets", "check_param_set", "enqueue_param_sets"]
 
@@ -47,7 +48,8 @@ def fixed_space(space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]
 
 def best_params_yaml(study_name: str, config: StudyConfig, trial: Any) -> str:
     """The params of ``trial`` (a FrozenTrial) as a study file's ``search_space`` section."""
-    score = "" if trial.value is None else f" ({config.objective.metric} {trial.value:.6g})"
+    value = first_value(trial)
+    score = "" if value is None else f" ({config.all_objectives()[0].metric} {value:.6g})"
     header = (
         f"# Best trial {trial.number} of study {study_name}{score}.\n"
         "# Paste into a study file to fix these values, or queue them: hpsearch enqueue NAME FILE.yaml\n"

@@ -99,9 +99,15 @@ def report_study(name: str, storage: str | None, tracking_uri: str | None, outpu
             return []
         return tracking.metric_history(run_id, metric)
 
-    text = build_report(study, config, history=history if tracking else None, notes=notes)
-    path = write_report(text, output or f"{name}-report.html")
+    path = Path(output or f"{name}-report.html")
+    front = path.with_name(path.stem + "-pareto.png") if config.multi_objective else None
+    text = build_report(study, config, history=history if tracking else None, notes=notes, front_png=front)
+    path = write_report(text, path)
     uri = tracking.log_parent_artifact(path, "report") if tracking is not None else None
+    if front is not None:
+        notes.append(f"Pareto front drawn to {front}")
+        if tracking is not None:
+            tracking.log_parent_artifact(front, "report")
     return path, uri, notes
 
 
@@ -145,9 +151,10 @@ def export_study(
     dataset: str | None,
     test: str | None = None,
     retrained: bool = False,
+    trial: int | None = None,
 ) -> Any:
     """Export the best model of study ``name`` (see :func:`hpsearch.results._export.export_best`);
-    ``retrained``: the model of its newest ``hpsearch retrain`` run."""
+    ``retrained``: the model of its newest ``hpsearch retrain`` run; ``trial``: trial ``trial``'s."""
     from hpsearch.results._export import export_best
     from hpsearch.study._model_check import import_builder
 
@@ -160,9 +167,9 @@ def export_study(
     tracking = open_tracking_read_only(study, config, locations)
     data = load_data(config, data_dir)
     note = data_note(study, data)
-    result = export_best(study, tracking, data, fmt=fmt, output=output, retrained=retrained)
+    result = export_best(study, tracking, data, fmt=fmt, output=output, retrained=retrained, trial=trial)
     result.data_note = note
-    result.objective = config.objective.metric
+    result.objective = config.all_objectives()[0].metric
     return result
 
 

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch import __version__
 from hpsearch.config import StudyConfig
 from hpsearch.results._tables import epochs_trained, failure, format_duration, retried_as, trial_table
-from hpsearch.study._ranking import ranked
+from hpsearch.study._ranking import first_value, objective_names, ranked
 from hpsearch.keys import State, StudyAttr
 
 __all__ = ["build_report", "pruning_statistics", "MIN_TRIALS_FOR_IMPORTANCES", "PARALLEL_AXES"]
@@ -176,7 +176,7 @@ def _epochs_figure(study: optuna.Study, max_epochs: int) -> go.Figure:
     return _whole_numbers(fig, "y", max_epochs, ticks=10)
 
 
-def _importances(study: optuna.Study, n_complete: int) -> tuple[dict[str, float] | None, str]:
+def _importances(study: optuna.Study, n_complete: int, target: dict[str, Any]) -> tuple[dict[str, float] | None, str]:
     """PED-ANOVA importances and a sentence saying what they rest on, or ``None`` and why not."""
     if n_complete < MIN_TRIALS_FOR_IMPORTANCES:
         return None, (
@@ -186,7 +186,7 @@ def _importances(study: optuna.Study, n_complete: int) -> tuple[dict[str, float]
     quantile = min(0.5, max(0.1, 5 / n_complete))  # at least 5 trials in the best group
     evaluator = optuna.importance.PedAnovaImportanceEvaluator(target_quantile=quantile)
     try:
-        importances = optuna.importance.get_param_importances(study, evaluator=evaluator)
+        importances = optuna.importance.get_param_importances(study, evaluator=evaluator, target=target.get("target"))
     except (ValueError, RuntimeError, ZeroDivisionError) as e:
         return None, f"Parameter importances could not be computed ({str(e).splitlines()[0] if str(e) else type(e).__name__})."
     best = math.ceil(quantile * n_complete)
@@ -215,9 +215,9 @@ def _parallel_params(study: optuna.Study, config: StudyConfig, importances: dict
     return [p for p in searched if "." not in p] + [p for p in searched if "." in p]
 
 
-def _parallel_figure(study: optuna.Study, params: list[str], title: str) -> go.Figure:
+def _parallel_figure(study: optuna.Study, params: list[str], title: str, target: dict[str, Any]) -> go.Figure:
     """Optuna's parallel coordinates of ``params`` (Optuna orders the axes by name)."""
-    return optuna.visualization.plot_parallel_coordinate(study, params=params).update_layout(title=title)
+    return optuna.visualization.plot_parallel_coordinate(study, params=params, **target).update_layout(title=title)
 
 
 def build_report(
@@ -227,12 +227,20 @@ def build_report(
     history: Callable[[FrozenTrial, str], list[tuple[int, float]]] | None = None,
     top: int = 5,
     notes: list[str] | None = None,
+    front_png: str | Path | None = None,
 ) -> str:
-    """The report as one HTML string. ``history(trial, metric)`` returns ``[(epoch, value)]`` (MLflow)."""
+    """The report as one HTML string. ``history(trial, metric)`` returns ``[(epoch, value)]`` (MLflow).
+
+    A multi-objective study gets a Pareto front section (its drawing also written to
+    ``front_png``); its best trial, history and importances are those of its first objective.
+    """
     metric = config.objective.metric
     trials = study.trials
     by_state = {s.name: sum(1 for t in trials if t.state == s) for s in TrialState}
-    complete = ranked(trials, study.direction)
+    complete = ranked(trials, study.directions)
+    names = objective_names(study, metric)
+    # Optuna's plots need a target when a study has several objectives: the first one.
+    target = {"target": lambda t: t.values[0], "target_name": names[0]} if len(names) > 1 else {}
     best = complete[0] if complete else None
     top_trials = complete[:top]
     test = study.user_attrs.get(StudyAttr.TEST) or {}
@@ -249,22 +257,27 @@ def build_report(
         ("complete", by_state[State.COMPLETE]),
         ("pruned", by_state[State.PRUNED]),
         ("failed", by_state[State.FAIL]),
-        (f"best {metric}", f"{best.value:.4f}" if best else "-"),
+        (f"best {names[0] if target else metric}", f"{first_value(best):.4f}" if best else "-"),
         (f"test {_base(metric)} (best)", f"{test[f'test_{_base(metric)}']:.4f}" if f"test_{_base(metric)}" in test else "-"),
     ]
     parts += [f"<div class='card'>{html.escape(k)}<b>{html.escape(str(v))}</b></div>" for k, v in cards]
     parts.append("</div>")
     if best is not None:
-        parts.append(f"<h2>Best trial: {best.number}</h2>")
+        by = f" (by {html.escape(names[0])}, the first objective)" if target else ""
+        parts.append(f"<h2>Best trial: {best.number}{by}</h2>")
         parts.append(_table([{"parameter": k, "value": v} for k, v in best.params.items()], ["parameter", "value"]))
     for note in notes or []:
         parts.append(f"<p class='muted'>{html.escape(note)}</p>")
+    if target:
+        from hpsearch.results._pareto import front_section
+
+        parts.append(front_section(study, names, front_png))
 
     parts.append("<h2>Optimization history</h2>")
     last = max((t.number for t in trials), default=1)
-    history_plot = lambda: _whole_numbers(optuna.visualization.plot_optimization_history(study), "x", last)  # noqa: E731
+    history_plot = lambda: _whole_numbers(optuna.visualization.plot_optimization_history(study, **target), "x", last)  # noqa: E731
     parts.append(_optuna_plot(history_plot, first, "Needs a completed trial"))
-    importances, about = _importances(study, len(complete))
+    importances, about = _importances(study, len(complete), target)
     parts.append("<h2>Parameter importances</h2>")
     parts.append(f"<p class='muted'>{html.escape(about)}</p>")
     if importances:
@@ -274,11 +287,11 @@ def build_report(
     shown = params[:PARALLEL_AXES]
     which = "most important" if importances else "first"
     title = f"The {len(shown)} {which} of {len(params)} parameters" if len(params) > len(shown) else f"All {len(params)} parameters"
-    parts.append(_optuna_plot(lambda: _parallel_figure(study, shown, title), first, "Needs completed trials"))
+    parts.append(_optuna_plot(lambda: _parallel_figure(study, shown, title, target), first, "Needs completed trials"))
     if len(params) > len(shown):
 
         def every_param() -> go.Figure:
-            fig = _parallel_figure(study, params, f"All {len(params)} parameters (scroll sideways)")
+            fig = _parallel_figure(study, params, f"All {len(params)} parameters (scroll sideways)", target)
             return fig.update_layout(width=max(1100, 110 * (len(params) + 1)))
 
         parts.append(f"<h3>All {len(params)} parameters</h3><div style='overflow-x:auto'>")
@@ -318,7 +331,8 @@ def build_report(
 
     table = trial_table(study)
     rows = [{**row, "duration": format_duration(row["duration_s"])} for row in table.rows]
-    columns = ["number", "state", "value", "epochs", "duration", *[c for c in config.search_space.searched() if c in table.columns]]
+    scores = [*table.objectives, "pareto"] if table.objectives else ["value"]
+    columns = ["number", "state", *scores, "epochs", "duration", *[c for c in config.search_space.searched() if c in table.columns]]
     parts.append("<h2>All trials</h2>")
     parts.append(_table(rows, columns))
 

@@ -22,7 +22,7 @@ import pandas as pd
 from optuna.trial import FrozenTrial, TrialState
 
 from hpsearch.study._open import seed_of
-from hpsearch.study._ranking import best_value, rank_key
+from hpsearch.study._ranking import best_value, first_value, maximizing, objective_names, pareto_front, rank_key
 from hpsearch.keys import State, TrialAttr
 
 __all__ = [
@@ -105,6 +105,11 @@ def interrupted_since(study: optuna.Study, since: datetime.datetime) -> list[tup
     return [(t, by_number.get(retries[t.number]) if t.number in retries else None) for t in stopped]
 
 
+def _count(name: str, value: float) -> float | int:
+    """An objective's value as shown: ``params`` is a count (Optuna stores every value as a float)."""
+    return int(value) if name == "params" and value == value and abs(value) != float("inf") else value
+
+
 @dataclass(frozen=True)
 class TrialTable:
     """One row per trial, best first, holding the values exactly as stored (``int`` stays ``int``,
@@ -112,12 +117,21 @@ class TrialTable:
 
     columns: list[str]
     rows: list[dict[str, Any]]
+    #: A multi-objective study's objective names: each a column (after ``value``, the first's), then ``pareto``.
+    objectives: tuple[str, ...] = ()
 
 
 def trial_table(study: optuna.Study, *, top: int | None = None) -> TrialTable:
-    """One row per trial: number, state, value, duration, epochs, MLflow run, reason, params."""
+    """One row per trial: number, state, value, duration, epochs, MLflow run, reason, params.
+
+    A multi-objective study ranks by its first objective (``value``) and adds a column per
+    objective and ``pareto`` (true for the trials of the Pareto front) after the fixed columns.
+    """
     trials = study.get_trials(deepcopy=False)
-    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    maximize = maximizing(study.directions)
+    multi = len(study.directions) > 1
+    names = objective_names(study) if multi else []
+    front = {t.number for t in pareto_front(trials, study.directions)} if multi else set()
     retries = retried_as(trials)
     rows: list[dict[str, Any]] = []
     param_names: list[str] = []
@@ -125,20 +139,24 @@ def trial_table(study: optuna.Study, *, top: int | None = None) -> TrialTable:
         row = {
             "number": t.number,
             "state": t.state.name,
-            "value": t.value,
+            "value": first_value(t),
             "duration_s": _duration(t),
             "epochs": epochs_trained(t),
             "resumed_from_epoch": t.user_attrs.get(TrialAttr.RESUMED_FROM_EPOCH),
             "mlflow_run_id": t.user_attrs.get(TrialAttr.MLFLOW_RUN_ID),
             "fail_reason": failure(t, retries),
         }
+        if multi:
+            row.update({n: (_count(n, t.values[i]) if t.values else None) for i, n in enumerate(names)})
+            row["pareto"] = t.number in front
         for name, value in t.params.items():
             if name not in param_names:
                 param_names.append(name)
             row[name] = value
         rows.append(row)
-    columns = [*TRIAL_COLUMNS, *param_names]
-    return TrialTable(columns, [{c: row.get(c) for c in columns} for row in rows])
+    extra = [*names, "pareto"] if multi else []
+    columns = [*TRIAL_COLUMNS, *extra, *param_names]
+    return TrialTable(columns, [{c: row.get(c) for c in columns} for row in rows], tuple(names))
 
 
 def trials_frame(study: optuna.Study, *, top: int | None = None) -> pd.DataFrame:
@@ -174,13 +192,12 @@ def studies_frame(storage: optuna.storages.BaseStorage) -> pd.DataFrame:
     for summary in storage.get_all_studies():
         trials = storage.get_all_trials(storage.get_study_id_from_name(summary.study_name), deepcopy=False)
         states = pd.Series([t.state.name for t in trials], dtype=object).value_counts()
-        maximize = summary.directions[0] == optuna.study.StudyDirection.MAXIMIZE
         best = best_value(trials, summary.directions[0])
         stamps = [s for t in trials for s in (t.datetime_start, t.datetime_complete) if s is not None]
         rows.append(
             {
                 "study": summary.study_name,
-                "direction": "maximize" if maximize else "minimize",
+                "direction": "/".join(d.name.lower() for d in summary.directions),  # several: one per objective
                 "seed": seed_of(summary.user_attrs),
                 "trials": len(trials),
                 "complete": int(states.get(State.COMPLETE, 0)),
@@ -279,15 +296,18 @@ def render_table(
 def render_trials(
     table: TrialTable, *, metric: str = "value", width: int | None = None, wide: bool = False, run_ids: bool = True
 ) -> tuple[str, list[str]]:
-    """A trial table for the terminal: trial, state, ``metric``, epochs and duration always; then
+    """A trial table for the terminal: trial, state, ``metric`` (a multi-objective study: each
+    objective and a ``pareto`` mark, ``*`` on the Pareto front), epochs and duration always; then
     the params (top-level roles before conditional ones), the failure reason, the epoch a retry
     resumed from and (``run_ids``) the MLflow run id, as far as the width allows."""
-    params = [c for c in table.columns if c not in TRIAL_COLUMNS]
+    scores = [*table.objectives, "pareto"] if table.objectives else [metric]
+    params = [c for c in table.columns if c not in TRIAL_COLUMNS and c not in scores]
     rows = [
         {
             "trial": row["number"],
             "state": row["state"],
-            metric: row["value"],
+            **({metric: row["value"]} if not table.objectives else {o: row[o] for o in table.objectives}),
+            **({"pareto": "*" if row["pareto"] else None} if table.objectives else {}),
             "epochs": row["epochs"],
             "duration": format_duration(row["duration_s"]),
             **{p: row[p] for p in params},
@@ -297,7 +317,7 @@ def render_trials(
         }
         for row in table.rows
     ]
-    first = ["trial", "state", metric, "epochs", "duration"]
+    first = ["trial", "state", *scores, "epochs", "duration"]
     extra = [c for c in ("reason", "resumed", "mlflow run") if any(row[c] is not None for row in rows)]
     roles = [p for p in params if "." not in p]  # optimizer, learning_rate, ...; "sgd.momentum" is conditional
     conditional = [p for p in params if "." in p]

@@ -13,7 +13,7 @@ from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch.config import StudyConfig
 from hpsearch.data._datasets import Dataset
 from hpsearch.study._loop import Counts, count_trials
-from hpsearch.study._ranking import best_trial
+from hpsearch.study._ranking import best_trial, first_value
 from hpsearch.study._reporter import NullReporter, Reporter
 from hpsearch.keys import RunStatus, StudyAttr, Tag, TrialAttr
 
@@ -35,7 +35,7 @@ def _sweep_runs(study: optuna.Study, tracking: Any) -> int:
         state = trial.state.name if trial is not None else RunStatus.KILLED
         reason = trial.user_attrs.get(TrialAttr.FAIL_REASON) if trial is not None else "no Optuna trial"
         tracking.trial_run(run.run_id).finish(
-            state, value=trial.value if trial is not None else None, tags={Tag.FAIL_REASON: reason} if reason else None
+            state, value=first_value(trial) if trial is not None else None, tags={Tag.FAIL_REASON: reason} if reason else None
         )
         fixed += 1
     return fixed
@@ -177,5 +177,5 @@ def _test_best(
     parent.log_metrics(metrics, step=best.number)  # once per change of the best trial, at its number
     test = {"trial": best.number, **metrics}
     study.set_user_attr(StudyAttr.TEST, test)
-    parent.set_tags({Tag.BEST_TRIAL: best.number, Tag.BEST_VALUE: repr(best.value)})
+    parent.set_tags({Tag.BEST_TRIAL: best.number, Tag.BEST_VALUE: repr(first_value(best))})
     return test

@@ -34,6 +34,7 @@ from optuna.trial import FrozenTrial, TrialState
 from hpsearch._errors import RuntimeFailure
 from hpsearch._locations import Locations
 from hpsearch.config import StudyConfig
+from hpsearch.study._ranking import first_value
 from hpsearch.study._reporter import NullReporter, Reporter
 from hpsearch.study._storage import MAX_RETRY, budget_lock
 from hpsearch.study._workers import is_dead_here, worker_identity
@@ -198,7 +199,7 @@ def _sampler_done(study: optuna.Study) -> bool:
 def _tell(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> FrozenTrial | None:
     try:
         if outcome.state == State.COMPLETE:
-            return study.tell(trial, outcome.value)
+            return study.tell(trial, outcome.values if outcome.values is not None else outcome.value)
         if outcome.state == State.PRUNED:
             return study.tell(trial, state=TrialState.PRUNED)
         return study.tell(trial, state=TrialState.FAIL)
@@ -299,7 +300,7 @@ def run_worker(
         if told is None:
             reporter.message(f"trial {trial.number}: result discarded, another worker declared it dead and retried it")
             continue
-        runner.close(outcome, value=told.value)
+        runner.close(outcome, value=first_value(told))
         reporter.trial_finished(told, outcome)
         if outcome.state == State.FAIL:
             failures.append(f"trial {trial.number}: {outcome.reason}")

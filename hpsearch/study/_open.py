@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import warnings
 from collections.abc import Mapping
 from typing import Any
 
@@ -193,10 +194,14 @@ def open_study(
         study = optuna.create_study(
             study_name=name,
             storage=storage,
-            direction=config.objective.direction,
+            directions=[o.direction for o in config.all_objectives()],
             sampler=make_sampler(config, rank=rank),
             pruner=make_pruner(config),
         )
+        if config.multi_objective:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([o.metric for o in config.all_objectives()])  # show/report name the columns
         study.set_user_attr(StudyAttr.IDENTITY, canonical(config.identity()))
         record_fingerprint(study, data_fingerprint)
     study.set_user_attr(StudyAttr.SEED, config.seed)

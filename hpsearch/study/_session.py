@@ -185,7 +185,7 @@ def _open_tracking(config: StudyConfig, locations: Locations, study: optuna.Stud
         "seed": config.seed,
         "max_epochs": config.training.max_epochs,
         "early_stopping_patience": config.training.early_stopping_patience,
-        "objective": f"{config.objective.direction} {config.objective.metric}",
+        "objective": ", ".join(f"{o.direction} {o.metric}" for o in config.all_objectives()),
     }
     tags = {
         Tag.TARGET_TRIALS: config.budget.trials,

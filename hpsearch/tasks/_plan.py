@@ -133,7 +133,10 @@ def _check(config: StudyConfig, dataset: Dataset, plan: TaskPlan) -> None:
                 f"{where}: metrics: top_k_accuracy (k={k}) needs more than {k} classes; {dataset.name} has "
                 f"{plan.task.num_classes}: use {{top_k_accuracy: {{k: {max(plan.task.num_classes - 1, 1)}}}}} or fewer."
             )
-    metric = config.objective.metric
-    if metric_base(metric) != "loss" and metric_base(metric) not in plan.metrics:
+    for i, objective in enumerate(config.all_objectives()):
+        metric = objective.metric
+        if objective.measured or metric_base(metric) == "loss" or metric_base(metric) in plan.metrics:
+            continue
         logged = ", ".join(f"{p}{m}" for p in ("val_", "") for m in ("loss", *plan.metrics))
-        raise UsageError(f"{where}: objective.metric: {metric} is not logged by this {kind} study (it logs {logged}); add {metric_base(metric)} to metrics:, or pick one of those.")
+        key = f"objectives.{i}" if config.multi_objective else "objective.metric"
+        raise UsageError(f"{where}: {key}: {metric} is not logged by this {kind} study (it logs {logged}); add {metric_base(metric)} to metrics:, or pick one of those.")

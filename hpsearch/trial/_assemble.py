@@ -48,6 +48,7 @@ class TrialCallbacks:
         plateau: Plateau | None,
         patience: int | None,
         remote: bool,
+        report: bool = True,
         on_epoch: Callable[[int, Mapping[str, Any]], None] | None,
     ) -> TrialCallbacks:
         """Order matters: loggers first (they add to the logs), the plateau callback before the
@@ -81,7 +82,7 @@ class TrialCallbacks:
             slots = RemoteSlots(resume.remote_best)
             ordered.append(cb.RemoteResumeSync(checkpoints, run.log_artifact, best, slots, checkpoints.directory / ".remote"))
         ordered.append(cb.MetricsSink(run.log_epoch))  # every compiled metric, train and validation
-        pruning = cb.PruningReporter(trial, monitor)
+        pruning = cb.PruningReporter(trial, monitor, report=report)
         ordered.append(pruning)
         if on_epoch is not None:
             ordered.append(cb.EpochHook(on_epoch))

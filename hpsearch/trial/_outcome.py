@@ -26,6 +26,8 @@ class TrialOutcome:
     state: str
     params: dict[str, Any]
     value: float | None = None
+    #: A multi-objective study's values, one per objective in order (``value`` is the first's); ``None`` otherwise.
+    values: list[float] | None = None
     epochs_trained: int = 0
     best_epoch: int | None = None
     resumed_from_epoch: int = 0

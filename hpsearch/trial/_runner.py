@@ -37,7 +37,9 @@ from hpsearch.trial._checkpoints import TrialCheckpoints
 from hpsearch.trial._kfold import KFoldState, fold_datasets, fold_metric, run_folds
 from hpsearch.trial._outcome import TrialOutcome, reason_of
 from hpsearch.trial._resume import Resume, gather_resume
-from hpsearch.keys import RunStatus, State, Tag, TrialAttr
+from hpsearch.catalog import LATENCY_BATCH
+from hpsearch.keys import RunStatus, State, Tag, TrialAttr, objective_metric
+from hpsearch.trial._measure import objective_values
 
 if TYPE_CHECKING:
     import optuna
@@ -121,7 +123,7 @@ class TrialRunner:
         except Exception as e:  # noqa: BLE001 - any error fails this trial only
             outcome.state = State.FAIL
             outcome.reason = reason_of(e)
-            outcome.value = None
+            outcome.value = outcome.values = None
             trial.set_user_attr(TrialAttr.TRACEBACK, traceback.format_exc()[-4000:])
         except BaseException:  # interrupted: leave the checkpoint for the retry
             if outcome.run is not None:
@@ -141,6 +143,9 @@ class TrialRunner:
             trial.set_user_attr(TrialAttr.FAIL_REASON, outcome.reason)
         if outcome.run is not None:
             store_artifacts(outcome, study_name=self.config.name, metric=self.config.objective.metric, metrics=self.plan.metrics, say=self._say)
+            if outcome.values is not None:  # each objective's value, as Optuna records it
+                names = [objective_metric(o.metric) for o in self.config.all_objectives()]
+                outcome.run.log_metrics(dict(zip(names, outcome.values)))
         return outcome
 
     def _run_single(self, trial: optuna.Trial, outcome: TrialOutcome, ckpt: TrialCheckpoints, first: int) -> None:
@@ -219,6 +224,8 @@ class TrialRunner:
     def _report_history(self, trial: optuna.Trial, history: list[dict[str, float]]) -> None:
         """Report the resumed epochs to Optuna (pruning compares them); a retry inherits no
         intermediate values, so a restart from epoch 0 starts from a clean slate."""
+        if self.config.multi_objective:
+            return  # Optuna takes no intermediate values of a multi-objective trial (it cannot prune one)
         monitor = self.config.objective.metric
         for row in history:
             value = row.get(monitor)
@@ -267,6 +274,7 @@ class TrialRunner:
             plateau=plan.plateau,
             patience=cfg.training.early_stopping_patience,
             remote=self.tracking.remote,
+            report=not cfg.multi_objective,
             on_epoch=None if hook is None else (lambda epoch, logs: hook(trial.number, epoch, logs)),
         )
         initial_epoch = resume.epochs_done
@@ -284,6 +292,8 @@ class TrialRunner:
             finally:  # a fit that raised skipped on_train_end: no open file or writer thread stays behind
                 callbacks.close_logs()
         self._settle(outcome, callbacks)
+        if outcome.state == State.COMPLETE and cfg.multi_objective:
+            self._score_objectives(outcome, model, targets)
         verify_best_checkpoint(outcome, ckpt, model, callbacks, self._say)
 
     def _settle(self, outcome: TrialOutcome, callbacks: TrialCallbacks) -> None:
@@ -309,6 +319,20 @@ class TrialRunner:
         else:
             outcome.state = State.COMPLETE
             outcome.value = value
+
+    def _score_objectives(self, outcome: TrialOutcome, model: keras.Model, targets: Any) -> None:
+        """A multi-objective trial's values: its metrics at its best epoch, ``params`` and
+        ``latency_ms`` measured on its model (see :mod:`hpsearch.trial._measure`)."""
+        row = next(r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch)
+        inputs = None
+        if any(o.measured for o in self.config.all_objectives()):
+            inputs = next(iter(self.pipelines.evaluation("validation", LATENCY_BATCH, targets=targets)))[0]
+        values, problem = objective_values(self.config.all_objectives(), row, model, inputs)
+        if values is None:
+            outcome.state, outcome.reason, outcome.value = State.FAIL, problem, None
+            return
+        outcome.values = values
+        outcome.value = values[0]
 
     # -- after Optuna has recorded the result --------------------------------------------------
 

@@ -19,15 +19,19 @@ class _Reporter(Protocol):
 
 class PruningReporter(keras.callbacks.Callback):
     """Reports ``monitor`` to the Optuna trial each epoch (step = 1-based epoch); stops training
-    when it should prune (``pruned_at``: that epoch)."""
+    when it should prune (``pruned_at``: that epoch). ``report=False`` (a multi-objective study,
+    which Optuna cannot prune) reports nothing."""
 
-    def __init__(self, trial: _Reporter, monitor: str) -> None:
+    def __init__(self, trial: _Reporter, monitor: str, *, report: bool = True) -> None:
         super().__init__()
         self.trial = trial
         self.monitor = monitor
+        self.report = report
         self.pruned_at: int | None = None
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if not self.report:
+            return
         value = monitored_value(logs or {}, self.monitor)
         if value is None or not math.isfinite(value):
             return
