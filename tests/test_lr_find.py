@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from hpsearch._errors import RuntimeFailure
 from hpsearch.cli._app import main
-from hpsearch.config import Branch, Choice, Conditional, Fixed, Range, builtin_studies, load_study_config, parse_study_dict
+from hpsearch.config import Range, builtin_studies, load_study_config, parse_study_dict
 from hpsearch.config._edit import with_learning_rate_range
 from hpsearch.keys import LR_FIND_PLOT, LRFindMetric, Role, Tag
 from hpsearch.space._sample import representative_point

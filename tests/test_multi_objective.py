@@ -15,7 +15,7 @@ from optuna.trial import TrialState
 from conftest import write_study
 from hpsearch._errors import UsageError
 from hpsearch.cli import main
-from hpsearch.config import load_study_config, parse_study_dict
+from hpsearch.config import parse_study_dict
 from hpsearch.keys import TrialAttr, objective_metric
 from hpsearch.study._ranking import best_trial, pareto_front
 

@@ -341,7 +341,7 @@ def test_a_silent_worker_on_another_machine_has_its_trial_retried(kind: str, tmp
     locations = resolve_locations(_url(kind, tmp_path), "sqlite:////unused/mlflow.db")
     study, _ = open_study(config, locations, data_fingerprint={})
     lost = study.ask()
-    params = sample(lost, config.search_space)
+    sample(lost, config.search_space)
     lost.set_user_attr(TrialAttr.WORKER, {"host": "machine-b", "pidns": 1, "pid": 4242, "started": 0.0})
     study._storage.record_heartbeat(lost._trial_id)  # then machine-b goes silent
     start = time.monotonic()

@@ -14,7 +14,7 @@ import click
 
 from hpsearch.cli._options import hidden_note
 
-__all__ = ["nothing_to_run", "print_summary", "resume_hint", "signal_name", "so_far", "stopped_message", "study_header"]
+__all__ = ["location_flags", "nothing_to_run", "print_summary", "resume_hint", "signal_name", "so_far", "stopped_message", "study_header"]
 
 
 def _summary_table(summary: Any) -> str:
@@ -73,7 +73,7 @@ def print_summary(summary: Any) -> None:
         from hpsearch.results._tables import test_summary
 
         click.echo(f"Test set (best checkpoint of trial {test['trial']}): {test_summary(test, metric)}")
-    flags = _location_flags(summary.locations)
+    flags = location_flags(summary.locations)
     click.echo(
         f"\nBrowse:  hpsearch ui{flags}   (experiment '{summary.config.name}')\n"
         f"Table:   hpsearch show {summary.config.name}{flags}\n"
@@ -81,7 +81,7 @@ def print_summary(summary: Any) -> None:
     )
 
 
-def _location_flags(locations: Any) -> str:
+def location_flags(locations: Any) -> str:
     """The --storage/--tracking-uri flags a follow-up command needs (passwords redacted)."""
     from hpsearch._locations import redact
 

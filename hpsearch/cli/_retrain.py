@@ -91,7 +91,7 @@ def _reporter(plan: Any) -> Any:
 
 def _print_result(name: str, plan: Any, result: Any, storage: str | None, tracking_uri: str | None) -> None:
     from hpsearch._locations import resolve_locations
-    from hpsearch.cli._messages import _location_flags
+    from hpsearch.cli._messages import location_flags
     from hpsearch.results._tables import test_summary
 
     metric = plan.config.objective.metric
@@ -104,5 +104,5 @@ def _print_result(name: str, plan: Any, result: Any, storage: str | None, tracki
     click.echo(f"MLflow run {result.run_id} in experiment '{name}' (tag hpsearch.role=retrain)")
     if result.earlier_runs:
         click.echo(f"Note: {result.earlier_runs} earlier retrain run(s) of this study are kept; export --retrained uses the newest (this one).", err=True)
-    flags = _location_flags(resolve_locations(storage, tracking_uri))
+    flags = location_flags(resolve_locations(storage, tracking_uri))
     click.echo(f"Export:  hpsearch export {name} --retrained{flags}")

@@ -7,7 +7,6 @@ by a flow mapping; everything else (comments, order, blank lines) is copied as i
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import yaml
 

@@ -23,7 +23,7 @@ from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, redact, resolve_locations
 from hpsearch._locks import creation_lock
 from hpsearch.keys import StudyAttr, TrialAttr
-from hpsearch.study._loop import _ORPHAN_AFTER
+from hpsearch.study._loop import is_orphan
 from hpsearch.study._open import unknown_study
 from hpsearch.study._storage import open_storage, parse_storage_url
 from hpsearch.study._workers import is_dead_here
@@ -147,9 +147,7 @@ def live_trials(storage_url: str, study_name: str) -> list[FrozenTrial]:
     now = datetime.datetime.now()
     live = []
     for trial in running:
-        owner = trial.user_attrs.get(TrialAttr.WORKER)
-        orphan = owner is None and trial.datetime_start is not None and now - trial.datetime_start > _ORPHAN_AFTER
-        if not (orphan or trial._trial_id in stale or is_dead_here(owner)):
+        if not (is_orphan(trial, now) or trial._trial_id in stale or is_dead_here(trial.user_attrs.get(TrialAttr.WORKER))):
             live.append(trial)
     return live
 

@@ -42,7 +42,7 @@ from hpsearch.trial._outcome import TrialOutcome
 
 from hpsearch.keys import State, TrialAttr
 
-__all__ = ["FINISHED", "Counts", "WorkerResult", "count_trials", "first_attempt", "run_worker"]
+__all__ = ["FINISHED", "Counts", "WorkerResult", "count_trials", "first_attempt", "is_orphan", "run_worker"]
 
 #: States that count towards ``--trials``.
 FINISHED = (TrialState.COMPLETE, TrialState.PRUNED)
@@ -91,6 +91,12 @@ def _retry(study: optuna.Study, failed: FrozenTrial, *, max_retry: int | None = 
     RetryHeartbeatStaleTrialCallback(max_retry=max_retry)(study, copy.deepcopy(failed))
 
 
+def is_orphan(trial: FrozenTrial, now: datetime.datetime) -> bool:
+    """A RUNNING trial that never recorded its worker and started long ago: its process died
+    between Optuna's ``ask`` and hpsearch's first write (nothing else can own it)."""
+    return trial.user_attrs.get(TrialAttr.WORKER) is None and trial.datetime_start is not None and now - trial.datetime_start > _ORPHAN_AFTER
+
+
 def _recover_dead_local(study: optuna.Study) -> list[int]:
     """Fail and re-queue RUNNING trials whose worker provably died (same machine), or orphans.
 
@@ -102,8 +108,7 @@ def _recover_dead_local(study: optuna.Study) -> list[int]:
     now = datetime.datetime.now()
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         owner = t.user_attrs.get(TrialAttr.WORKER)
-        orphan = owner is None and t.datetime_start is not None and now - t.datetime_start > _ORPHAN_AFTER
-        if not (orphan or is_dead_here(owner)):
+        if not (is_orphan(t, now) or is_dead_here(owner)):
             continue
         reason = "worker process died (killed or crashed); retried" if owner else "trial never started; retried"
         try:

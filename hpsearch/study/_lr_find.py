@@ -27,7 +27,7 @@ from hpsearch.study._data_record import load_data
 from hpsearch.study._lr_bounds import SuggestedBounds, suggest_bounds
 from hpsearch.study._model_check import check_model
 from hpsearch.study._open import stored_seed
-from hpsearch.study._session import _check_locations as check_locations
+from hpsearch.study._session import check_locations
 from hpsearch.tasks._plan import settle
 
 __all__ = ["LRFindRequest", "LRFindResult", "lr_find", "apply_bounds", "DEFAULT_STEPS", "MIN_STEPS"]

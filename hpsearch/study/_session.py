@@ -44,6 +44,7 @@ __all__ = [
     "StudyRequest",
     "StudySummary",
     "WorkerRequest",
+    "check_locations",
     "resolve_config",
     "run_study",
     "run_worker_process",
@@ -146,7 +147,7 @@ def _settle_seed(config: StudyConfig, locations: Locations, request: StudyReques
     return config if config.seed is not None else config.with_overrides(seed=fresh_seed())
 
 
-def _check_locations(locations: Locations) -> None:
+def check_locations(locations: Locations) -> None:
     """Fail fast, writing nothing, on a bad storage URL or an unreachable tracking store; then
     create the default store folder if it is used."""
     from hpsearch.tracking._tracking import check_tracking_uri
@@ -245,7 +246,7 @@ def run_study(
     dataset = load_data(config, request.data_dir)
     config = settle(config, dataset)
     builder = check_model(config, dataset)  # the model fits the data; a builder you write is dry-built
-    _check_locations(locations)
+    check_locations(locations)
     _check_folders(locations, config.name)
 
     # Processes started together on a new study: one creates it (and its seed, its parent run),

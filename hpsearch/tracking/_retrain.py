@@ -14,7 +14,7 @@ from typing import Any
 
 from mlflow.entities import Param, ViewType
 
-from hpsearch.keys import MODEL_ARTIFACT, RetrainParam, Role, RunStatus, State, Tag, param_repr
+from hpsearch.keys import RetrainParam, Role, RunStatus, State, Tag, param_repr
 from hpsearch.tracking._runs import TrialRun
 from hpsearch.tracking._tracking import StudyTracking
 
