@@ -167,6 +167,41 @@ def test_dashboard_serves_the_study_storage_on_loopback(store: Path, monkeypatch
     assert unknown.exit_code == 1 and "No study named 'nope'" in unknown.output and len(calls) == 1
 
 
+def test_the_real_dashboard_serves_the_study(store: Path) -> None:
+    """With the extra installed: `hpsearch dashboard` really serves the study's trials over HTTP
+    (optuna-dashboard's own API), bound to loopback; Ctrl-C stops it."""
+    import json
+    import os
+    import signal
+    import socket
+    import subprocess
+    import time
+    import urllib.request
+
+    pytest.importorskip("optuna_dashboard")
+    study = run_tiny(store, "d", trials=3)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HPSEARCH_HOME": str(store)}
+    proc = subprocess.Popen([sys.executable, "-m", "hpsearch", "dashboard", "d", "--port", str(port)], env=env, cwd=store.parent,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    try:
+        deadline, body = time.monotonic() + 60, None
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{study._study_id}", timeout=5) as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert body is not None, proc.stdout.read() if proc.poll() is not None else "no answer in 60 s"
+        assert body["name"] == "d" and len(body["trials"]) == 3
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(30)
+
+
 @pytest.mark.slow  # trains one tiny CNN (~35 s on a shared CPU)
 def test_study_enqueue_runs_the_queued_set_first(store: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import signal
