@@ -69,6 +69,10 @@ class Locations:
     storage_is_default: bool
     tracking_is_default: bool
 
+    def lr_find_folder(self, study_name: str) -> Path:
+        """Where ``hpsearch lr-find`` draws a study's plots (one PNG per optimizer); ``delete`` removes it."""
+        return self.home / "lr_find" / study_name
+
     def local_folders(self, study_name: str) -> dict[str, Path]:
         """The folders of this machine a study of that name writes into, by what they are for."""
         folders = {"checkpoint folder": self.checkpoint_root / study_name}

@@ -267,6 +267,30 @@ def test_a_study_without_mlflow_runs_is_deleted_with_a_note(store: Path) -> None
     assert not (store / "mlflow.db").exists()  # nothing created by looking
 
 
+def test_retrain_and_lr_find_runs_and_the_lr_find_plots_go_with_the_study(store: Path) -> None:
+    from hpsearch.keys import Role
+    from hpsearch.tracking._retrain import start_retrain_run
+
+    made = make_study(store, "shop", trials=1)
+    make_study(store, "shop2", trials=1)
+    tracking = StudyTracking(resolve_locations(None, None).tracking_uri, "shop", None)
+    tracking.attach_parent(made["parent"])
+    retrain = start_retrain_run(tracking, 0, {"lr": 0.1}).run_id
+    lr_find = tracking.start_run("lr-find-adam", Role.LR_FIND, params={"optimizer": "adam"}).run_id
+    plots = {name: resolve_locations(None, None).lr_find_folder(name) / "adam.png" for name in ("shop", "shop2")}
+    for plot in plots.values():
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        plot.write_bytes(b"png")
+    before = snapshot(store, "shop2")
+    result = CliRunner().invoke(main, ["delete", "shop", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert f"LR range test plot folder {store / 'lr_find' / 'shop'} (1 file" in result.output
+    assert "4 runs" in result.output  # the parent, the trial, the retrain and the LR range test
+    assert rows(store, f"SELECT count(*) FROM runs WHERE run_uuid IN ('{retrain}', '{lr_find}')") == [(0,)]
+    assert not plots["shop"].parent.exists() and plots["shop2"].read_bytes() == b"png"
+    assert snapshot(store, "shop2") == before
+
+
 def test_an_interrupted_deletion_is_finished_by_running_it_again(store: Path) -> None:
     make_study(store, "stuck", trials=1)
     make_study(store, "fine", trials=1)

@@ -258,7 +258,7 @@ def test_lr_find_prints_bounds_draws_records_and_applies(store: Path, images: Pa
     low, high = _printed_bounds(out)
     assert 1e-5 / 10 <= low < high < 1.0  # inside the span tested (the space widened 100x)
 
-    plot = store / "lr_find" / "shop-adam.png"
+    plot = store / "lr_find" / "shop" / "adam.png"
     assert plot.is_file() and plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     client = MlflowClient(f"sqlite:///{store}/mlflow.db")
@@ -307,7 +307,7 @@ def test_a_loss_that_does_not_fall_is_one_line_exit_1_with_its_curve(store: Path
     result = CliRunner().invoke(main, args)  # rates that blow the weights up from the first batch
     assert result.exit_code == 1, result.output
     assert re.search(r"^Error: The (loss did not fall|LR range test recorded only \d finite losses)", result.output)
-    assert len(result.output.strip().splitlines()) == 1 and (store / "lr_find" / "shop-adam.png").is_file()
+    assert len(result.output.strip().splitlines()) == 1 and (store / "lr_find" / "shop" / "adam.png").is_file()
     assert not (store / "mlflow.db").exists()  # no run for a test without a result
 
 

@@ -25,7 +25,7 @@ __all__ = ["lr_find"]
 @storage_options
 @click.option("--seed", type=click.IntRange(min=0, max=2**32 - 1), help="Seed for the split and weights (default: the study's, else 0).")
 @click.option("--study-name", metavar="NAME", help="Name of the study, whose MLflow experiment gets the run (default: the file's name).")
-@click.option("--plot", metavar="FILE.png", help="Where the plot goes (default: $HPSEARCH_HOME/lr_find/NAME-OPTIMIZER.png).")
+@click.option("--plot", metavar="FILE.png", help="Where the plot goes (default: $HPSEARCH_HOME/lr_find/NAME/OPTIMIZER.png).")
 @click.option("--apply", "apply_", is_flag=True, help="Write a copy of the study file with learning_rate narrowed to the suggested bounds.")
 @click.option("-o", "--output", metavar="FILE.yaml", help="Where --apply writes the copy (default: NAME.lr.yaml next to the study file).")
 @friendly

@@ -1,6 +1,7 @@
 """Delete a study and everything it left (``hpsearch delete``): its Optuna study, its MLflow
 experiments, runs, logged models, artifacts and registered versions, its resume checkpoints
-(K-fold state included) and the TensorBoard logs ``hpsearch tensorboard`` gathered for it.
+(K-fold state included), the TensorBoard logs ``hpsearch tensorboard`` gathered for it and the
+plots ``hpsearch lr-find`` drew for it.
 
 :func:`plan_deletion` only reads: it finds all of that and refuses a study a live worker is
 running. :func:`delete_study` removes it, MLflow and folders first and the Optuna study last, so
@@ -208,7 +209,11 @@ def plan_deletion(name: str, storage: str | None = None, tracking_uri: str | Non
         )
     if footprint is not None and not footprint.permanent and footprint.experiments:
         notes.append("MLflow: a tracking server keeps deleted runs in its trash until `mlflow gc` runs on it; their artifacts go now.")
-    candidates = {"checkpoint folder": locations.checkpoint_root / name, "TensorBoard log folder": locations.home / "tensorboard" / name}
+    candidates = {
+        "checkpoint folder": locations.checkpoint_root / name,
+        "TensorBoard log folder": locations.home / "tensorboard" / name,
+        "LR range test plot folder": locations.lr_find_folder(name),
+    }
     # The artifact folders of the experiments found, not the one the locations would give: runs
     # left in another tracking store keep theirs.
     for exp in footprint.experiments if footprint is not None else ():

@@ -62,7 +62,7 @@ class LRFindRequest:
     seed: int | None = None
     storage: str | None = None
     tracking_uri: str | None = None
-    plot: str | None = None  #: where the PNG goes (default: $HPSEARCH_HOME/lr_find/NAME-OPTIMIZER.png)
+    plot: str | None = None  #: where the PNG goes (default: $HPSEARCH_HOME/lr_find/NAME/OPTIMIZER.png)
 
 
 @dataclass
@@ -146,7 +146,7 @@ def _steps(requested: int, examples: int, batch_size: int) -> int:
 
 def _plot_path(config: StudyConfig, optimizer: str, where: str | None, locations: Locations) -> Path:
     """Where the plot goes, checked writable before anything trains."""
-    path = Path(where) if where else locations.home / "lr_find" / f"{config.name}-{optimizer}.png"
+    path = Path(where) if where else locations.lr_find_folder(config.name) / f"{optimizer}.png"
     folder = path.parent
     while not folder.exists() and folder != folder.parent:  # the first folder that exists must take the new ones
         folder = folder.parent
