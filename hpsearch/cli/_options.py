@@ -12,7 +12,7 @@ import click
 
 from hpsearch.cli._noise import route_noise
 
-__all__ = ["WIDE", "friendly", "hidden_note", "storage_options"]
+__all__ = ["WIDE", "friendly", "hidden_note", "recorded_data_options", "storage_options"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -35,6 +35,17 @@ def storage_options(func: F) -> F:
         default=None,
         metavar="URL",
         help="Optuna storage URL [env HPSEARCH_STORAGE; default sqlite:///$HPSEARCH_HOME/optuna.db, HPSEARCH_HOME=./mlruns].",
+    )(func)
+    return func
+
+
+def recorded_data_options(func: F) -> F:
+    """``--data-dir``, ``--dataset`` and ``--test`` of the commands that reload a study's own data
+    (``export``, ``retrain``): where it is on this machine when it moved since the study ran."""
+    func = click.option("--test", metavar="FILE.csv", help="Path to the study's test table, if it had one (default: where it was).")(func)
+    func = click.option("--dataset", metavar="PATH", help="Path to the study's folder, .csv or .npz (default: where the study's data came from).")(func)
+    func = click.option(
+        "--data-dir", metavar="DIR", help="Folder with the files of the study's dataset by name (default: where the study's data came from)."
     )(func)
     return func
 

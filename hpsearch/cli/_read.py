@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from hpsearch.cli._noise import native_stderr_to_log, quiet_tensorflow
-from hpsearch.cli._options import WIDE, friendly, hidden_note, storage_options
+from hpsearch.cli._options import WIDE, friendly, hidden_note, recorded_data_options, storage_options
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch.keys import StudyAttr
 
@@ -186,9 +186,7 @@ def report(name: str, output: str | None, storage: str | None, tracking_uri: str
 @click.argument("name")
 @click.option("--format", "fmt", type=click.Choice(["keras", "saved_model", "onnx", "tflite"]), default="keras", show_default=True)
 @click.option("--output", "-o", metavar="PATH", help="Output file (folder for saved_model); default exported/NAME/trial-N.*")
-@click.option("--data-dir", metavar="DIR", help="Folder with the files of the study's dataset by name (default: where the study's data came from).")
-@click.option("--dataset", metavar="PATH", help="Path to the study's folder, .csv or .npz (default: where the study's data came from).")
-@click.option("--test", metavar="FILE.csv", help="Path to the study's test table, if it had one (default: where it was).")
+@recorded_data_options
 @click.option("--retrained", is_flag=True, help="Export the model of the newest `hpsearch retrain NAME` run (trained on training + validation data).")
 @click.option(
     "--trial", "trial", type=click.IntRange(min=0), metavar="N",

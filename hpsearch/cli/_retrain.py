@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from hpsearch.cli._noise import native_stderr_to_log
-from hpsearch.cli._options import friendly, storage_options
+from hpsearch.cli._options import friendly, recorded_data_options, storage_options
 
 __all__ = ["retrain"]
 
@@ -25,9 +25,7 @@ _EPOCHS_FROM = {
 @click.command()
 @click.argument("name")
 @click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train (default: the best trial's best epoch).")
-@click.option("--data-dir", metavar="DIR", help="Folder with the files of the study's dataset by name (default: where the study's data came from).")
-@click.option("--dataset", metavar="PATH", help="Path to the study's folder, .csv or .npz (default: where the study's data came from).")
-@click.option("--test", metavar="FILE.csv", help="Path to the study's test table, if it had one (default: where it was).")
+@recorded_data_options
 @storage_options
 @friendly
 @native_stderr_to_log()
