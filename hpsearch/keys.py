@@ -18,6 +18,7 @@ __all__ = [
     "Tag",
     "Role",
     "RetrainParam",
+    "VersionTag",
     "State",
     "RunStatus",
     "LRFindMetric",
@@ -118,6 +119,17 @@ class RetrainParam(StrEnum):
     EPOCHS = "retrain.epochs"  #: how many epochs it trained
     EPOCHS_FROM = "retrain.epochs_from"  #: where that count came from: ``best_epoch``, ``epochs_trained``, ``max_epochs``, ``--epochs``
     EXAMPLES = "retrain.examples"  #: training examples per epoch (training + validation splits)
+
+
+class VersionTag(StrEnum):
+    """Tags of a registered model version ``export`` makes (besides one per test metric)."""
+
+    TRIAL = "trial"  #: the trial whose model it is (a retrained model: the trial retrained)
+    FORMAT = "format"  #: the export format
+    OBJECTIVE_VALUE = "objective_value"  #: the trial's (first) objective value; not on a retrained model
+    RETRAINED_RUN = "retrained_run"  #: ``export --retrained``: the retrain run the model comes from
+    MAX_ABS_DIFF = "max_abs_diff"  #: largest difference between the exported and the trained model's predictions
+    EXPORTED_FILE = "exported_file"  #: the exported file's URI
 
 
 class State(StrEnum):

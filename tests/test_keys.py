@@ -69,7 +69,15 @@ STORED = {
         "EPOCHS_FROM": "retrain.epochs_from",
         "EXAMPLES": "retrain.examples",
     },
-        "LRFindMetric": {
+    "VersionTag": {
+        "TRIAL": "trial",
+        "FORMAT": "format",
+        "OBJECTIVE_VALUE": "objective_value",
+        "RETRAINED_RUN": "retrained_run",
+        "MAX_ABS_DIFF": "max_abs_diff",
+        "EXPORTED_FILE": "exported_file",
+    },
+    "LRFindMetric": {
         "LEARNING_RATE": "learning_rate",
         "LOSS": "loss",
         "SMOOTHED_LOSS": "smoothed_loss",

@@ -20,7 +20,7 @@ from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch.data._datasets import Pipelines
 from hpsearch.study._best_model import evaluate, fetch_checkpoint, load_checkpoint, scratch_dir
 from hpsearch.study._ranking import best_trial, first_value
-from hpsearch.keys import TrialAttr
+from hpsearch.keys import TrialAttr, VersionTag
 
 __all__ = [
     "FORMATS",
@@ -271,13 +271,13 @@ def export_best(
         trial_number=number, output=out, fmt=fmt, test_metrics=metrics, max_abs_diff=diff, checked_images=checked,
         checked_what="rows" if isinstance(x, dict) else "images", retrained_run=run_id if retrained else None,
     )
-    what = {"retrained_run": run_id} if retrained else {"objective_value": value}
+    what = {VersionTag.RETRAINED_RUN: run_id} if retrained else {VersionTag.OBJECTIVE_VALUE: value}
     version, model_uri, source = tracking.register_model(
         out,
         model=model,
         example={k: v[:2] for k, v in x.items()} if isinstance(x, dict) else x[:2],
         fmt=fmt,
-        tags={"trial": number, "format": fmt, **what, **metrics, "max_abs_diff": diff},
+        tags={VersionTag.TRIAL: number, VersionTag.FORMAT: fmt, **what, **metrics, VersionTag.MAX_ABS_DIFF: diff},
         description=f"{'Retrained model of trial' if retrained else 'Trial'} {number} of study {study.study_name} ({fmt}); {_describe(metrics)}.",
     )
     result.model_version = version

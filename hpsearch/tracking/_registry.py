@@ -20,9 +20,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hpsearch.tracking import _model_loader
-
 from mlflow.exceptions import MlflowException
+
+from hpsearch.keys import VersionTag
+from hpsearch.tracking import _model_loader
 
 if TYPE_CHECKING:
     from hpsearch.tracking._tracking import StudyTracking
@@ -67,7 +68,7 @@ def register_model(
         # resolve the id against the process-wide tracking URI instead of this store.
         source=logged.artifact_location,
         run_id=tracking.parent_run_id,
-        tags={**{k: str(v) for k, v in tags.items()}, "exported_file": exported},
+        tags={**{k: str(v) for k, v in tags.items()}, VersionTag.EXPORTED_FILE: exported},
         description=description,
         model_id=logged.model_id,
     )
