@@ -226,3 +226,32 @@ def test_export_takes_any_trial_and_says_the_best_is_by_the_first_objective(
     assert f"Best trial {best_trial(study).number} (by val_accuracy, the first objective; --trial N exports another)" in best.output
     missing = CliRunner().invoke(main, ["export", "nsgaii", "--trial", "99", *args])
     assert missing.exit_code == 2 and "--trial 99: study 'nsgaii' has no trial 99; trials you can export: 0, 1, 2, 3" in missing.output
+
+
+def test_retrain_takes_the_best_by_the_first_objective_and_check_stays_consistent(
+    nsgaii_study: dict, cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run = nsgaii_study
+    monkeypatch.chdir(tmp_path)
+    study = optuna.load_study(study_name="nsgaii", storage=run["storage"])
+    best = best_trial(study)
+    where = ["--storage", run["storage"], "--tracking-uri", run["tracking"]]
+    retrained = CliRunner().invoke(main, ["retrain", "nsgaii", *where, "--data-dir", str(cifar_dir)])
+    assert retrained.exit_code == 0, retrained.output
+    assert f"Retraining trial {best.number} of study nsgaii (val_accuracy = {best.values[0]:.4f}, the first objective)" in retrained.stderr
+    checked = CliRunner().invoke(main, ["check", "nsgaii", *where])
+    assert checked.exit_code == 0 and "consistent" in checked.output, checked.output
+    exported = CliRunner().invoke(main, ["export", "nsgaii", "--retrained", *where, "--data-dir", str(cifar_dir)])
+    assert exported.exit_code == 0, exported.output
+    assert (tmp_path / "exported" / "nsgaii" / f"retrained-trial-{best.number}.keras").is_file()
+
+
+def test_retrain_names_the_first_objective_when_a_measured_one_comes_first(tmp_path: Path, cifar_dir: Path) -> None:
+    """`params` first: the best trial is the smallest model; the header shows its params, not a val_accuracy."""
+    run = _run(tmp_path, cifar_dir, "small", {"name": "random"}, [{"params": "minimize"}, {"val_accuracy": "maximize"}])
+    study = optuna.load_study(study_name="small", storage=run["storage"])
+    best = best_trial(study)
+    where = ["--storage", run["storage"], "--tracking-uri", run["tracking"], "--data-dir", str(cifar_dir), "--epochs", "1"]
+    retrained = CliRunner().invoke(main, ["retrain", "small", *where])
+    assert retrained.exit_code == 0, retrained.output
+    assert f"Retraining trial {best.number} of study small (params = {int(best.values[0])}, the first objective) on" in retrained.stderr

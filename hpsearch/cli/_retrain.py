@@ -49,9 +49,8 @@ def retrain(name: str, epochs: int | None, data_dir: str | None, dataset: str | 
     plan = open_retrain(name, storage=storage, tracking_uri=tracking_uri, data_dir=data_dir, dataset=dataset, test=test, epochs=epochs)
     if plan.data_note:
         click.echo(f"Note: {plan.data_note}", err=True)
-    trial, metric = plan.trial, plan.config.objective.metric
     click.echo(
-        f"Retraining trial {trial.number} of study {name} ({metric} = {trial.values[0]:.4f}) on training + validation data: "
+        f"Retraining trial {plan.trial.number} of study {name} ({_best_value(plan)}) on training + validation data: "
         f"{plan.examples} examples, {_epochs(plan.epochs)} ({_EPOCHS_FROM.get(plan.epochs_from, plan.epochs_from)}), "
         f"seed {plan.config.seed}.",
         err=True,
@@ -78,6 +77,16 @@ def retrain(name: str, epochs: int | None, data_dir: str | None, dataset: str | 
 
 def _epochs(n: int) -> str:
     return f"{n} epoch{'' if n == 1 else 's'}"
+
+
+def _best_value(plan: Any) -> str:
+    """``val_accuracy = 0.8125``; a multi-objective study's first objective (by which it is best),
+    a count as an integer: ``params = 8434, the first objective``."""
+    from hpsearch.catalog import MEASURED
+
+    metric, value = plan.config.all_objectives()[0].metric, plan.trial.values[0]
+    shown = f"{value:.6g}" if metric in MEASURED else f"{value:.4f}"
+    return f"{metric} = {shown}" + (", the first objective" if plan.config.multi_objective else "")
 
 
 def _reporter(plan: Any) -> Any:
