@@ -366,3 +366,26 @@ def test_a_user_model_exports_in_every_format(store: Path, tmp_path: Path, cifar
     assert f"Wrote {fmt} model to {out}" in result.output and "match Keras within" in result.output
     probabilities = predict_exported(out, fmt, np.zeros((2, 32, 32, 3), np.float32))
     assert probabilities.shape == (2, 10) and np.allclose(probabilities.sum(axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.slow  # five CLI processes (~1 min on a shared CPU)
+def test_lr_find_retrain_export_retrained_and_delete_on_a_user_model_study(tmp_path: Path, cifar_dir: Path) -> None:
+    """Each command a fresh process run from elsewhere: each must import the study's builder (its custom layer) itself."""
+    project = tmp_path / "project"
+    _user_study(project, training={"max_epochs": 1}, budget={"trials": 1})
+    env = {"HPSEARCH_HOME": str(tmp_path / "mlruns")}
+    first = hpsearch_cli("study", "mine.yaml", "--data-dir", str(cifar_dir), cwd=project, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    found = hpsearch_cli("lr-find", "mine.yaml", "--data-dir", str(cifar_dir), "--steps", "10", cwd=project, env=env)
+    assert found.returncode in (0, 1), found.stderr[-3000:]  # 10 batches may give no suggestion; the plot is drawn
+    assert (tmp_path / "mlruns" / "lr_find" / "mine" / "adam.png").is_file()
+    retrained = hpsearch_cli("retrain", "mine", "--data-dir", str(cifar_dir), cwd=tmp_path, env=env)
+    assert retrained.returncode == 0, retrained.stderr[-3000:]
+    exported = hpsearch_cli("export", "mine", "--retrained", "-o", str(tmp_path / "mine.keras"), "--data-dir", str(cifar_dir), cwd=tmp_path, env=env)
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    assert "Retrained trial 0 (run " in exported.stdout and (tmp_path / "mine.keras").is_file()
+    checked = hpsearch_cli("check", "mine", cwd=tmp_path, env=env)
+    assert checked.returncode == 0 and "consistent" in checked.stdout, checked.stdout + checked.stderr[-3000:]
+    deleted = hpsearch_cli("delete", "mine", "--yes", cwd=tmp_path, env=env)
+    assert deleted.returncode == 0, deleted.stderr[-3000:]
+    assert not (tmp_path / "mlruns" / "lr_find" / "mine").exists() and not (tmp_path / "mlruns" / "artifacts" / "mine").exists()
