@@ -237,6 +237,32 @@ def test_a_kfold_study_retrains_on_every_fold(store: Path, tmp_path: Path) -> No
     assert "test rows match Keras" in exported.stdout
 
 
+def test_a_kfold_study_checks_consistent_and_export_trial_says_only_the_best_keeps_a_model(store: Path, tmp_path: Path) -> None:
+    """K-fold trials keep no model (only the best gets one, when the study ends): `check` expects
+    none, and `export --trial` of another trial says so in one line instead of a failed download."""
+    from hpsearch.study._session import StudyRequest, run_study
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(90, 3))
+    y = x @ [1.5, -2.0, 0.5] + 3
+    (tmp_path / "prices.csv").write_text("a,b,c,price\n" + "".join(f"{a:.4f},{b:.4f},{c:.4f},{t:.4f}\n" for (a, b, c), t in zip(x, y)))
+    write_study(
+        tmp_path / "kf2.yaml", dataset="prices.csv", objective={"metric": "val_mae"}, validation={"folds": 2},
+        training={"max_epochs": 1, "early_stopping_patience": None}, budget={"trials": 2},
+        search_space={"optimizer": "adam", "learning_rate": {"low": 0.001, "high": 0.01, "log": True}, "dropout": 0.0, "batch_size": 16},
+    )
+    best = run_study(StudyRequest(study=str(tmp_path / "kf2.yaml"))).best
+    checked = CliRunner().invoke(main, ["check", "kf2"])
+    assert checked.exit_code == 0 and "consistent" in checked.output, checked.output
+    other = 1 - best.number
+    exported = CliRunner().invoke(main, ["export", "kf2", "--trial", str(other), "--dataset", str(tmp_path / "prices.csv")])
+    assert exported.exit_code == 2, exported.output
+    assert exported.output == (
+        f"Error: --trial {other}: study 'kf2' is cross-validated (validation.folds), so its trials keep no model; only its best "
+        f"trial ({best.number}) is trained into one when the study ends: export that one (hpsearch export kf2).\n"
+    )
+
+
 def test_a_study_without_a_completed_trial_has_nothing_to_retrain() -> None:
     from hpsearch._errors import RuntimeFailure
     from hpsearch.study._retrain import best_to_retrain

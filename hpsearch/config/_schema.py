@@ -163,6 +163,11 @@ class StudyConfig(_Frozen):
         """The study has several objectives (``objectives:``)."""
         return self.objectives is not None
 
+    @property
+    def folds(self) -> int | None:
+        """K of K-fold cross-validation (``validation: {folds: K}``), else ``None``."""
+        return self.validation.folds if self.validation is not None else None
+
     def all_objectives(self) -> tuple[Objective, ...]:
         """The objectives a trial reports, in order: ``objectives``, or the one ``objective``."""
         if self.objectives is not None:

@@ -2,7 +2,8 @@
 
 Every finished (COMPLETE or PRUNED) Optuna trial must have exactly one MLflow run that names it,
 with the same params, state and value and its model (``model/best.keras``), and no run may be
-left RUNNING for a trial that is over.
+left RUNNING for a trial that is over. A K-fold study's trials keep no model: there only the best
+trial the study tested must have one (the study trained it when it ended).
 With many workers on many machines this is what proves nothing was lost or done twice.
 """
 
@@ -15,7 +16,7 @@ from typing import Any
 
 import optuna
 from optuna.trial import TrialState
-from hpsearch.keys import RunStatus, TrialAttr
+from hpsearch.keys import RunStatus, StudyAttr, TrialAttr
 from hpsearch.study._ranking import first_value
 
 __all__ = ["Problem", "check_consistency"]
@@ -43,11 +44,13 @@ def _same_value(a: float | None, b: float | None) -> bool:
     return math.isclose(a, b, rel_tol=1e-9, abs_tol=1e-12)
 
 
-def check_consistency(study: optuna.Study, tracking: Any, param_repr: Any = str) -> tuple[int, int, list[Problem]]:
+def check_consistency(study: optuna.Study, tracking: Any, param_repr: Any = str, *, kfold: bool = False) -> tuple[int, int, list[Problem]]:
     """Compare ``study`` with its MLflow runs. Returns ``(finished trials, trial runs, problems)``.
 
-    ``param_repr`` turns a param value into the string MLflow stored.
+    ``param_repr`` turns a param value into the string MLflow stored; ``kfold``: the study
+    cross-validates (its trials keep no model, see the module).
     """
+    tested = (study.user_attrs.get(StudyAttr.TEST) or {}).get("trial")
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     runs = list(tracking.child_runs())
     by_id = {r.run_id: r for r in runs}
@@ -78,7 +81,7 @@ def check_consistency(study: optuna.Study, tracking: Any, param_repr: Any = str)
             problems.append(Problem(t.number, run_id, "params", shown))
         if run.status == RunStatus.RUNNING:
             problems.append(Problem(t.number, run_id, "running", "the trial is over but its MLflow run is RUNNING"))
-        if not tracking.has_model(run_id):
+        if (not kfold or t.number == tested) and not tracking.has_model(run_id):
             why = f" (upload pending: {run.model_pending})" if getattr(run, "model_pending", None) else ""
             problems.append(Problem(t.number, run_id, "no model", f"its MLflow run has no model/best.keras{why}"))
         extra = [r.run_id for r in by_trial[t.number] if r.run_id != run_id]

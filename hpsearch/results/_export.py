@@ -192,6 +192,14 @@ def chosen_trial(study: Any, number: int) -> Any:
     return found
 
 
+def _kfold_without_model(study: Any, number: int) -> str:
+    name, best = study.study_name, best_trial(study)
+    return (
+        f"--trial {number}: study {name!r} is cross-validated (validation.folds), so its trials keep no model; only its best "
+        f"trial ({best.number if best is not None else 'none yet'}) is trained into one when the study ends: export that one (hpsearch export {name})."
+    )
+
+
 def default_output(study_name: str, trial_number: int, fmt: str, *, retrained: bool = False) -> Path:
     """``exported/<study>/trial-<n>.<ext>`` (a folder ``trial-<n>_saved_model`` for SavedModel);
     ``retrained-trial-<n>...`` for the retrained model of trial n."""
@@ -228,6 +236,7 @@ def export_best(
     check_images: int = 64,
     retrained: bool = False,
     trial: int | None = None,
+    kfold: bool = False,
 ) -> ExportResult:
     """Export the best trial's best checkpoint (``trial``: that trial's, e.g. one of a Pareto
     front): evaluate it on the test set, write ``fmt``, reload it with that format's runtime,
@@ -235,7 +244,8 @@ def export_best(
     Keras flavour, the exported file attached). The best trial of a multi-objective study is the
     best by its first objective.
 
-    ``retrained``: export the model of the newest finished ``hpsearch retrain`` run instead."""
+    ``retrained``: export the model of the newest finished ``hpsearch retrain`` run instead.
+    ``kfold``: the study cross-validates, so only its best trial has a model (``trial`` another: one line)."""
     if fmt not in FORMATS:
         raise UsageError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if retrained and trial is not None:
@@ -254,6 +264,8 @@ def export_best(
         run_id, number, value = best.user_attrs.get(TrialAttr.MLFLOW_RUN_ID), best.number, first_value(best)
         if not run_id:
             raise RuntimeFailure(f"Trial {number} of study {study.study_name!r} has no MLflow run to export from.")
+        if kfold and trial is not None and not tracking.has_model(run_id):
+            raise UsageError(_kfold_without_model(study, number))
     out = Path(output) if output else default_output(study.study_name, number, fmt, retrained=retrained)
     with scratch_dir() as tmp:
         model = load_checkpoint(fetch_checkpoint(tracking, run_id, tmp))

@@ -167,7 +167,7 @@ def export_study(
     tracking = open_tracking_read_only(study, config, locations)
     data = load_data(config, data_dir)
     note = data_note(study, data)
-    result = export_best(study, tracking, data, fmt=fmt, output=output, retrained=retrained, trial=trial)
+    result = export_best(study, tracking, data, fmt=fmt, output=output, retrained=retrained, trial=trial, kfold=bool(config.folds))
     result.data_note = note
     result.objective = config.all_objectives()[0].metric
     return result
@@ -180,4 +180,4 @@ def check_study(name: str, storage: str | None, tracking_uri: str | None) -> tup
     locations = resolve_locations(storage, tracking_uri)
     study, config = load_study(name, locations)
     tracking = open_tracking_read_only(study, config, locations)
-    return check_consistency(study, tracking, param_repr=param_repr)
+    return check_consistency(study, tracking, param_repr=param_repr, kfold=bool(config.folds))

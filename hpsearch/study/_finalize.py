@@ -125,12 +125,13 @@ def _retrain_best(best: FrozenTrial, config: StudyConfig, dataset: Dataset, trac
 
     from hpsearch.space._sample import sample
     from hpsearch.study._best_model import scratch_dir
+    from hpsearch.study._loop import first_attempt
     from hpsearch.trial._kfold import retrain_on_all
 
     epochs = int(best.user_attrs.get(TrialAttr.BEST_EPOCH) or config.training.max_epochs)
     params = sample(optuna.trial.FixedTrial(dict(best.params)), config.search_space)
     reporter.message(f"trial {best.number}: retraining on all training data for {epochs} epochs (the best epoch count of its folds)")
-    model = retrain_on_all(config, dataset, params, epochs, seed=int(config.seed or 0) + best.number)
+    model = retrain_on_all(config, dataset, params, epochs, seed=int(config.seed or 0) + first_attempt(best))  # the trial's own seed
     with scratch_dir() as tmp:
         path = Path(tmp) / "best.keras"
         model.save(path)
@@ -162,7 +163,7 @@ def _test_best(
     run_id = best.user_attrs[TrialAttr.MLFLOW_RUN_ID]
     try:
         import_builder(config)  # its custom layers, before its checkpoint is loaded
-        if config.validation is not None and config.validation.folds and not tracking.has_model(run_id):
+        if config.folds and not tracking.has_model(run_id):
             _retrain_best(best, config, dataset, tracking, reporter)
         if not tracking.has_model(run_id):
             raise RuntimeFailure(f"its MLflow run {run_id} has no model/best.keras (yet).")
