@@ -22,6 +22,7 @@ __all__ = [
     "State",
     "RunStatus",
     "LRFindMetric",
+    "LRFindParam",
     "LR_FIND_PLOT",
     "END_TAGS",
     "MODEL_ARTIFACT",
@@ -160,6 +161,17 @@ class LRFindMetric(StrEnum):
     SMOOTHED_LOSS = "smoothed_loss"
     SUGGESTED_LOW = "suggested_lr_low"
     SUGGESTED_HIGH = "suggested_lr_high"
+
+
+class LRFindParam(StrEnum):
+    """MLflow params of an LR range test's run, besides the model's params at the test's point."""
+
+    OPTIMIZER = "optimizer"
+    STEPS = "steps"  #: batches planned
+    START_LR = "start_lr"
+    END_LR = "end_lr"
+    SEED = "seed"
+    SMOOTHING_BETA = "smoothing_beta"  #: of the bias-corrected moving average of the loss
 
 
 #: The loss-vs-rate plot of an LR range test, inside its MLflow run.

@@ -84,6 +84,14 @@ STORED = {
         "SUGGESTED_LOW": "suggested_lr_low",
         "SUGGESTED_HIGH": "suggested_lr_high",
     },
+    "LRFindParam": {
+        "OPTIMIZER": "optimizer",
+        "STEPS": "steps",
+        "START_LR": "start_lr",
+        "END_LR": "end_lr",
+        "SEED": "seed",
+        "SMOOTHING_BETA": "smoothing_beta",
+    },
     "State": {"COMPLETE": "COMPLETE", "PRUNED": "PRUNED", "FAIL": "FAIL", "RUNNING": "RUNNING", "WAITING": "WAITING"},
     "RunStatus": {"RUNNING": "RUNNING", "FINISHED": "FINISHED", "FAILED": "FAILED", "KILLED": "KILLED"},
 }

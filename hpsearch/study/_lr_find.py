@@ -21,7 +21,7 @@ from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations, unwritable_reason
 from hpsearch.config import Range, StudyConfig, builtin_studies, load_study_config
 from hpsearch.config._edit import with_learning_rate_range
-from hpsearch.keys import LR_FIND_PLOT, LRFindMetric, Role, RunStatus
+from hpsearch.keys import LR_FIND_PLOT, LRFindMetric, LRFindParam, Role, RunStatus
 from hpsearch.space._sample import representative_point
 from hpsearch.study._data_record import load_data
 from hpsearch.study._lr_bounds import SuggestedBounds, suggest_bounds
@@ -230,12 +230,12 @@ def _record(result: LRFindResult, locations: Locations) -> None:
     assert result.bounds is not None and result.plot is not None
     tracking = StudyTracking(locations.tracking_uri, result.config.name, locations.artifact_root)
     params = {
-        "optimizer": result.optimizer,
-        "steps": result.steps,
-        "start_lr": result.start_lr,
-        "end_lr": result.end_lr,
-        "seed": result.seed,
-        "smoothing_beta": round(result.beta, 4),
+        LRFindParam.OPTIMIZER: result.optimizer,
+        LRFindParam.STEPS: result.steps,
+        LRFindParam.START_LR: result.start_lr,
+        LRFindParam.END_LR: result.end_lr,
+        LRFindParam.SEED: result.seed,
+        LRFindParam.SMOOTHING_BETA: round(result.beta, 4),
         **{name: value for name, value, _ in result.chosen if name != "optimizer"},
     }
     run = tracking.start_run(f"lr-find-{result.optimizer}", Role.LR_FIND, params=params)
