@@ -291,6 +291,32 @@ def test_retrain_and_lr_find_runs_and_the_lr_find_plots_go_with_the_study(store:
     assert snapshot(store, "shop2") == before
 
 
+def test_what_lr_find_left_before_any_study_is_deleted_and_a_study_of_another_storage_is_not(store: Path) -> None:
+    from hpsearch.keys import Role
+
+    make_study(store, "shop", trials=1)  # the storage exists, with another study
+    uri = resolve_locations(None, None).tracking_uri
+    probe = StudyTracking(uri, "probe", None).start_run("lr-find-adam", Role.LR_FIND, params={"optimizer": "adam"}).run_id
+    plot = resolve_locations(None, None).lr_find_folder("probe") / "adam.png"
+    plot.parent.mkdir(parents=True)
+    plot.write_bytes(b"png")
+    elsewhere = StudyTracking(uri, "elsewhere", None)  # a study whose Optuna side is in another storage
+    elsewhere.open_parent(None, params={}, tags={})
+    kept = elsewhere.start_trial(0, {"lr": 0.1}).run_id
+    before = snapshot(store, "shop")
+
+    result = CliRunner().invoke(main, ["delete", "probe", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "Note: Optuna: no study 'probe' in " in result.output and "Optuna study 'probe'" not in result.output
+    assert result.output.endswith("Deleted what lr-find left for probe: 1 MLflow run, 1 folder.\n")
+    assert rows(store, f"SELECT count(*) FROM runs WHERE run_uuid = '{probe}'") == [(0,)] and not plot.parent.exists()
+
+    refused = CliRunner().invoke(main, ["delete", "elsewhere", "--yes"])
+    assert refused.exit_code == 2 and refused.output.startswith("Error: No study named 'elsewhere'"), refused.output
+    assert rows(store, f"SELECT count(*) FROM runs WHERE run_uuid = '{kept}'") == [(1,)]
+    assert snapshot(store, "shop") == before
+
+
 def test_an_interrupted_deletion_is_finished_by_running_it_again(store: Path) -> None:
     make_study(store, "stuck", trials=1)
     make_study(store, "fine", trials=1)

@@ -44,7 +44,9 @@ def enqueue(name: str, file: str, storage: str | None, tracking_uri: str | None)
 def delete(name: str, yes: bool, storage: str | None, tracking_uri: str | None) -> None:
     """Delete study NAME for good: its Optuna study, its MLflow experiment with every run,
     logged model and artifact, its registered model versions, its resume checkpoints and
-    gathered TensorBoard logs. Other studies are not touched.
+    gathered TensorBoard logs, the plots lr-find drew. Other studies are not touched. A name
+    with no Optuna study deletes what lr-find left for it (when its MLflow runs are all LR
+    range tests).
 
     Lists what goes and asks first (--yes skips the question; answering no exits 1 with
     "Aborted!" and changes nothing). A study with a live worker is refused.

@@ -62,6 +62,7 @@ class DeletionPlan:
     tracking: StudyFootprint | None = None
     folders: tuple[Folder, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    has_study: bool = True  #: ``False``: no Optuna study, only what ``hpsearch lr-find`` left
 
     @property
     def runs(self) -> int:
@@ -73,7 +74,8 @@ class DeletionPlan:
 
     def lines(self) -> list[str]:
         """What goes, one line each, for the confirmation."""
-        out = [f"Optuna study {self.name!r} in {redact(self.locations.storage_url)}: {_count(self.trials, 'trial')}"]
+        where = redact(self.locations.storage_url)
+        out = [f"Optuna study {self.name!r} in {where}: {_count(self.trials, 'trial')}"] if self.has_study else []
         fp = self.tracking
         if fp is not None:
             where = redact(fp.tracking_uri)
@@ -91,6 +93,8 @@ class DeletionPlan:
     def summary(self) -> str:
         """One line: what was deleted."""
         parts = [_count(self.trials, "trial"), _count(self.runs, "MLflow run"), _count(self.versions, "registered version"), _count(len(self.folders), "folder")]
+        if not self.has_study:
+            return f"Deleted what lr-find left for {self.name}: {', '.join(parts[1:2] + parts[3:])}."
         return f"Deleted study {self.name}: {', '.join(parts)}."
 
 
@@ -197,7 +201,7 @@ def plan_deletion(name: str, storage: str | None = None, tracking_uri: str | Non
     probe = open_storage(locations.storage_url, create=False)
     names = [s.study_name for s in probe.get_all_studies()]
     if name not in names:
-        raise UsageError(unknown_study(name, names, locations.storage_url))
+        return _lr_find_leftovers(name, names, locations)
     _refuse_live(name, live_trials(locations.storage_url, name))
     study_id = probe.get_study_id_from_name(name)
     parent = probe.get_study_user_attrs(study_id).get(StudyAttr.PARENT_RUN)
@@ -212,14 +216,8 @@ def plan_deletion(name: str, storage: str | None = None, tracking_uri: str | Non
     candidates = {
         "checkpoint folder": locations.checkpoint_root / name,
         "TensorBoard log folder": locations.home / "tensorboard" / name,
-        "LR range test plot folder": locations.lr_find_folder(name),
     }
-    # The artifact folders of the experiments found, not the one the locations would give: runs
-    # left in another tracking store keep theirs.
-    for exp in footprint.experiments if footprint is not None else ():
-        if exp.local_folder is not None and exp.local_folder not in candidates.values():
-            candidates["MLflow artifact folder" + (f" of {exp.name!r}" if exp.name != name else "")] = exp.local_folder
-    folders = tuple(f for what, path in candidates.items() if (f := _folder(what, path)) is not None)
+    folders = _folders(name, locations, footprint, candidates)
     return DeletionPlan(
         name=name,
         locations=locations,
@@ -231,6 +229,31 @@ def plan_deletion(name: str, storage: str | None = None, tracking_uri: str | Non
     )
 
 
+def _folders(name: str, locations: Locations, footprint: StudyFootprint | None, candidates: dict[str, Path]) -> tuple[Folder, ...]:
+    """The folders of ``candidates``, the LR range test plots and the artifact folders of the
+    experiments found (not the one the locations would give: runs left in another tracking store
+    keep theirs) that exist."""
+    candidates = {**candidates, "LR range test plot folder": locations.lr_find_folder(name)}
+    for exp in footprint.experiments if footprint is not None else ():
+        if exp.local_folder is not None and exp.local_folder not in candidates.values():
+            candidates["MLflow artifact folder" + (f" of {exp.name!r}" if exp.name != name else "")] = exp.local_folder
+    return tuple(f for what, path in candidates.items() if (f := _folder(what, path)) is not None)
+
+
+def _lr_find_leftovers(name: str, names: list[str], locations: Locations) -> DeletionPlan:
+    """No Optuna study ``name``: what ``hpsearch lr-find`` left for it (its runs, when they are all
+    the experiment has, and its plots), else the unknown name is an error. Runs of any other kind
+    mean a study that lives in another storage: they are not touched."""
+    footprint, _ = _tracking_footprint(name, locations)
+    if footprint is not None and not footprint.only_lr_find:
+        footprint = None
+    folders = _folders(name, locations, footprint, {})
+    if footprint is None and not folders:
+        raise UsageError(unknown_study(name, names, locations.storage_url))
+    note = f"Optuna: no study {name!r} in {redact(locations.storage_url)}; what `hpsearch lr-find` left for that name goes."
+    return DeletionPlan(name=name, locations=locations, trials=0, parent_run=None, tracking=footprint, folders=folders, notes=(note,), has_study=False)
+
+
 def delete_study(plan: DeletionPlan) -> None:
     """Delete what ``plan`` found. A worker that started since the plan was made is refused the
     same way; the deletion holds the lock ``hpsearch study`` takes to open a study, so an
@@ -240,16 +263,19 @@ def delete_study(plan: DeletionPlan) -> None:
     url = plan.locations.storage_url
     with creation_lock(url, "open"):
         probe = open_storage(url, create=False)
-        if plan.name not in [s.study_name for s in probe.get_all_studies()]:
-            return  # deleted meanwhile
-        _refuse_live(plan.name, live_trials(url, plan.name))
+        exists = plan.name in [s.study_name for s in probe.get_all_studies()]
+        if exists != plan.has_study:
+            return  # deleted, or created, meanwhile: nothing to finish, or a study the plan did not list
+        if exists:
+            _refuse_live(plan.name, live_trials(url, plan.name))
         if plan.tracking is not None and not plan.tracking.empty:
             from hpsearch.tracking._purge import purge_study_footprint
 
             purge_study_footprint(plan.tracking)
         for folder in plan.folders:
             _remove(folder, plan.name)
-        optuna.delete_study(study_name=plan.name, storage=probe)
+        if exists:
+            optuna.delete_study(study_name=plan.name, storage=probe)
 
 
 def _remove(folder: Folder, name: str) -> None:

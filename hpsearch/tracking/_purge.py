@@ -30,7 +30,7 @@ from mlflow.store.artifact.artifact_repository_registry import get_artifact_repo
 
 from hpsearch._errors import RuntimeFailure
 from hpsearch._locations import redact
-from hpsearch.keys import Tag
+from hpsearch.keys import Role, Tag
 from hpsearch.tracking._uris import normalize_tracking_uri
 
 __all__ = ["Experiment", "StudyFootprint", "find_study_footprint", "local_path", "purge_study_footprint"]
@@ -65,6 +65,7 @@ class StudyFootprint:
     experiments: tuple[Experiment, ...] = ()
     run_ids: tuple[str, ...] = ()
     run_artifacts: tuple[str, ...] = ()  #: the artifact URI of every run
+    run_roles: tuple[str, ...] = ()  #: the :class:`~hpsearch.keys.Role` tag of every run
     logged_models: tuple[tuple[str, str], ...] = ()  #: ``(model id, artifact location)``
     versions: tuple[str, ...] = ()  #: registered versions of ``study_name`` made from these runs
     other_versions: int = 0  #: versions of that registered model from elsewhere (kept)
@@ -73,6 +74,11 @@ class StudyFootprint:
     @property
     def empty(self) -> bool:
         return not (self.experiments or self.versions)
+
+    @property
+    def only_lr_find(self) -> bool:
+        """Whether every run is an LR range test's (what ``hpsearch lr-find`` leaves before a study runs)."""
+        return bool(self.run_ids) and all(role == Role.LR_FIND for role in self.run_roles) and not self.versions
 
     @property
     def drops_registered_model(self) -> bool:
@@ -90,13 +96,13 @@ def _experiments(client: MlflowClient, name: str) -> list[Experiment]:
     return [Experiment(e.experiment_id, e.name, e.artifact_location) for e in found]
 
 
-def _runs(client: MlflowClient, experiment_ids: list[str]) -> list[tuple[str, str]]:
-    """``(run id, artifact URI)`` of every run of the experiments, deleted ones included."""
-    out: list[tuple[str, str]] = []
+def _runs(client: MlflowClient, experiment_ids: list[str]) -> list[tuple[str, str, str]]:
+    """``(run id, artifact URI, role tag)`` of every run of the experiments, deleted ones included."""
+    out: list[tuple[str, str, str]] = []
     token = None
     while experiment_ids:
         page = client.search_runs(experiment_ids, run_view_type=ViewType.ALL, max_results=1000, page_token=token)
-        out += [(run.info.run_id, run.info.artifact_uri) for run in page]
+        out += [(run.info.run_id, run.info.artifact_uri, run.data.tags.get(Tag.ROLE, "")) for run in page]
         token = page.token
         if not token:
             break
@@ -133,15 +139,16 @@ def find_study_footprint(tracking_uri: str, study_name: str) -> StudyFootprint:
         ids = [e.experiment_id for e in experiments]
         runs = _runs(client, ids)
         models = _logged_models(client, ids)
-        versions, others = _registered_versions(client, study_name, {run_id for run_id, _ in runs})
+        versions, others = _registered_versions(client, study_name, {run_id for run_id, _, _ in runs})
     except MlflowException as e:
         raise RuntimeFailure(f"Cannot read tracking store {redact(tracking_uri)} ({e.message.splitlines()[0]}).") from None
     return StudyFootprint(
         tracking_uri=tracking_uri,
         study_name=study_name,
         experiments=tuple(experiments),
-        run_ids=tuple(run_id for run_id, _ in runs),
-        run_artifacts=tuple(uri for _, uri in runs),
+        run_ids=tuple(run_id for run_id, _, _ in runs),
+        run_artifacts=tuple(uri for _, uri, _ in runs),
+        run_roles=tuple(role for _, _, role in runs),
         logged_models=tuple(models),
         versions=tuple(versions),
         other_versions=others,
