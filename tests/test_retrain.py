@@ -146,6 +146,13 @@ def test_export_retrained_before_any_retrain_is_one_line(study: dict, tmp_path: 
     assert not out.exists()
 
 
+def test_export_retrained_and_trial_together_is_one_line_before_anything_is_read(store: Path) -> None:
+    result = CliRunner().invoke(main, ["export", "no-such-study", "--retrained", "--trial", "3"])
+    assert result.exit_code == 2
+    assert result.output == "Error: --retrained and --trial 3 exclude each other: a retrain run retrains the best trial; pass one of them.\n"
+    assert not (store / "optuna.db").exists() and not (store / "mlflow.db").exists()  # no store opened, let alone created
+
+
 def test_retrain_of_an_unknown_study_is_one_line(study: dict) -> None:
     result = CliRunner().invoke(main, ["retrain", "nope", *where(study)])
     assert (result.exit_code, result.stdout) == (1, "")

@@ -204,8 +204,6 @@ def export(
 
     --retrained exports the model `hpsearch retrain NAME` trained instead (the newest retrain run).
     """
-    if retrained and trial is not None:
-        raise click.UsageError("--retrained and --trial exclude each other: a retrain run retrains the best trial.")
     quiet_tensorflow()
     from hpsearch._locations import redact, resolve_locations
     from hpsearch.results._read import export_study

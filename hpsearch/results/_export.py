@@ -32,6 +32,7 @@ __all__ = [
     "verify_export",
     "exportable",
     "export_best",
+    "check_choice",
     "default_output",
     "ExportResult",
 ]
@@ -192,6 +193,12 @@ def chosen_trial(study: Any, number: int) -> Any:
     return found
 
 
+def check_choice(retrained: bool, trial: int | None) -> None:
+    """``--retrained`` and ``--trial`` exclude each other (one line, exit 2)."""
+    if retrained and trial is not None:
+        raise UsageError(f"--retrained and --trial {trial} exclude each other: a retrain run retrains the best trial; pass one of them.")
+
+
 def _kfold_without_model(study: Any, number: int) -> str:
     name, best = study.study_name, best_trial(study)
     return (
@@ -248,8 +255,7 @@ def export_best(
     ``kfold``: the study cross-validates, so only its best trial has a model (``trial`` another: one line)."""
     if fmt not in FORMATS:
         raise UsageError(f"Unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
-    if retrained and trial is not None:
-        raise UsageError("--retrained and --trial exclude each other: a retrain run retrains the best trial.")
+    check_choice(retrained, trial)
     source_notes: list[str] = []
     if retrained:
         number, run_id, source_notes = _retrained_source(study, tracking)

@@ -155,9 +155,10 @@ def export_study(
 ) -> Any:
     """Export the best model of study ``name`` (see :func:`hpsearch.results._export.export_best`);
     ``retrained``: the model of its newest ``hpsearch retrain`` run; ``trial``: trial ``trial``'s."""
-    from hpsearch.results._export import export_best
+    from hpsearch.results._export import check_choice, export_best
     from hpsearch.study._model_check import import_builder
 
+    check_choice(retrained, trial)  # before anything is loaded
     locations = resolve_locations(storage, tracking_uri)
     study, config = load_study(name, locations)
     import_builder(config)  # its custom layers, before the checkpoint is loaded
