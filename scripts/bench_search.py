@@ -195,12 +195,12 @@ def run_keras_tuner(kind: str, study: str, data_dir: Path, seed: int, budget_s: 
     tuner.search(x_fit, y_fit, validation_data=val, epochs=spec.max_epochs, verbose=0,
                  callbacks=[spec.early_stopping(), StopAfterBudget()])
     best = tuner.get_best_models(1)[0]
-    trials = tuner.oracle.get_best_trials(1)[0]
+    best_trial = tuner.oracle.get_best_trials(1)[0]
     return {
         "test_accuracy": float(best.evaluate(x_test, y_test, verbose=0)[1]),
-        "val_accuracy": float(trials.score),
+        "val_accuracy": float(best_trial.score),
         "trials": len(tuner.oracle.trials),
-        "best_params": {k: v for k, v in trials.hyperparameters.values.items()},
+        "best_params": dict(best_trial.hyperparameters.values),
     }
 
 
