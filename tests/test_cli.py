@@ -158,6 +158,7 @@ def test_the_resume_hint_never_shows_a_password(monkeypatch: pytest.MonkeyPatch)
     assert "HPSEARCH_STORAGE" in hint
 
 
+@pytest.mark.slow
 def test_workers_that_die_make_the_study_command_fail_with_a_resume_hint(tmp_path: Path, cifar_dir: Path) -> None:
     """Every worker process exits at startup (a ``sitecustomize`` kills ``hpsearch worker``): the
     parent must not report success; it names the problem and the command that continues."""
@@ -175,6 +176,7 @@ def test_workers_that_die_make_the_study_command_fail_with_a_resume_hint(tmp_pat
     assert study.trials == []  # nothing ran, nothing was half-recorded
 
 
+@pytest.mark.slow
 def test_rerunning_a_finished_study_says_so_and_counts_each_state(store: Path, cifar_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write_study(store.parent / "done.yaml", budget={"trials": 1}, training={"max_epochs": 1, "early_stopping_patience": 3})
     args = ["study", "done.yaml", "--data-dir", str(cifar_dir), "--subset", "100"]

@@ -289,6 +289,7 @@ def _optuna_studies(store: Path) -> list[str]:
     return [s.study_name for s in optuna.get_all_study_summaries(f"sqlite:///{store}/optuna.db")]
 
 
+@pytest.mark.slow
 def test_lr_find_of_a_diverging_optimizer_stops_early(store: Path, images: Path) -> None:
     from hpsearch.study._lr_find import LRFindRequest, lr_find
 

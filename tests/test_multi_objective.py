@@ -228,6 +228,7 @@ def test_export_takes_any_trial_and_says_the_best_is_by_the_first_objective(
     assert missing.exit_code == 2 and "--trial 99: study 'nsgaii' has no trial 99; trials you can export: 0, 1, 2, 3" in missing.output
 
 
+@pytest.mark.slow
 def test_retrain_takes_the_best_by_the_first_objective_and_check_stays_consistent(
     nsgaii_study: dict, cifar_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -246,6 +247,7 @@ def test_retrain_takes_the_best_by_the_first_objective_and_check_stays_consisten
     assert (tmp_path / "exported" / "nsgaii" / f"retrained-trial-{best.number}.keras").is_file()
 
 
+@pytest.mark.slow
 def test_retrain_names_the_first_objective_when_a_measured_one_comes_first(tmp_path: Path, cifar_dir: Path) -> None:
     """`params` first: the best trial is the smallest model; the header shows its params, not a val_accuracy."""
     run = _run(tmp_path, cifar_dir, "small", {"name": "random"}, [{"params": "minimize"}, {"val_accuracy": "maximize"}])

@@ -79,6 +79,7 @@ def best_of(study: dict) -> optuna.trial.FrozenTrial:
     return optuna.load_study(study_name="shop", storage=study["storage"]).best_trial
 
 
+@pytest.mark.slow
 def test_retrain_trains_the_best_params_on_training_and_validation_data(study: dict, retrained: dict) -> None:
     best = best_of(study)
     run = retrained["run"]
@@ -111,6 +112,7 @@ def test_retrain_trains_the_best_params_on_training_and_validation_data(study: d
     assert f"MLflow run {run.info.run_id}" in out.stdout and "hpsearch export shop --retrained" in out.stdout
 
 
+@pytest.mark.slow
 def test_a_retrain_run_is_not_a_trial_run(study: dict, retrained: dict) -> None:
     """`check` still finds exactly one run per trial: the retrain run is left out of trial listings."""
     result = CliRunner().invoke(main, ["check", "shop", *where(study)[:4]])
@@ -118,6 +120,7 @@ def test_a_retrain_run_is_not_a_trial_run(study: dict, retrained: dict) -> None:
     assert "consistent" in result.output
 
 
+@pytest.mark.slow
 def test_export_retrained_writes_the_retrain_run_s_model(study: dict, retrained: dict, tmp_path: Path) -> None:
     from hpsearch.study._best_model import load_checkpoint
 
@@ -135,6 +138,7 @@ def test_export_retrained_writes_the_retrain_run_s_model(study: dict, retrained:
     assert client.get_model_version("shop", version).tags["retrained_run"] == run_id
 
 
+@pytest.mark.slow
 def test_export_retrained_before_any_retrain_is_one_line(study: dict, tmp_path: Path) -> None:
     for db in ("optuna.db", "mlflow.db"):
         backup(study["pristine"] / db, tmp_path / db)
@@ -153,12 +157,14 @@ def test_export_retrained_and_trial_together_is_one_line_before_anything_is_read
     assert not (store / "optuna.db").exists() and not (store / "mlflow.db").exists()  # no store opened, let alone created
 
 
+@pytest.mark.slow
 def test_retrain_of_an_unknown_study_is_one_line(study: dict) -> None:
     result = CliRunner().invoke(main, ["retrain", "nope", *where(study)])
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr.startswith("Error: No study named 'nope'") and result.stderr.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_retrain_on_other_data_is_refused_and_writes_nothing(study: dict, retrained: dict, tmp_path: Path) -> None:
     other = write_npz(tmp_path / "other.npz", size=16)
     before = len(retrain_runs(study))
@@ -168,6 +174,7 @@ def test_retrain_on_other_data_is_refused_and_writes_nothing(study: dict, retrai
     assert len(retrain_runs(study)) == before
 
 
+@pytest.mark.slow
 def test_retraining_again_makes_a_new_run_and_export_uses_the_newest(study: dict, retrained: dict, tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["retrain", "shop", "--epochs", "1", *where(study)])
     assert result.exit_code == 0, result.output
@@ -244,6 +251,7 @@ def test_a_kfold_study_retrains_on_every_fold(store: Path, tmp_path: Path) -> No
     assert "test rows match Keras" in exported.stdout
 
 
+@pytest.mark.slow
 def test_a_kfold_study_checks_consistent_and_export_trial_says_only_the_best_keeps_a_model(store: Path, tmp_path: Path) -> None:
     """K-fold trials keep no model (only the best gets one, when the study ends): `check` expects
     none, and `export --trial` of another trial says so in one line instead of a failed download."""

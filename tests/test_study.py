@@ -36,6 +36,7 @@ def mlflow_client() -> MlflowClient:
     return MlflowClient(normalize_tracking_uri(resolve_locations().tracking_uri))
 
 
+@pytest.mark.slow
 def test_pruning_really_prunes(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     sections = {
         "pruner": {"name": "threshold", "lower": 2.0},  # accuracy is never >= 2: prune at the first report

@@ -168,6 +168,7 @@ def build(hp):
 """
 
 
+@pytest.mark.slow
 def test_a_builder_for_a_regression_table_gets_raw_outputs(store: Path, tmp_path: Path) -> None:
     """The output follows the task: one raw value per example, the task's loss, val_loss the objective."""
     from test_task_wiring import _regression_csv
@@ -184,6 +185,7 @@ def test_a_builder_for_a_regression_table_gets_raw_outputs(store: Path, tmp_path
     assert run.data.params["model.units"] in {"4", "8"} and "val_loss" in run.data.metrics
 
 
+@pytest.mark.slow
 def test_a_module_builder_trains_and_is_recorded_with_its_source_file(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     space = {"model": {"width": 4, "stages": 2, "blocks_per_stage": 1, "activation": "relu"}, "optimizer": {"adam": {}}, "batch_size": 64}
     path = write_study(tmp_path / "res.yaml", model="hpsearch.studies.resnet_small:build", search_space=space, training={"max_epochs": 1}, budget={"trials": 1})
