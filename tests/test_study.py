@@ -357,6 +357,7 @@ def test_a_silent_worker_on_another_machine_has_its_trial_retried(kind: str, tmp
 
 
 @pytest.mark.parametrize("kind", _backends("sqlite", "postgresql"))
+@pytest.mark.slow
 def test_a_worker_killed_on_another_machine_is_detected_by_its_missing_heartbeat(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -142,6 +142,7 @@ def test_a_param_dependent_bug_fails_its_trial_with_the_traceback_and_the_study_
     assert run.data.params["model.width"] == "4" and run.data.params["model.activation"] == "relu"
 
 
+@pytest.mark.slow
 def test_a_builder_that_keeps_failing_is_stopped_by_max_consecutive_failures(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     buggy = NET.replace("def build(hp):\n", "def build(hp):\n    if hp['width'] == 6:\n        raise ValueError('width 6 is broken')\n")
     path = _user_study(tmp_path, "broken", buggy, budget={"trials": 5, "max_consecutive_failures": 2})
