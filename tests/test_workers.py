@@ -171,20 +171,11 @@ def test_kill_9_then_the_same_command_resumes_the_trial(tmp_path: Path, cifar_di
 # ----------------------------------------------------------------------------- Ctrl-C, SIGTERM
 
 
-# Quarantined, not hidden: the test runs and reports XFAIL/XPASS. Once in five runs (a clean-clone CI
-# rehearsal on 2026-11-30) the trial's very first MLflow write found mlflow.db "database is locked" and
-# kept failing until the signal, so the study exited 1 instead of 130; not reproduced in 4 local runs.
-# Which connection held SQLite's write lock is open (see the closing note of that session).
-#: Known defect, not yet fixed: a signal that lands while a trial's MLflow write is inside its SQLite
-#: transaction raises from the signal handler there (study/_workers._raise_terminated inside
-#: tracking/_runs.log_epoch); the interrupted transaction keeps SQLite's write lock, the closing writes
-#: then fail with "database is locked", and the process exits 1 instead of 130. Fix: defer the
-#: interruption until a tracking write completes. Seen for SIGINT and for SIGTERM under CI load.
-_SQLITE_LOCK_FLAKE = pytest.mark.xfail(strict=False, reason="signal inside an MLflow SQLite write leaves the lock held (known defect)")
-
-
+# A signal that landed inside a trial's MLflow SQLite write used to leave its lock held, so the closing
+# writes failed and the study exited 1 (seen under CI load); hpsearch._interrupts now defers the
+# signal until the write ends, and tests/test_interrupts.py reproduces that case deterministically.
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [pytest.param(signal.SIGINT, marks=_SQLITE_LOCK_FLAKE), pytest.param(signal.SIGTERM, marks=_SQLITE_LOCK_FLAKE)], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_interrupt_stops_cleanly_and_resumes(tmp_path: Path, cifar_dir: Path, sig: signal.Signals) -> None:
     write_study(tmp_path / "stoppable.yaml", **SLOW_STUDY)
     args = ["study", "stoppable.yaml", "--data-dir", str(cifar_dir)]

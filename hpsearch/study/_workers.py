@@ -9,7 +9,6 @@ grace period; trials of other machines are left to the heartbeat.
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from typing import Any
 import psutil
 
 from hpsearch._errors import UsageError
+from hpsearch._interrupts import Terminated, install_signal_handlers
 
 __all__ = [
     "worker_identity",
@@ -116,14 +116,7 @@ def spawn_worker(args: Sequence[str], *, gpu: str | None, env: Mapping[str, str]
     return subprocess.Popen([sys.executable, "-m", "hpsearch", "worker", *args], env=child_env)
 
 
-class Terminated(KeyboardInterrupt):
-    """Raised in the main thread on SIGTERM, so termination takes the Ctrl-C path."""
-
-
-def _raise_terminated(signum: int, frame: Any) -> None:
-    raise Terminated(f"signal {signal.Signals(signum).name}")
-
-
 def install_sigterm_handler() -> None:
-    """Make SIGTERM behave like Ctrl-C (clean stop, resumable)."""
-    signal.signal(signal.SIGTERM, _raise_terminated)
+    """Make SIGTERM behave like Ctrl-C (clean stop, resumable), and let neither signal land inside
+    a store write (see :mod:`hpsearch._interrupts`)."""
+    install_signal_handlers()

@@ -23,6 +23,7 @@ from mlflow.entities import Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
 from hpsearch._errors import RuntimeFailure, UsageError
+from hpsearch._interrupts import signal_safe
 from hpsearch._locations import redact
 from hpsearch.tracking._runs import RunSummary, TrialRun
 from hpsearch.tracking._uris import normalize_tracking_uri
@@ -108,6 +109,11 @@ def study_experiments(tracking_uri: str) -> list[tuple[str, str, bool]]:
     return [(e.name, e.experiment_id, VIEW_TAG in e.tags) for e in found]
 
 
+# Ctrl-C/SIGTERM wait for an MLflow call to return: an interrupt inside an SQLite write would leave
+# its lock held, and the stopped trial could not record how it stopped.
+_SafeMlflowClient = signal_safe(MlflowClient)
+
+
 class StudyTracking:
     """MLflow side of one study: its experiment and parent run, and factories for trial runs."""
 
@@ -121,7 +127,7 @@ class StudyTracking:
         # (create=False: report, check, export) create nothing and take no lock, so they also work
         # on a store in a folder they may only read.
         with creation_lock(self.tracking_uri) if create else contextlib.nullcontext():
-            self.client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            self.client = _SafeMlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
             self.experiment_id = self._experiment(create)
         self.parent_run_id: str | None = None
 
