@@ -62,6 +62,7 @@ class TrialAttr(StrEnum):
     TRACEBACK = "traceback"
     EPOCHS_TRAINED = "epochs_trained"
     BEST_EPOCH = "best_epoch"
+    TIE_BREAK = "tie_break"  #: the objective's tie-breaker (``val_loss``) at the best epoch; ranks equal values
     RESUMED_FROM_EPOCH = "resumed_from_epoch"
     WORKER = "hpsearch.worker"  #: the identity of the process running it
     FOLD_VALUES = "fold_values"  #: K-fold: each fold's objective at the trial's best epoch

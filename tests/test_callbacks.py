@@ -116,6 +116,29 @@ def test_best_checkpoint_saves_only_improvements(tmp_path) -> None:
     assert reloaded.evaluate(*data(16), verbose=0)[0] == pytest.approx(best.best, rel=1e-4)
 
 
+def test_equal_values_go_to_the_epoch_with_the_lower_tie_breaker(tmp_path) -> None:
+    """The best checkpoint and the runner's best epoch agree: the highest val_accuracy, and among
+    epochs that share it the lowest val_loss (without a tie-breaker: the first of them)."""
+    from hpsearch.trial._runner import _best
+
+    logs = [
+        {"val_accuracy": 0.9, "val_loss": 0.5},
+        {"val_accuracy": 1.0, "val_loss": 0.3},
+        {"val_accuracy": 1.0, "val_loss": 0.2},
+        {"val_accuracy": 1.0, "val_loss": 0.25},
+        {"val_accuracy": 0.95, "val_loss": 0.1},
+    ]
+    history = [{"epoch": i + 1, **row} for i, row in enumerate(logs)]
+    for tie_break, expected in (("val_loss", 2), (None, 1)):
+        best = cb.BestCheckpoint(TrialCheckpoints(tmp_path / str(tie_break)), "val_accuracy", "max", tie_break)
+        best.set_model(tiny_model())
+        for epoch, row in enumerate(logs):
+            best.on_epoch_end(epoch, row)
+        assert (best.best, best.best_epoch) == (1.0, expected)
+        assert _best(history, "val_accuracy", "maximize", tie_break) == (1.0, expected + 1)  # history epochs are 1-based
+    assert _best(history, "val_loss", "minimize", None) == (0.1, 5)
+
+
 def test_resumable_state_survives_a_new_fit(tmp_path) -> None:
     ckpt = TrialCheckpoints(tmp_path)
     model = tiny_model()

@@ -262,6 +262,9 @@ def test_sections_declare_their_defaults_once_and_validate_when_built() -> None:
     assert parse_study_dict({"training": None, "sampler": None}, name="plain") == StudyConfig(name="plain")
     assert HeartbeatConfig.model_validate({"interval": 5}).grace_period == 15  # omitted: three intervals
     assert ObjectiveConfig.model_validate({"metric": "val_loss"}).direction == "minimize"
+    # equal values are decided by val_loss, for any validation metric but val_loss itself
+    tie_breaks = {m: ObjectiveConfig.model_validate({"metric": m}).tie_break for m in ("val_accuracy", "val_auc", "val_loss", "accuracy")}
+    assert tie_breaks == {"val_accuracy": "val_loss", "val_auc": "val_loss", "val_loss": None, "accuracy": None}
     assert TrainingConfig(max_epochs=3.0).max_epochs == 3
     for bad in ({"max_epochs": 0}, {"max_epochs": True}, {"max_epochs": "3"}, {"epochs": 3}):
         with pytest.raises(ValidationError):

@@ -26,6 +26,7 @@ STORED = {
         "TRACEBACK": "traceback",
         "EPOCHS_TRAINED": "epochs_trained",
         "BEST_EPOCH": "best_epoch",
+        "TIE_BREAK": "tie_break",
         "RESUMED_FROM_EPOCH": "resumed_from_epoch",
         "WORKER": "hpsearch.worker",
         "FOLD_VALUES": "fold_values",

@@ -213,3 +213,18 @@ def test_one_ranking_best_first_in_the_study_direction_and_none_without_a_comple
         assert best_trial(study).number == study.best_trial.number  # as Optuna
         assert [t.value for t in ranked(study.trials, study.direction, top=2)] == ([0.9, 0.9] if best == 0.9 else [0.1, 0.5])
         assert best_value(study.trials, study.direction) == best
+
+
+def test_equal_values_rank_by_the_tie_breaker_at_the_best_epoch() -> None:
+    """126 validation images give accuracy in steps of 0.8%, so several trials often share the best
+    value; the one with the lower val_loss at its best epoch ranks first (none recorded: last)."""
+    from hpsearch.keys import TrialAttr
+    from hpsearch.study._ranking import best_trial, ranked
+
+    study = optuna.create_study(direction="maximize")
+    add(study, TrialState.COMPLETE, 1.0)  # no tie-breaker recorded (a study from before it was)
+    add(study, TrialState.COMPLETE, 1.0, **{TrialAttr.TIE_BREAK: 0.30})
+    add(study, TrialState.COMPLETE, 0.9, **{TrialAttr.TIE_BREAK: 0.01})  # a lower loss never beats a higher value
+    add(study, TrialState.COMPLETE, 1.0, **{TrialAttr.TIE_BREAK: 0.12})
+    assert [t.number for t in ranked(study.trials, study.direction)] == [3, 1, 0, 2]
+    assert best_trial(study).number == 3

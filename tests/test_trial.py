@@ -59,6 +59,8 @@ def test_a_trial_trains_logs_and_keeps_its_best_checkpoint(tmp_path: Path, pipel
     assert sorted(frozen.intermediate_values) == [1, 2]  # Optuna's steps are the same epoch numbers
     assert frozen.user_attrs[TrialAttr.BEST_EPOCH] in (1, 2)
     assert frozen.intermediate_values[frozen.user_attrs[TrialAttr.BEST_EPOCH]] == outcome.value
+    best_row = outcome.history[frozen.user_attrs[TrialAttr.BEST_EPOCH] - 1]  # val_loss there breaks ties between trials
+    assert frozen.user_attrs[TrialAttr.TIE_BREAK] == pytest.approx(best_row["val_loss"])
     runner.close(outcome, value=frozen.value)
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED" and run.data.tags["hpsearch.state"] == "COMPLETE"

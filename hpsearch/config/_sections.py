@@ -192,6 +192,14 @@ class ObjectiveConfig(_Section):
     metric: str = "val_accuracy"
     direction: str = "maximize"  #: omitted: the direction that makes ``metric`` better
 
+    @property
+    def tie_break(self) -> str | None:
+        """The metric that decides between epochs or trials with the same ``metric``: ``val_loss``
+        for any other validation metric, else none. Accuracy on a small validation set takes few
+        values (126 images: steps of 0.8%), so ties are common; the lower loss is the more
+        confident model, and the better guess for unseen data."""
+        return "val_loss" if self.metric.startswith("val_") and self.metric != "val_loss" else None
+
     @classmethod
     def _derived_defaults(cls, raw: dict[str, Any]) -> dict[str, Any]:
         metric = raw.get("metric", cls.model_fields["metric"].default)

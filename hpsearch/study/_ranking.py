@@ -1,8 +1,9 @@
 """Which trial is best: the one ranking every part of hpsearch uses (the session's test
 evaluation, ``show``, the tables, the report, ``export``).
 
-Completed trials rank by value in the study's direction, ties by trial number (as Optuna's
-``study.best_trial``); in a full table pruned trials follow by their last value, then failed,
+Completed trials rank by value in the study's direction, equal values by the tie-breaker at
+their best epoch (``val_loss``, lower first: :attr:`~hpsearch.config.ObjectiveConfig.tie_break`),
+then by trial number (as Optuna's ``study.best_trial``); in a full table pruned trials follow by their last value, then failed,
 running and waiting ones. A study without a completed trial has no best trial (``None``), never
 an exception.
 
@@ -20,6 +21,8 @@ import optuna
 from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+from hpsearch.keys import TrialAttr
+
 __all__ = ["rank_key", "maximizing", "ranked", "best_trial", "best_value", "first_value", "pareto_front", "objective_names"]
 
 _STATE_ORDER = {TrialState.COMPLETE: 0, TrialState.PRUNED: 1, TrialState.FAIL: 2, TrialState.RUNNING: 3, TrialState.WAITING: 4}
@@ -33,7 +36,8 @@ def first_value(trial: FrozenTrial) -> float | None:
 
 def rank_key(trial: FrozenTrial, maximize: bool | Sequence[bool]) -> tuple[float, ...]:
     """Sort key, best first: state (complete, pruned, failed, running, waiting), then value in the
-    study's direction (a missing or NaN value last), then trial number.
+    study's direction (a missing or NaN value last), then the tie-breaker recorded at the trial's
+    best epoch (lower first; none last), then trial number.
 
     ``maximize`` per objective (a multi-objective study): ranked by the first objective, ties by
     the next ones -- so the best trial is always on the Pareto front.
@@ -41,7 +45,8 @@ def rank_key(trial: FrozenTrial, maximize: bool | Sequence[bool]) -> tuple[float
     ways = [maximize] if isinstance(maximize, bool) else list(maximize)
     values = list(trial.values or [])[: len(ways)] or [float("nan")]
     scores = [float("inf") if v is None or v != v else (-v if up else v) for v, up in zip(values, ways)]
-    return (_STATE_ORDER.get(trial.state, 9), *scores, trial.number)
+    tie = trial.user_attrs.get(TrialAttr.TIE_BREAK)
+    return (_STATE_ORDER.get(trial.state, 9), *scores, float("inf") if tie is None else float(tie), trial.number)
 
 
 def _maximize(direction: StudyDirection) -> bool:

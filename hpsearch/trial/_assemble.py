@@ -45,6 +45,7 @@ class TrialCallbacks:
         trial: optuna.Trial,
         monitor: str,
         mode: str,
+        tie_break: str | None = None,
         plateau: Plateau | None,
         patience: int | None,
         remote: bool,
@@ -57,7 +58,7 @@ class TrialCallbacks:
         done = resume.history or None  # per-epoch logs restart from what the resume state has
         history = cb.HistoryRecorder(done)
         nan_guard = cb.NaNGuard()
-        best = cb.BestCheckpoint(checkpoints, monitor, mode)
+        best = cb.BestCheckpoint(checkpoints, monitor, mode, tie_break)
         epoch_logs: list[Any] = [
             cb.EpochCSVLogger(checkpoints.directory / CSV_LOG, done),
             cb.TensorBoardScalars(checkpoints.directory / BOARD_LOG, done),

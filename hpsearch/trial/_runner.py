@@ -50,13 +50,27 @@ __all__ = ["TrialRunner", "EpochCallback"]
 EpochCallback = Callable[[int, int, Mapping[str, Any]], None]
 
 
-def _best(history: list[dict[str, float]], metric: str, direction: str) -> tuple[float | None, int | None]:
-    scored = [(row[metric], int(row["epoch"])) for row in history if metric in row and math.isfinite(row[metric])]
+def _best(history: list[dict[str, float]], metric: str, direction: str, tie_break: str | None = None) -> tuple[float | None, int | None]:
+    """The best value of ``metric`` and its epoch; equal values go to the lower ``tie_break``
+    (then the earlier epoch), as :class:`~hpsearch.trial.callbacks.BestCheckpoint` picks them."""
+    sign = -1.0 if direction == "maximize" else 1.0
+
+    def tie(row: dict[str, float]) -> float:
+        value = row.get(tie_break, math.inf) if tie_break else math.inf
+        return value if math.isfinite(value) else math.inf
+
+    scored = [(sign * row[metric], tie(row), int(row["epoch"]), row[metric]) for row in history if metric in row and math.isfinite(row[metric])]
     if not scored:
         return None, None
-    pick = max if direction == "maximize" else min
-    value, epoch = pick(scored, key=lambda t: t[0])
+    _, _, epoch, value = min(scored)
     return value, epoch
+
+
+def _tie_break_value(outcome: TrialOutcome, tie_break: str | None) -> float | None:
+    """The tie-breaker at the trial's best epoch (what ranks trials with equal values)."""
+    row = next((r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch), None)
+    value = row.get(tie_break) if row is not None and tie_break else None
+    return float(value) if value is not None and math.isfinite(value) else None
 
 
 class TrialRunner:
@@ -139,6 +153,9 @@ class TrialRunner:
         trial.set_user_attr(TrialAttr.EPOCHS_TRAINED, outcome.epochs_trained)
         if outcome.best_epoch is not None:
             trial.set_user_attr(TrialAttr.BEST_EPOCH, outcome.best_epoch)
+            tie = _tie_break_value(outcome, self.config.objective.tie_break)
+            if tie is not None:
+                trial.set_user_attr(TrialAttr.TIE_BREAK, tie)
         if outcome.reason:
             trial.set_user_attr(TrialAttr.FAIL_REASON, outcome.reason)
         if outcome.run is not None:
@@ -271,6 +288,7 @@ class TrialRunner:
             trial=trial,
             monitor=cfg.objective.metric,
             mode="max" if cfg.objective.direction == "maximize" else "min",
+            tie_break=cfg.objective.tie_break,
             plateau=plan.plateau,
             patience=cfg.training.early_stopping_patience,
             remote=self.tracking.remote,
@@ -302,7 +320,7 @@ class TrialRunner:
         history = callbacks.history.history
         outcome.history = history
         outcome.epochs_trained = len(history)
-        value, outcome.best_epoch = _best(history, monitor, self.config.objective.direction)
+        value, outcome.best_epoch = _best(history, monitor, self.config.objective.direction, self.config.objective.tie_break)
         if callbacks.nan_guard.diverged_at is not None:
             epoch, batch = callbacks.nan_guard.diverged_at
             outcome.state = State.FAIL

@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["MissingMetricError", "monitored_value", "better"]
+__all__ = ["MissingMetricError", "monitored_value", "better", "better_or_tied"]
 
 
 class MissingMetricError(KeyError):
@@ -43,3 +43,18 @@ def better(mode: str) -> Callable[[float, float | None], bool]:
         return best is None or (value > best if mode == "max" else value < best)
 
     return is_better
+
+
+def better_or_tied(mode: str) -> Callable[[float, float | None, float | None, float | None], bool]:
+    """``is_best(value, tie, best, best_tie)``: ``value`` improves on ``best``, or equals it with a
+    lower tie-breaker (a loss: lower is better; ``None``: no tie-breaker, the earlier one stays)."""
+    improves = better(mode)
+
+    def is_best(value: float, tie: float | None, best: float | None, best_tie: float | None) -> bool:
+        if improves(value, best):
+            return True
+        if value != best or tie is None or math.isnan(tie):
+            return False
+        return best_tie is None or tie < best_tie
+
+    return is_best
