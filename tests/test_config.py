@@ -56,6 +56,42 @@ def test_identity_ignores_budget_but_not_search_space() -> None:
     assert config.with_overrides(subset=100).identity() != config.identity()
 
 
+ENQUEUE_SPACE = """
+search_space:
+  optimizer:
+    adam: {}
+    sgd:
+      momentum: {low: 0.5, high: 0.99}
+  learning_rate: {low: 1.0e-4, high: 1.0e-1, log: true}
+"""
+
+
+def test_enqueue_sets_are_checked_against_the_space_and_are_not_the_study_identity(tmp_path: Path) -> None:
+    text = ENQUEUE_SPACE + "enqueue:\n  - {optimizer: adam, learning_rate: 1.0e-3}\n  - optimizer: {sgd: {momentum: 0.9}}\n"
+    config = load_study_config(str(write(tmp_path, text)))
+    assert config.queued_params() == [{"optimizer": "adam", "learning_rate": 0.001}, {"optimizer": "sgd", "sgd.momentum": 0.9}]
+    assert parse_study_dict(config.to_dict(), name=config.name, source=config.source) == config  # stored and read back
+    plain = load_study_config(str(write(tmp_path, ENQUEUE_SPACE)))
+    assert "enqueue" not in plain.to_dict() and plain.identity() == config.identity()  # the list may change between runs
+
+
+@pytest.mark.parametrize(
+    ("enqueue", "message"),
+    [
+        ("3", "enqueue: expected a list of param sets ({parameter: value} mappings), got 3."),
+        ("[{learning_rate: 1.0}]", "enqueue: set 1: learning_rate: 1.0 is outside the study's range [0.0001, 0.1]."),
+        ("[{optimizer: adam}, {lr: 0.1}]", "enqueue: set 2: lr: not a parameter of the search space (parameters: optimizer, learning_rate,"),
+        ("[{optimizer: {sgd: {momentum: 0.1}}}]", "enqueue: set 1: sgd.momentum: 0.1 is outside the study's range [0.5, 0.99]."),
+    ],
+)
+def test_a_bad_enqueue_set_is_one_line(tmp_path: Path, enqueue: str, message: str) -> None:
+    path = write(tmp_path, ENQUEUE_SPACE + f"enqueue: {enqueue}\n")
+    with pytest.raises(UsageError) as raised:
+        load_study_config(str(path))
+    assert str(raised.value).startswith(f"{path}: {message}")
+    assert "\n" not in str(raised.value)
+
+
 def test_omitted_entries_are_fixed_at_defaults(tmp_path: Path) -> None:
     config = load_study_config(str(write(tmp_path, "search_space:\n  learning_rate: {low: 1e-4, high: 1e-2, log: true}\n")))
     space = config.search_space

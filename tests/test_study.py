@@ -92,11 +92,16 @@ def test_consecutive_failures_stop_the_study(store: Path, tmp_path: Path, cifar_
 
 @pytest.mark.slow
 def test_running_again_continues_to_the_new_total(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
-    first = run_study(request(tmp_path, cifar_dir, trials=1))
+    # the study file's enqueue: set runs first, once: running the file again does not queue it again
+    queued = {"sections": {"enqueue": [{"optimizer": "sgd", "learning_rate": 0.005}]}}
+    first = run_study(request(tmp_path, cifar_dir, trials=1, **queued))
     assert first.counts.finished == 1
-    second = run_study(request(tmp_path, cifar_dir, trials=2))
+    second = run_study(request(tmp_path, cifar_dir, trials=2, **queued))
     trials = load().trials
     assert [t.number for t in trials] == [0, 1] and second.counts.finished == 2
+    assert {k: trials[0].params[k] for k in ("optimizer", "learning_rate")} == {"optimizer": "sgd", "learning_rate": 0.005}
+    assert trials[0].user_attrs["hpsearch.enqueued_from"].endswith("quick.yaml (enqueue:)")
+    assert "hpsearch.enqueued_from" not in trials[1].user_attrs
     # re-seeding mixes in the trial count: the resumed run does not replay trial 0's draw
     assert trials[0].params["learning_rate"] != trials[1].params["learning_rate"]
     assert second.parent_run_id == first.parent_run_id

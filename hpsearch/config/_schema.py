@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, Field, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from hpsearch._errors import UsageError, closest, did_you_mean
@@ -20,6 +20,7 @@ from hpsearch import catalog as _catalog
 from hpsearch.config._checks import check_schedules_act, validate_study_name
 from hpsearch.config._model import BUILDER_FORMS, BuilderRef, is_builder_ref, parse_builder_ref
 from hpsearch.config._metrics import parse_metrics
+from hpsearch.config._param_sets import parse_param_sets, queued_params
 from hpsearch.config._objectives import Objective, check_strategies, objectives_layout, parse_objectives
 from hpsearch.config._problems import Problem, as_mapping, join, show, unknown_key
 from hpsearch.config._sections import (
@@ -62,6 +63,9 @@ class StudyConfig(_Frozen):
     validation: ValidationConfig | None = None  #: ``None``: the held-out validation split
     training: TrainingConfig = Field(default_factory=TrainingConfig)
     search_space: SearchSpace = Field(default=None, validate_default=True)  # type: ignore[assignment] - parsed for the model
+    #: Param sets to run first (``hpsearch enqueue``'s syntax; a set may fix only some parameters).
+    #: Not part of the study's identity: the list may grow, and a set already queued or run is skipped.
+    enqueue: Annotated[tuple[dict[str, Any], ...] | None, BeforeValidator(parse_param_sets)] = None
     sampler: SamplerConfig = Field(default_factory=SamplerConfig)
     pruner: PrunerConfig = Field(default_factory=PrunerConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
@@ -154,6 +158,15 @@ class StudyConfig(_Frozen):
         return self
 
     @model_validator(mode="after")
+    def _param_sets_fit_space(self) -> StudyConfig:
+        self.queued_params()  # every enqueue: set names parameters of the space, with values it can take
+        return self
+
+    def queued_params(self) -> list[dict[str, Any]]:
+        """The Optuna params of each ``enqueue:`` set (only what the study searches)."""
+        return queued_params(self.enqueue or (), self.search_space, need_all=self.sampler.name == "grid")
+
+    @model_validator(mode="after")
     def _strategies_fit_objectives(self) -> StudyConfig:
         check_strategies(self.objectives, self.sampler.name, self.pruner.name, self.validation)
         return self
@@ -181,7 +194,7 @@ class StudyConfig(_Frozen):
             if key in self.NOT_IN_FILE:
                 continue
             value = getattr(self, key)
-            if key in self.OPTIONAL and value is None:
+            if key in (*self.OPTIONAL, "enqueue") and value is None:
                 continue
             if key == "objective" and self.objectives is not None:
                 continue  # implied by objectives:
@@ -324,16 +337,12 @@ _NESTED_KEYS = _nested_keys()
 
 def _hint(key: str) -> str:
     """`` (did you mean 'x'?)`` for the closest top-level key, or key inside a section, if any is close."""
-    top, nested = closest(key, _FILE_KEYS), closest(key, _NESTED_KEYS)
-    if nested and (not top or _similarity(key, nested) > _similarity(key, top)):
-        return f" (did you mean '{_NESTED_KEYS[nested]}'?)"
-    return did_you_mean(key, _FILE_KEYS)
-
-
-def _similarity(a: str, b: str) -> float:
     import difflib
 
-    return difflib.SequenceMatcher(None, a, b).ratio()
+    top, nested = closest(key, _FILE_KEYS), closest(key, _NESTED_KEYS)
+    if nested and (not top or difflib.SequenceMatcher(None, key, nested).ratio() > difflib.SequenceMatcher(None, key, top).ratio()):
+        return f" (did you mean '{_NESTED_KEYS[nested]}'?)"
+    return did_you_mean(key, _FILE_KEYS)
 
 
 def _model_layout(raw: Any, *, name: str, source: str) -> dict[str, Any]:

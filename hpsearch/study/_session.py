@@ -36,6 +36,7 @@ from hpsearch.study._model_check import check_model, record_builder
 from hpsearch.study._open import check_seed, fresh_seed, load_study, open_study, stored_config, stored_seed, target_trials
 from hpsearch.study._storage import canonical
 from hpsearch.study._ranking import best_trial
+from hpsearch.study._queue import enqueue_param_sets
 from hpsearch.study._reporter import NullReporter, Reporter
 from hpsearch.study._storage import check_storage, parse_storage_url
 from hpsearch.tasks._plan import settle
@@ -261,6 +262,8 @@ def run_study(
         study, config = open_study(config, locations, data_fingerprint=dataset.fingerprint(), fresh=request.fresh)
         record_data_source(study, dataset)
         builder_note = record_builder(study, config, builder)
+        # The study file's enqueue: sets, once (under the lock: processes started together queue them once)
+        queued, _ = enqueue_param_sets(study, config.queued_params(), f"{config.source} (enqueue:)") if config.enqueue else (0, 0)
         if request.fresh:
             shutil.rmtree(locations.checkpoint_root / config.name, ignore_errors=True)
         tracking = _open_tracking(config, locations, study, fresh=request.fresh)
@@ -271,6 +274,8 @@ def run_study(
     reporter = reporter_factory(config, target, counts.finished) if reporter_factory else NullReporter()
     if builder_note:
         reporter.message(builder_note)
+    if queued:
+        reporter.message(f"Queued {queued} param set(s) from the study file's enqueue: list, to run first.")
     study_dir = locations.checkpoint_root / config.name
     upload_pending(tracking, study_dir, reporter)
 
