@@ -101,6 +101,35 @@ def test_enqueued_sets_run_first_with_exactly_their_values(store: Path) -> None:
     assert len(trials) == 6 and all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
 
 
+GROUP_SPACE = {**SPACE, "augmentation": {"translation": {"low": 0.0, "high": 0.1}, "zoom": 0.05}}
+
+
+def test_group_roles_paste_and_queue_like_the_others(store: Path) -> None:
+    """A group role (augmentation, a model's knobs) is written as {knob: value}, or with its flat
+    names; `show --best --format yaml` and `enqueue` used to fail on it with a KeyError."""
+    study = run_tiny(store, "g", trials=2, search_space=GROUP_SPACE)
+    result = CliRunner().invoke(main, ["show", "g", "--best", "--format", "yaml"])
+    assert result.exit_code == 0, result.output
+    pasted = yaml.safe_load(result.output)["search_space"]["augmentation"]
+    assert (pasted["translation"], pasted["zoom"]) == (best_trial(study).params["augmentation.translation"], 0.05)
+    assert pasted["horizontal_flip"] is False  # knobs left out of the study file are written at their defaults
+    queue = store.parent / "queue.yaml"
+    queue.write_text(yaml.safe_dump([{"augmentation": {"translation": 0.02, "zoom": 0.05}}, {"augmentation.translation": 0.07}]))
+    result = CliRunner().invoke(main, ["enqueue", "g", str(queue)])
+    assert result.exit_code == 0 and "Queued 2 param set(s)" in result.output, result.output
+    assert [t.system_attrs["fixed_params"] for t in study.get_trials()[2:]] == [{"augmentation.translation": 0.02}, {"augmentation.translation": 0.07}]
+    for bad, message in (
+        ({"augmentation": {"shear": 0.1}}, "augmentation.shear: augmentation has no option 'shear' (options: horizontal_flip, "),
+        ({"augmentation": {"translation": 0.5}}, "augmentation.translation: 0.5 is outside the study's range [0.0, 0.1]."),
+        ({"augmentation": {"zoom": 0.1}}, "augmentation.zoom: the study fixes it at 0.05, got 0.1."),
+        ({"augmentation": 0.1}, "augmentation: expected a mapping of augmentation option -> value, got 0.1."),
+    ):
+        queue.write_text(yaml.safe_dump(bad))
+        result = CliRunner().invoke(main, ["enqueue", "g", str(queue)])
+        assert result.exit_code == 2 and result.output.startswith(f"Error: {queue}: {message}"), result.output
+        assert len(result.output.splitlines()) == 1
+
+
 @pytest.mark.parametrize(
     ("bad", "message"),
     [

@@ -14,9 +14,9 @@ from decimal import Decimal
 from typing import Any
 
 from hpsearch._errors import UsageError
-from hpsearch.catalog import CONDITIONAL_ROLES, SCALAR_ROLES, param_name
+from hpsearch.catalog import CONDITIONAL_ROLES, SCALAR_ROLES, Knob, param_name
 from hpsearch.config._problems import Problem, coerce, show
-from hpsearch.config._space import Choice, Conditional, Fixed, ParamSpec, SearchSpace
+from hpsearch.config._space import Choice, Conditional, Fixed, Group, ParamSpec, Range, SearchSpace
 
 __all__ = ["check_param_set", "parse_param_sets", "queued_params"]
 
@@ -51,13 +51,17 @@ def _checked(value: Any, knob: Any, spec: ParamSpec, where: str) -> Any:
     return value
 
 
-def _flat_to_nested(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """``{"optimizer": "sgd", "sgd.momentum": 0.9}`` -> ``{"optimizer": {"sgd": {"momentum": 0.9}}}``."""
+def _flat_to_nested(raw: Mapping[str, Any], groups: tuple[str, ...]) -> dict[str, Any]:
+    """``{"optimizer": "sgd", "sgd.momentum": 0.9}`` -> ``{"optimizer": {"sgd": {"momentum": 0.9}}}``;
+    a group role's ``{"augmentation.zoom": 0.1}`` -> ``{"augmentation": {"zoom": 0.1}}``."""
     nested: dict[str, Any] = {k: v for k, v in raw.items() if "." not in str(k)}
     for key, value in raw.items():
         if "." not in str(key):
             continue
         branch, _, knob = str(key).partition(".")
+        if branch in groups:
+            nested[branch] = {**dict(nested.get(branch) or {}), knob: value}
+            continue
         role = next((r for r, (table, _) in CONDITIONAL_ROLES.items() if branch in table), None)
         if role is None:
             raise UsageError(f"{key}: no role has a branch {branch!r}.")
@@ -83,14 +87,17 @@ def check_param_set(space: SearchSpace, raw: Any, where: str, *, need_all: bool 
         raw = raw["search_space"]
     if not isinstance(raw, Mapping) or not raw:
         raise UsageError(f"{where}: expected a mapping of parameter -> value, got {raw!r}.")
-    raw = _flat_to_nested(raw)
     roles = dict(space.roles())
+    raw = _flat_to_nested(raw, tuple(r for r, s in roles.items() if isinstance(s, Group)))
     params: dict[str, Any] = {}
     for role, value in raw.items():
         spec = roles.get(role)
         at = f"{where}: {role}"
         if spec is None:
             raise UsageError(f"{at}: not a parameter of the search space (parameters: {', '.join(roles)}).")
+        if isinstance(spec, Group):
+            params.update(_checked_group(spec, role, value, where))
+            continue
         if not isinstance(spec, Conditional):
             checked = _checked(value, SCALAR_ROLES[role], spec, at)
             if not isinstance(spec, Fixed):
@@ -119,6 +126,31 @@ def check_param_set(space: SearchSpace, raw: Any, where: str, *, need_all: bool 
     return params
 
 
+def _spec_knob(spec: ParamSpec) -> Knob:
+    """A group knob's type, read from its spec (a builder's knobs have no catalog entry)."""
+    if isinstance(spec, Range):
+        return Knob(int if spec.integer else float, spec.low)
+    values = [spec.value] if isinstance(spec, Fixed) else list(spec.choices)
+    kinds = {type(v) for v in values}
+    return Knob(float if kinds == {int, float} else type(values[0]), values[0])
+
+
+def _checked_group(spec: Group, role: str, value: Any, where: str) -> dict[str, Any]:
+    """The params of a group role's ``{knob: value}`` mapping (``augmentation``, a model's knobs)."""
+    if not isinstance(value, Mapping):
+        raise _fail(f"{where}: {role}", f"expected a mapping of {role} option -> value, got {value!r}")
+    knobs = dict(spec.knobs)
+    params = {}
+    for knob, knob_value in value.items():
+        name = param_name(role, knob)
+        if knob not in knobs:
+            raise _fail(f"{where}: {name}", f"{role} has no option {knob!r} (options: {', '.join(knobs) or 'none'})")
+        checked = _checked(knob_value, _spec_knob(knobs[knob]), knobs[knob], f"{where}: {name}")
+        if not isinstance(knobs[knob], Fixed):
+            params[name] = checked
+    return params
+
+
 def _require_all(space: SearchSpace, params: Mapping[str, Any], where: str) -> None:
     """The grid sampler runs a queued set only when it gives every searched parameter."""
     missing = []
@@ -129,6 +161,8 @@ def _require_all(space: SearchSpace, params: Mapping[str, Any], where: str) -> N
                 continue
             chosen = params.get(role, spec.names[0])
             missing += [param_name(chosen, k) for k, s in spec.branch(chosen).knobs if not isinstance(s, Fixed)]
+        elif isinstance(spec, Group):
+            missing += [param_name(role, k) for k, s in spec.knobs if not isinstance(s, Fixed)]
         elif not isinstance(spec, Fixed):
             missing.append(role)
     missing = [name for name in missing if name not in params]

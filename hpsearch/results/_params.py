@@ -13,7 +13,7 @@ import yaml
 
 from hpsearch._errors import UsageError
 from hpsearch.catalog import param_name
-from hpsearch.config import Conditional, Fixed, ParamSpec, SearchSpace, StudyConfig
+from hpsearch.config import Conditional, Fixed, Group, ParamSpec, SearchSpace, StudyConfig
 from hpsearch.config._param_sets import check_param_set
 from hpsearch.study._queue import enqueue_param_sets
 from hpsearch.study._ranking import first_value
@@ -36,6 +36,8 @@ def fixed_space(space: SearchSpace, params: Mapping[str, Any]) -> dict[str, Any]
             chosen = params[role] if len(spec.branches) > 1 else spec.names[0]
             knobs = spec.branch(chosen).knobs
             out[role] = {chosen: {k: _value(params, param_name(chosen, k), s) for k, s in knobs}}
+        elif isinstance(spec, Group):
+            out[role] = {k: _value(params, param_name(role, k), s) for k, s in spec.knobs}
         else:
             out[role] = _value(params, role, spec)
     return out
