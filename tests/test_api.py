@@ -14,7 +14,7 @@ from conftest import write_npz, write_study
 
 import hpsearch
 import hpsearch.testing
-from hpsearch._errors import RuntimeFailure, UsageError
+from hpsearch._errors import UsageError
 
 
 def test_importing_hpsearch_loads_neither_tensorflow_nor_mlflow() -> None:
@@ -43,7 +43,7 @@ def test_a_finished_study_reads_through_the_public_api(finished_study: dict, mon
     assert best is not None and best.state == optuna.trial.TrialState.COMPLETE
     assert frame.iloc[0]["number"] == best.number  # best first
     assert set(frame["state"]) == {"COMPLETE", "FAIL"}
-    with pytest.raises(RuntimeFailure, match="No study named .nope."):
+    with pytest.raises(UsageError, match="No study named .nope."):
         hpsearch.open_results("nope")
 
 

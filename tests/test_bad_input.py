@@ -130,9 +130,9 @@ CASES = [
     (S + ["ok.yaml", "--data-dir", "data", "--trials", "0"], 2, "Invalid value for '--trials'"),
     (S + ["ok.yaml", "--data-dir", "data", "--trials", "-2"], 2, "Invalid value for '--trials'"),
     (S + ["nope", *QUICK], 2, "No study named 'nope'"),
-    (["show", "zebra"], 1, "No study named 'zebra'. Studies in"),
-    (["show", "existin"], 1, "No study named 'existin' (did you mean 'existing'?)"),
-    (["worker", "zebra"], 1, "No study named 'zebra'"),
+    (["show", "zebra"], 2, "No study named 'zebra'. Studies in"),
+    (["show", "existin"], 2, "No study named 'existin' (did you mean 'existing'?)"),
+    (["worker", "zebra"], 2, "No study named 'zebra'"),
 ]
 
 

@@ -57,12 +57,12 @@ def test_show_of_an_unknown_study_names_it_and_the_studies_there_are(store: Path
     url = f"sqlite:///{store}/optuna.db"
     optuna.storages.RDBStorage(url)  # a storage without studies
     result = CliRunner().invoke(main, ["show", "nope"])
-    assert (result.exit_code, result.stdout) == (1, "")
+    assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == f"Error: No study named 'nope'. {url} has no studies yet.\n"
     for name in ("shop", "other"):
         optuna.create_study(study_name=name, storage=url)
     result = CliRunner().invoke(main, ["show", "nope"])
-    assert (result.exit_code, result.stdout) == (1, "")
+    assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr == f"Error: No study named 'nope'. Studies in {url}: other, shop.\n"
     result = CliRunner().invoke(main, ["show", "shp"])
     assert result.stderr == f"Error: No study named 'shp' (did you mean 'shop'?). Studies in {url}: other, shop.\n"

@@ -183,17 +183,18 @@ def test_dashboard_serves_the_study_storage_on_loopback(store: Path, monkeypatch
     import importlib.machinery
 
     study = run_tiny(store, "d", trials=1)
-    calls: list[tuple[Any, dict[str, Any]]] = []
+    calls: list[tuple[Any, ...]] = []
     fake = types.ModuleType("optuna_dashboard")
     fake.__spec__ = importlib.machinery.ModuleSpec("optuna_dashboard", None)
-    fake.run_server = lambda storage, **kw: calls.append((storage, kw))  # type: ignore[attr-defined]
+    fake.wsgi = lambda storage: ("app", storage)  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "optuna_dashboard", fake)
+    monkeypatch.setattr("hpsearch.cli._serve.serve_wsgi", lambda app, host, port: calls.append((app, host, port)))
     result = CliRunner().invoke(main, ["dashboard", "d", "--port", "18080"])
     assert result.exit_code == 0, result.output
-    assert calls == [(f"sqlite:///{store / 'optuna.db'}", {"host": "127.0.0.1", "port": 18080})]
+    assert calls == [(("app", f"sqlite:///{store / 'optuna.db'}"), "127.0.0.1", 18080)]
     assert f"http://localhost:18080/dashboard/studies/{study._study_id}" in result.output
     unknown = CliRunner().invoke(main, ["dashboard", "nope"])
-    assert unknown.exit_code == 1 and "No study named 'nope'" in unknown.output and len(calls) == 1
+    assert unknown.exit_code == 2 and "No study named 'nope'" in unknown.output and len(calls) == 1
 
 
 def test_the_real_dashboard_serves_the_study(store: Path) -> None:
@@ -229,6 +230,50 @@ def test_the_real_dashboard_serves_the_study(store: Path) -> None:
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(30)
+    assert proc.returncode == 0 and "Dashboard stopped." in proc.stdout.read()
+
+
+def test_ctrl_c_while_a_request_is_served_stops_the_server() -> None:
+    """wsgiref's request handler catches everything, so a KeyboardInterrupt raised inside a request
+    was swallowed and the dashboard went on serving; the signal now stops the server after it."""
+    import os
+    import signal
+    import socket
+    import threading
+    import urllib.request
+
+    from hpsearch.cli._serve import serve_wsgi
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C lands while the request is being answered
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [b"answered"]
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    answers: list[bytes] = []
+
+    def client() -> None:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10) as response:
+            answers.append(response.read())
+
+    def hung(signum: int, frame: Any) -> None:
+        raise AssertionError("the server was still serving 30 s after Ctrl-C")
+
+    watchdog = threading.Timer(30, lambda: os.kill(os.getpid(), signal.SIGTERM))  # a hang fails, not blocks
+    before, sigterm = signal.getsignal(signal.SIGINT), signal.signal(signal.SIGTERM, hung)
+    asker = threading.Timer(0.5, client)
+    asker.start()
+    watchdog.start()
+    try:
+        serve_wsgi(app, "127.0.0.1", port)  # returns once stopped
+    finally:
+        watchdog.cancel()
+        signal.signal(signal.SIGTERM, sigterm)
+    asker.join(10)
+    assert answers == [b"answered"]  # the request in hand was answered first
+    assert signal.getsignal(signal.SIGINT) is before  # the handlers are given back
 
 
 @pytest.mark.slow  # trains one tiny CNN (~35 s on a shared CPU)

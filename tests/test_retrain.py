@@ -160,7 +160,7 @@ def test_export_retrained_and_trial_together_is_one_line_before_anything_is_read
 @pytest.mark.slow
 def test_retrain_of_an_unknown_study_is_one_line(study: dict) -> None:
     result = CliRunner().invoke(main, ["retrain", "nope", *where(study)])
-    assert (result.exit_code, result.stdout) == (1, "")
+    assert (result.exit_code, result.stdout) == (2, "")
     assert result.stderr.startswith("Error: No study named 'nope'") and result.stderr.count("\n") == 1
 
 

@@ -78,7 +78,7 @@ def dashboard(name: str, host: str, port: int, storage: str | None, tracking_uri
 
     from hpsearch._errors import UsageError
     from hpsearch._locations import redact
-    from hpsearch.cli._serve import check_port_free, is_loopback
+    from hpsearch.cli._serve import check_port_free, is_loopback, serve_wsgi
     from hpsearch.results._read import open_read_only
 
     if importlib.util.find_spec("optuna_dashboard") is None:
@@ -90,6 +90,7 @@ def dashboard(name: str, host: str, port: int, storage: str | None, tracking_uri
     shown = "localhost" if is_loopback(host) else host
     click.echo(f"optuna-dashboard for {redact(locations.storage_url)} on http://{shown}:{port}  (Ctrl-C to stop)")
     click.echo(f"  study {name}: http://{shown}:{port}/dashboard/studies/{study_obj._study_id}")
-    from optuna_dashboard import run_server
+    from optuna_dashboard import wsgi
 
-    run_server(locations.storage_url, host=host, port=port)
+    serve_wsgi(wsgi(locations.storage_url), host, port)
+    click.echo("Dashboard stopped.")

@@ -1,5 +1,6 @@
 """Commands that start a server in place of this process: ``ui`` (the MLflow UI on the study
-store), ``server`` (an MLflow tracking server that workers share) and ``tensorboard``.
+store), ``server`` (an MLflow tracking server that workers share) and ``tensorboard``; and
+:func:`serve_wsgi`, which serves ``dashboard``'s app in this process.
 
 Each checks its port before anything starts and warns when it listens beyond this machine.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -15,12 +18,44 @@ from hpsearch.cli._noise import quiet_server
 from hpsearch.cli._options import friendly, storage_options
 from hpsearch.cli._process import become
 
-__all__ = ["check_port_free", "is_loopback", "server", "tensorboard_", "ui"]
+__all__ = ["check_port_free", "is_loopback", "serve_wsgi", "server", "tensorboard_", "ui"]
 
 
 def is_loopback(host: str) -> bool:
     """Whether ``host`` is reachable from this machine only."""
     return host in ("127.0.0.1", "localhost", "::1") or host.startswith("127.")
+
+
+def serve_wsgi(app: Callable[..., Any], host: str, port: int) -> None:
+    """Serve the WSGI ``app`` on ``host:port`` in this process until Ctrl-C or SIGTERM.
+
+    The signal asks the server to stop once the request in hand is answered. (A KeyboardInterrupt
+    raised inside a request would be swallowed by wsgiref's handler, which catches everything, and
+    the server would go on serving: with a browser polling, Ctrl-C often did nothing.)
+    """
+    import signal
+    import threading
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    class _Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # no line per request
+            pass
+
+    httpd = make_server(host, port, app, handler_class=_Quiet)
+    stopping = threading.Event()
+
+    def stop(signum: int, frame: Any) -> None:
+        if not stopping.is_set():
+            stopping.set()
+            threading.Thread(target=httpd.shutdown, daemon=True).start()  # shutdown() waits for the loop
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        httpd.serve_forever(poll_interval=0.2)
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+        httpd.server_close()
 
 
 def check_port_free(host: str, port: int) -> None:

@@ -217,14 +217,14 @@ def load_study(name: str, locations: Locations, *, rank: int = 0, for_worker: bo
     recorded, so that it samples exactly the distributions every other process samples.
 
     Raises:
-        RuntimeFailure: no such study (with the names that do exist).
-        UsageError: (worker) the study's stored choices do not match its trials.
+        UsageError: no such study (with the names that do exist; exit 2, as every command that
+            names a study gives), or (worker) the study's stored choices do not match its trials.
     """
     spec = parse_storage_url(locations.storage_url)
     probe = open_storage(locations.storage_url, create=False)
     names = _existing_names(probe)
     if name not in names:
-        raise RuntimeFailure(unknown_study(name, names, locations.storage_url))
+        raise UsageError(unknown_study(name, names, locations.storage_url))
     attrs = optuna.load_study(study_name=name, storage=probe).user_attrs
     raw = attrs.get(StudyAttr.CONFIG)
     if raw is None:
