@@ -18,6 +18,7 @@ from hpsearch.results._export import FORMATS, predict_exported
 from hpsearch.tracking._tracking import normalize_tracking_uri
 from hpsearch.cli import main
 from hpsearch.keys import StudyAttr
+from hpsearch.study._ranking import best_trial
 
 
 def args(finished_study: dict, *extra: str) -> list[str]:
@@ -30,7 +31,7 @@ def test_export_every_format(finished_study: dict, tmp_path: Path, fmt: str) -> 
     result = CliRunner().invoke(main, args(finished_study, "--format", fmt, "--output", str(out)))
     assert result.exit_code == 0, result.output
     study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
-    best = study.best_trial
+    best = best_trial(study)  # hpsearch's ranking: equal values go to the lower val_loss
     assert f"Best trial {best.number}: test accuracy" in result.output
     assert f"Wrote {fmt} model to {out}" in result.output
     assert "match Keras within" in result.output and "Registered in the MLflow Model Registry as 'shop' version" in result.output

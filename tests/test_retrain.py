@@ -18,6 +18,7 @@ from mlflow import MlflowClient
 from hpsearch.cli import main
 from hpsearch.keys import MODEL_ARTIFACT, STEPS_METRIC, RetrainParam, Role, RunStatus, Tag, param_repr
 from hpsearch.tracking._uris import normalize_tracking_uri
+from hpsearch.study._ranking import best_trial
 
 N_TRAIN, N_TEST = 250, 60  # the conftest CIFAR-10 copy: 200 training + 50 validation images, 60 test
 
@@ -76,7 +77,7 @@ def retrained(study: dict) -> dict:
 
 
 def best_of(study: dict) -> optuna.trial.FrozenTrial:
-    return optuna.load_study(study_name="shop", storage=study["storage"]).best_trial
+    return best_trial(optuna.load_study(study_name="shop", storage=study["storage"]))  # hpsearch's ranking
 
 
 @pytest.mark.slow
@@ -153,7 +154,7 @@ def test_export_retrained_before_any_retrain_is_one_line(study: dict, tmp_path: 
 def test_export_retrained_and_trial_together_is_one_line_before_anything_is_read(store: Path) -> None:
     result = CliRunner().invoke(main, ["export", "no-such-study", "--retrained", "--trial", "3"])
     assert result.exit_code == 2
-    assert result.output == "Error: --retrained and --trial 3 exclude each other: a retrain run retrains the best trial; pass one of them.\n"
+    assert result.output == "Error: --retrained and --trial 3 exclude each other: --retrained exports the newest retrain run; pass one of them.\n"
     assert not (store / "optuna.db").exists() and not (store / "mlflow.db").exists()  # no store opened, let alone created
 
 
@@ -287,3 +288,31 @@ def test_a_study_without_a_completed_trial_has_nothing_to_retrain() -> None:
     with pytest.raises(RuntimeFailure) as error:
         best_to_retrain(study)
     assert str(error.value) == "Study 'empty' has no completed trial yet, so there is nothing to retrain; run `hpsearch study empty` first."
+
+
+def test_retrain_trial_picks_a_completed_trial_or_says_which_ones_can_be() -> None:
+    from hpsearch._errors import UsageError
+    from hpsearch.study._retrain import best_to_retrain
+
+    study = optuna.create_study(study_name="some", direction="maximize")
+    study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL))
+    for value in (0.5, 0.9):
+        study.add_trial(optuna.trial.create_trial(value=value))
+    assert best_to_retrain(study).number == 2 and best_to_retrain(study, 1).number == 1
+    for number, what in ((0, "trial 0 is FAIL"), (7, "has no trial 7")):
+        with pytest.raises(UsageError) as error:
+            best_to_retrain(study, number)
+        assert str(error.value) == f"--trial {number}: study 'some' {what}; completed trials you can retrain: 1, 2 (see hpsearch show some)."
+
+
+@pytest.mark.slow
+def test_retrain_trial_retrains_that_trial(study: dict, retrained: dict) -> None:
+    other = next(t for t in optuna.load_study(study_name="shop", storage=study["storage"]).trials if t.number != best_of(study).number)
+    result = CliRunner().invoke(main, ["retrain", "shop", "--trial", str(other.number), "--epochs", "1", *where(study)])
+    assert result.exit_code == 0, result.output
+    assert f"Retraining trial {other.number} of study shop" in result.stderr
+    run = retrain_runs(study)[0]  # the newest
+    assert run.data.params[RetrainParam.SOURCE_TRIAL] == str(other.number) and run.data.tags[Tag.RETRAIN_OF] == str(other.number)
+    assert all(run.data.params[k] == param_repr(v) for k, v in other.params.items())
+    refused = CliRunner().invoke(main, ["retrain", "shop", "--trial", "99", *where(study)])
+    assert refused.exit_code == 2 and refused.stderr.startswith("Error: --trial 99: study 'shop' has no trial 99;")

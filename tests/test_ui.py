@@ -24,6 +24,7 @@ from mlflow import MlflowClient
 from hpsearch.tracking import normalize_tracking_uri, ui_path
 from hpsearch.cli import main
 from hpsearch.keys import TrialAttr
+from hpsearch.study._ranking import best_trial
 
 CHROMIUM = os.environ.get("HPSEARCH_TEST_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = os.environ.get("HPSEARCH_TEST_CHROMEDRIVER") or shutil.which("chromedriver")
@@ -114,7 +115,7 @@ def test_the_study_is_browsable_in_the_mlflow_ui(finished_study: dict, tmp_path:
     client = MlflowClient(normalize_tracking_uri(finished_study["tracking"]))
     experiment = client.get_experiment_by_name("shop")
     study = optuna.load_study(study_name="shop", storage=finished_study["storage"])
-    trial = study.best_trial
+    trial = best_trial(study)  # hpsearch's ranking (ties by val_loss), which export and the UI use
     run_id = trial.user_attrs[TrialAttr.MLFLOW_RUN_ID]
 
     port = free_port()

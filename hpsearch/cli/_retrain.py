@@ -24,15 +24,17 @@ _EPOCHS_FROM = {
 
 @click.command()
 @click.argument("name")
-@click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train (default: the best trial's best epoch).")
+@click.option("--epochs", type=click.IntRange(min=1), help="Epochs to train (default: the trial's best epoch).")
+@click.option("--trial", type=click.IntRange(min=0), help="Retrain this completed trial instead of the best (e.g. another Pareto-optimal one).")
 @recorded_data_options
 @storage_options
 @friendly
 @native_stderr_to_log()
-def retrain(name: str, epochs: int | None, data_dir: str | None, dataset: str | None, test: str | None, storage: str | None, tracking_uri: str | None) -> None:
-    """Train the best params of study NAME on training + validation data, test it, record it in MLflow.
+def retrain(name: str, epochs: int | None, trial: int | None, data_dir: str | None, dataset: str | None, test: str | None, storage: str | None, tracking_uri: str | None) -> None:
+    """Train the best params of study NAME (or --trial N's) on training + validation data, test it,
+    record it in MLflow.
 
-    It trains for the epochs the best trial needed (its best epoch; --epochs overrides) with the
+    It trains for the epochs the trial needed (its best epoch; --epochs overrides) with the
     trial's seed and no early stopping (no validation data is left), evaluates on the test set and
     logs a run tagged hpsearch.role=retrain under the study. Each retrain is a new run;
     `hpsearch export NAME --retrained` exports the newest.
@@ -46,7 +48,7 @@ def retrain(name: str, epochs: int | None, data_dir: str | None, dataset: str | 
     from hpsearch.results._retrain import open_retrain, run_retrain
     from hpsearch.study._workers import configure_gpus
 
-    plan = open_retrain(name, storage=storage, tracking_uri=tracking_uri, data_dir=data_dir, dataset=dataset, test=test, epochs=epochs)
+    plan = open_retrain(name, storage=storage, tracking_uri=tracking_uri, data_dir=data_dir, dataset=dataset, test=test, epochs=epochs, trial=trial)
     if plan.data_note:
         click.echo(f"Note: {plan.data_note}", err=True)
     click.echo(

@@ -196,7 +196,7 @@ def chosen_trial(study: Any, number: int) -> Any:
 def check_choice(retrained: bool, trial: int | None) -> None:
     """``--retrained`` and ``--trial`` exclude each other (one line, exit 2)."""
     if retrained and trial is not None:
-        raise UsageError(f"--retrained and --trial {trial} exclude each other: a retrain run retrains the best trial; pass one of them.")
+        raise UsageError(f"--retrained and --trial {trial} exclude each other: --retrained exports the newest retrain run; pass one of them.")
 
 
 def _kfold_without_model(study: Any, number: int) -> str:

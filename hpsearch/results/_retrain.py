@@ -35,7 +35,7 @@ class RetrainPlan:
     config: StudyConfig
     tracking: Any
     data: Dataset
-    trial: FrozenTrial  #: the trial to retrain (the best)
+    trial: FrozenTrial  #: the trial to retrain (the best, or the one asked for)
     epochs: int
     epochs_from: str
     requested_epochs: int | None
@@ -56,11 +56,13 @@ def open_retrain(
     dataset: str | None = None,
     test: str | None = None,
     epochs: int | None = None,
+    trial: int | None = None,
 ) -> RetrainPlan:
-    """Open everything a retrain of study ``name`` needs, checking it and writing nothing."""
+    """Open everything a retrain of study ``name`` (its best trial, or completed trial number
+    ``trial``) needs, checking it and writing nothing."""
     locations = resolve_locations(storage, tracking_uri)
     study, config = load_study(name, locations)
-    best = best_to_retrain(study)
+    best = best_to_retrain(study, trial)
     config, data_dir = recorded_data(study, config, data_dir, dataset)
     if test:
         config = config.with_overrides(test=test)
@@ -74,7 +76,9 @@ def open_retrain(
 
 def run_retrain(plan: RetrainPlan, reporter: Reporter | None = None) -> RetrainResult:
     """Retrain as planned and record it (see :func:`hpsearch.study._retrain.retrain_best`)."""
-    result = retrain_best(plan.study, plan.config, plan.tracking, plan.data, epochs=plan.requested_epochs, reporter=reporter)
+    result = retrain_best(
+        plan.study, plan.config, plan.tracking, plan.data, epochs=plan.requested_epochs, reporter=reporter, trial=plan.trial.number
+    )
     result.data_note = plan.data_note
     return result
 

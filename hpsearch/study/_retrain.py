@@ -1,7 +1,8 @@
 """Retrain the best: the best trial's params trained on training + validation data for the epochs
 that trial needed, evaluated on the test set, recorded as its own MLflow run (``hpsearch retrain``).
 
-* **Which trial**: :func:`~hpsearch.study._ranking.best_trial`, the one ranking.
+* **Which trial**: :func:`~hpsearch.study._ranking.best_trial`, the one ranking; or any completed
+  trial by number (``--trial``: another point of a Pareto front, say).
 * **How long**: its best epoch (the epoch early stopping restored; the K-fold mean's best epoch),
   else the epochs it trained, else the study's ``training.max_epochs``; ``epochs`` overrides.
   There is no validation split left, so nothing stops training early.
@@ -24,7 +25,7 @@ from typing import Any
 import optuna
 from optuna.trial import FrozenTrial
 
-from hpsearch._errors import HPSearchError, RuntimeFailure
+from hpsearch._errors import HPSearchError, RuntimeFailure, UsageError
 from hpsearch.config import StudyConfig
 from hpsearch.data._types import Dataset
 from hpsearch.keys import RetrainParam, RunStatus, State, StudyAttr, Tag, TrialAttr
@@ -53,8 +54,25 @@ class RetrainResult:
     notes: list[str] = field(default_factory=list)
 
 
-def best_to_retrain(study: optuna.Study) -> FrozenTrial:
-    """The best trial, or one line saying there is none yet."""
+def best_to_retrain(study: optuna.Study, number: int | None = None) -> FrozenTrial:
+    """The best trial (or completed trial ``number``), or one line saying why there is none.
+
+    Raises:
+        RuntimeFailure: no completed trial yet.
+        UsageError: trial ``number`` does not exist or did not complete (with the ones that did).
+    """
+    if number is not None:
+        trials = study.get_trials(deepcopy=False)
+        done = [t.number for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+        found = next((t for t in trials if t.number == number), None)
+        if found is not None and found.number in done:
+            return found
+        what = f"has no trial {number}" if found is None else f"trial {number} is {found.state.name}"
+        shown = ", ".join(map(str, done[:20])) + (", ..." if len(done) > 20 else "")
+        raise UsageError(
+            f"--trial {number}: study {study.study_name!r} {what}; completed trials you can retrain: {shown or 'none yet'} "
+            f"(see hpsearch show {study.study_name})."
+        )
     best = best_trial(study)
     if best is None:
         raise RuntimeFailure(
@@ -93,8 +111,10 @@ def retrain_best(
     *,
     epochs: int | None = None,
     reporter: Reporter | None = None,
+    trial: int | None = None,
 ) -> RetrainResult:
-    """Retrain the best trial of ``study`` on ``dataset``'s training + validation data and record it.
+    """Retrain the best trial of ``study`` (or completed trial number ``trial``) on ``dataset``'s
+    training + validation data and record it.
 
     ``tracking`` is the study's :class:`~hpsearch.tracking.StudyTracking`, attached to its parent run.
 
@@ -111,7 +131,7 @@ def retrain_best(
     from hpsearch.trial._retrain import fit_on_all
 
     reporter = reporter or NullReporter()
-    best = best_to_retrain(study)
+    best = best_to_retrain(study, trial)
     count, source = retrain_epochs(best, config, epochs)
     params = sample(optuna.trial.FixedTrial(dict(best.params)), config.search_space)
     examples = len(dataset.train) + len(dataset.validation)
