@@ -67,12 +67,13 @@ def uninterrupted(func: _F) -> _F:
     return wrapper  # type: ignore[return-value]
 
 
-def signal_safe(cls: _C) -> _C:
-    """A subclass of ``cls`` whose public methods each run inside :func:`deferred`.
+def signal_safe(cls: _C, module: str) -> _C:
+    """A subclass ``SignalSafe<cls>`` of ``cls`` whose public methods each run inside :func:`deferred`.
 
-    Used on the store clients (Optuna's storages, MLflow's client), so ``isinstance`` checks still hold.
+    Used on the store clients (Optuna's storages, MLflow's client), so ``isinstance`` checks still
+    hold. Bind it to that name in ``module`` (the caller's ``__name__``) and it pickles like ``cls``.
     """
-    namespace: dict[str, Any] = {"__module__": __name__, "__doc__": f"{cls.__name__} whose writes finish before Ctrl-C/SIGTERM is raised."}
+    namespace: dict[str, Any] = {"__module__": module, "__doc__": f"{cls.__name__} whose writes finish before Ctrl-C/SIGTERM is raised."}
     for name in dir(cls):
         if name.startswith("_"):
             continue

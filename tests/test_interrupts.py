@@ -8,6 +8,7 @@ and the stopped study could not record how it stopped.
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import threading
 from collections.abc import Iterator
@@ -118,6 +119,7 @@ def test_an_optuna_write_hit_by_sigint_is_completed_then_stopped(handlers: None,
     url = f"sqlite:///{tmp_path}/optuna.db" if kind == "sqlite" else f"journal:///{tmp_path}/optuna.log"
     storage = open_storage(url)
     assert isinstance(storage, RDBStorage if kind == "sqlite" else JournalStorage)
+    assert type(pickle.loads(pickle.dumps(storage))) is type(storage)  # still pickles as Optuna's own
     study = optuna.create_study(storage=storage, study_name="s")
     trial = study.ask()
     cls, method = (RDBStorage, "_set_trial_attr_without_commit") if kind == "sqlite" else (JournalStorage, "_write_log")

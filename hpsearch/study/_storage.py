@@ -134,7 +134,7 @@ def open_storage(
     if spec.kind == "journal":
         assert spec.path is not None
         try:
-            return _SafeJournalStorage(JournalFileBackend(str(spec.path)))
+            return SignalSafeJournalStorage(JournalFileBackend(str(spec.path)))
         except OSError as e:
             raise RuntimeFailure(f"Cannot open journal storage {spec.path} ({e.strerror}).") from None
 
@@ -160,7 +160,7 @@ def open_storage(
             except sqlite3.DatabaseError as e:
                 raise UsageError(f"--storage {redact(url)}: {spec.path} is not an SQLite database ({e}); point --storage at another file.") from None
         try:
-            return _SafeRDBStorage(spec.url, engine_kwargs=engine_kwargs, skip_table_creation=not create, **heartbeat)
+            return SignalSafeRDBStorage(spec.url, engine_kwargs=engine_kwargs, skip_table_creation=not create, **heartbeat)
         except Exception as e:  # noqa: BLE001 - SQLAlchemy / driver errors
             detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise RuntimeFailure(f"Cannot open storage {redact(url)} ({redact(detail)}).") from None
@@ -168,8 +168,8 @@ def open_storage(
 
 # Ctrl-C/SIGTERM wait for a storage call to return: an interrupt inside an SQLite write would leave
 # its lock held, and the stopped study could not record how it stopped.
-_SafeRDBStorage = signal_safe(RDBStorage)
-_SafeJournalStorage = signal_safe(JournalStorage)
+SignalSafeRDBStorage = signal_safe(RDBStorage, __name__)
+SignalSafeJournalStorage = signal_safe(JournalStorage, __name__)
 
 
 # ----------------------------------------------------------------------------- cross-process lock

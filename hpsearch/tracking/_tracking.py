@@ -111,7 +111,7 @@ def study_experiments(tracking_uri: str) -> list[tuple[str, str, bool]]:
 
 # Ctrl-C/SIGTERM wait for an MLflow call to return: an interrupt inside an SQLite write would leave
 # its lock held, and the stopped trial could not record how it stopped.
-_SafeMlflowClient = signal_safe(MlflowClient)
+SignalSafeMlflowClient = signal_safe(MlflowClient, __name__)
 
 
 class StudyTracking:
@@ -127,7 +127,7 @@ class StudyTracking:
         # (create=False: report, check, export) create nothing and take no lock, so they also work
         # on a store in a folder they may only read.
         with creation_lock(self.tracking_uri) if create else contextlib.nullcontext():
-            self.client = _SafeMlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
+            self.client = SignalSafeMlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
             self.experiment_id = self._experiment(create)
         self.parent_run_id: str | None = None
 
