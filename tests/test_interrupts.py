@@ -23,6 +23,9 @@ from hpsearch._interrupts import Terminated, deferred, install_signal_handlers, 
 @pytest.fixture
 def handlers() -> Iterator[None]:
     saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    # As in an interactive shell: a background job (CI's runner, `cmd &`) starts with SIGINT ignored,
+    # and hpsearch then leaves it ignored, as Python does.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     install_signal_handlers()
     try:
         yield
@@ -71,6 +74,18 @@ def test_a_second_signal_stops_even_inside_a_write(handlers: None) -> None:
     with deferred():  # and the first one is not raised a second time later
         reached.append(3)
     assert reached == [1, 3]
+
+
+def test_an_ignored_sigint_stays_ignored() -> None:
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        install_signal_handlers()
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert getattr(signal.getsignal(signal.SIGTERM), "__module__", None) == "hpsearch._interrupts"
+    finally:
+        for s, h in saved.items():
+            signal.signal(s, h)
 
 
 def test_other_threads_are_not_deferred(handlers: None) -> None:
