@@ -102,8 +102,8 @@ def store_artifacts(
                 metrics=(*dict.fromkeys((metric_base(metric), *metrics)), "loss"),
             )
             files.append((png, "plots"))
-        if outcome.best_epoch is not None:
-            best_row = next(r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch)
+        best_row = outcome.best_row()
+        if best_row is not None:
             keys = dict.fromkeys((metric, *(f"val_{m}" for m in metrics), "val_loss"))  # objective first: the UI's column
             run.log_metrics({objective_column(k): best_row[k] for k in keys if k in best_row})
         if (ckpt.directory / BOARD_LOG).is_dir():  # history.csv is stored with the model, below

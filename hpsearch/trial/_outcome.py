@@ -39,6 +39,10 @@ class TrialOutcome:
     model_error: str | None = None  #: why the best checkpoint is not stored as the trial's model
     pending_upload: str | None = None  #: why files stayed in the checkpoint folder (MLflow refused them)
 
+    def best_row(self) -> dict[str, float] | None:
+        """The epoch logs of ``best_epoch`` (``None`` without one)."""
+        return next((r for r in self.history if int(r["epoch"]) == self.best_epoch), None)
+
 
 def reason_of(error: BaseException) -> str:
     """``error`` as the one-line reason stored with a trial (its first line, at most 500 characters)."""

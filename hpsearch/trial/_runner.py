@@ -68,7 +68,7 @@ def _best(history: list[dict[str, float]], metric: str, direction: str, tie_brea
 
 def _tie_break_value(outcome: TrialOutcome, tie_break: str | None) -> float | None:
     """The tie-breaker at the trial's best epoch (what ranks trials with equal values)."""
-    row = next((r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch), None)
+    row = outcome.best_row()
     value = row.get(tie_break) if row is not None and tie_break else None
     return float(value) if value is not None and math.isfinite(value) else None
 
@@ -341,7 +341,8 @@ class TrialRunner:
     def _score_objectives(self, outcome: TrialOutcome, model: keras.Model, targets: Any) -> None:
         """A multi-objective trial's values: its metrics at its best epoch, ``params`` and
         ``latency_ms`` measured on its model (see :mod:`hpsearch.trial._measure`)."""
-        row = next(r for r in outcome.history if int(r["epoch"]) == outcome.best_epoch)
+        row = outcome.best_row()
+        assert row is not None  # a COMPLETE trial has a best epoch
         inputs = None
         if any(o.measured for o in self.config.all_objectives()):
             inputs = next(iter(self.pipelines.evaluation("validation", LATENCY_BATCH, targets=targets)))[0]
