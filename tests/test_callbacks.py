@@ -139,6 +139,35 @@ def test_equal_values_go_to_the_epoch_with_the_lower_tie_breaker(tmp_path) -> No
     assert _best(history, "val_loss", "minimize", None) == (0.1, 5)
 
 
+@pytest.mark.parametrize("tie_break, expected", [("val_loss", 2), (None, 1)])
+def test_early_stopping_keeps_the_same_best_epoch_as_the_checkpoint(tmp_path, tie_break, expected) -> None:
+    """EarlyStopping's restored weights are the best checkpoint's epoch (a damaged ``best.keras``
+    is written again from them), so it breaks ties as the checkpoint does. A tie does not reset
+    its patience: only an improvement of the metric does."""
+    logs = [
+        {"val_accuracy": 0.9, "val_loss": 0.5},
+        {"val_accuracy": 1.0, "val_loss": 0.3},
+        {"val_accuracy": 1.0, "val_loss": 0.2},
+        {"val_accuracy": 1.0, "val_loss": 0.25},
+    ]
+    model = tiny_model()
+    stopper = cb.ResumableEarlyStopping(tmp_path / "best.keras", monitor="val_accuracy", mode="max", patience=2, tie_break=tie_break)
+    best = cb.BestCheckpoint(TrialCheckpoints(tmp_path), "val_accuracy", "max", tie_break)
+    for c in (stopper, best):
+        c.set_model(model)
+        c.on_train_begin()
+    weights_at = []
+    for epoch, row in enumerate(logs):
+        model.set_weights([np.full_like(w, epoch) for w in model.get_weights()])  # "training" for this epoch
+        weights_at.append(model.get_weights())
+        for c in (best, stopper):
+            c.on_epoch_end(epoch, row)
+    assert stopper.best_epoch == best.best_epoch == expected
+    assert all(np.array_equal(a, b) for a, b in zip(stopper.best_weights, weights_at[expected]))
+    assert stopper.model.stop_training  # epochs 2 and 3 tied epoch 1: two epochs without improvement
+    assert stopper.get_state()["best_tie"] == (0.2 if tie_break else None)  # a resumed trial goes on comparing with it
+
+
 def test_resumable_state_survives_a_new_fit(tmp_path) -> None:
     ckpt = TrialCheckpoints(tmp_path)
     model = tiny_model()

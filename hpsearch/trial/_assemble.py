@@ -72,7 +72,9 @@ class TrialCallbacks:
         stateful.append(best)
         stopper = None
         if patience is not None:
-            stopper = cb.ResumableEarlyStopping(checkpoints.best_path, monitor=monitor, mode=mode, patience=patience)
+            stopper = cb.ResumableEarlyStopping(
+                checkpoints.best_path, monitor=monitor, mode=mode, patience=patience, tie_break=tie_break
+            )
             stateful.append(stopper)
         for c in stateful:
             if c.state_key in resume.callback_states:

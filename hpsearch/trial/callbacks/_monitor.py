@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["MissingMetricError", "monitored_value", "better", "better_or_tied"]
+__all__ = ["MissingMetricError", "monitored_value", "better", "better_or_tied", "tied_with_lower"]
 
 
 class MissingMetricError(KeyError):
@@ -51,10 +51,14 @@ def better_or_tied(mode: str) -> Callable[[float, float | None, float | None, fl
     improves = better(mode)
 
     def is_best(value: float, tie: float | None, best: float | None, best_tie: float | None) -> bool:
-        if improves(value, best):
-            return True
-        if value != best or tie is None or math.isnan(tie):
-            return False
-        return best_tie is None or tie < best_tie
+        return improves(value, best) or tied_with_lower(value, tie, best, best_tie)
 
     return is_best
+
+
+def tied_with_lower(value: float | None, tie: float | None, best: float | None, best_tie: float | None) -> bool:
+    """Whether ``value`` equals ``best`` with a lower tie-breaker (a loss; ``None``: no tie-breaker,
+    the earlier epoch stays)."""
+    if value is None or value != best or tie is None or math.isnan(tie):
+        return False
+    return best_tie is None or tie < best_tie
