@@ -419,3 +419,53 @@ def test_the_kfold_state_round_trips_and_refuses_a_broken_one(tmp_path: Path) ->
     assert KFoldState.load(tmp_path, 3) is None  # a model it names is gone
     (tmp_path / STATE_FILE).write_text("{not json")
     assert KFoldState.load(tmp_path, 3) is None
+
+
+class _Trial:
+    """What :func:`run_folds` asks of an Optuna trial."""
+
+    def __init__(self) -> None:
+        self.reported: list[tuple[int, float]] = []
+        self.user_attrs: dict[str, object] = {}
+
+    def report(self, value: float, step: int) -> None:
+        self.reported.append((step, value))
+
+    def should_prune(self) -> bool:
+        return False
+
+    def set_user_attr(self, key: str, value: object) -> None:
+        self.user_attrs[key] = value
+
+
+@pytest.mark.parametrize("tie_break, best_epoch, stopped_after", [("val_loss", 3, 4), (None, 2, 4)])
+def test_kfold_picks_the_best_epoch_as_a_single_model_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tie_break: str | None, best_epoch: int, stopped_after: int
+) -> None:
+    """Equal mean accuracies go to the epoch with the lower mean val_loss; a tie does not reset
+    the patience count (two epochs without improvement stop it after epoch 4)."""
+    import keras
+
+    from hpsearch.keys import State
+    from hpsearch.trial._checkpoints import TrialCheckpoints
+    from hpsearch.trial._kfold import KFoldState, run_folds
+    from hpsearch.trial._outcome import TrialOutcome
+
+    per_epoch = [(0.5, 0.9), (0.75, 0.6), (0.75, 0.4), (0.75, 0.5), (0.9, 0.1)]  # (val_accuracy, val_loss), both folds
+
+    def fit_epoch(model, pipes, epoch, **kw):
+        accuracy, loss = per_epoch[epoch]
+        return {"epoch": float(epoch + 1), "val_accuracy": accuracy, "val_loss": loss}, False
+
+    monkeypatch.setattr("hpsearch.trial._kfold._fit_epoch", fit_epoch)
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    outcome = TrialOutcome(number=0, state=State.RUNNING, params={})
+    trial = _Trial()
+    run_folds(
+        trial=trial, outcome=outcome, ckpt=TrialCheckpoints(tmp_path), folds=[None, None], build=lambda fold: model,
+        state=KFoldState(2), monitor="val_accuracy", direction="maximize", tie_break=tie_break, max_epochs=5,
+        patience=2, batch_size=4, seed=0, targets=None, log=lambda epoch, logs: None,
+    )
+    assert outcome.state == State.COMPLETE and outcome.value == 0.75
+    assert outcome.best_epoch == best_epoch and outcome.epochs_trained == stopped_after
+    assert trial.reported == [(e + 1, per_epoch[e][0]) for e in range(stopped_after)]

@@ -36,7 +36,7 @@ from hpsearch.keys import State, TrialAttr
 from hpsearch.trial import callbacks as cb
 from hpsearch.trial._checkpoints import atomic_write
 from hpsearch.trial._outcome import TrialOutcome
-from hpsearch.trial.callbacks._monitor import better as better_than
+from hpsearch.trial.callbacks._monitor import better, better_or_tied
 
 if TYPE_CHECKING:
     import optuna
@@ -81,6 +81,7 @@ class KFoldState:
     models: list[str | None] = dataclasses.field(default_factory=list)
     best: float | None = None
     best_epoch: int | None = None  #: 1-based
+    best_tie: float | None = None  #: the tie-breaker's mean at the best epoch
     wait: int = 0
 
     def __post_init__(self) -> None:
@@ -143,6 +144,7 @@ def run_folds(
     state: KFoldState,
     monitor: str,
     direction: str,
+    tie_break: str | None = None,
     max_epochs: int,
     patience: int | None,
     batch_size: int,
@@ -151,9 +153,14 @@ def run_folds(
     log: Callable[[int, Mapping[str, float]], None],
     on_epoch: Callable[[int, Mapping[str, Any]], None] | None = None,
 ) -> None:
-    """Train the folds from ``state`` on; fill ``outcome`` (state, value, history, best epoch)."""
+    """Train the folds from ``state`` on; fill ``outcome`` (state, value, history, best epoch).
+
+    The best epoch is the best mean ``monitor``; equal means go to the lower mean ``tie_break``
+    (as a single model's best checkpoint). Only an improvement resets the patience count.
+    """
     k = len(folds)
-    better = better_than("max" if direction == "maximize" else "min")
+    mode = "max" if direction == "maximize" else "min"
+    improves, is_best = better(mode), better_or_tied(mode)
     models: list[keras.Model | None] = [
         keras.saving.load_model(ckpt.directory / m, safe_mode=True) if m else None for m in state.models
     ]
@@ -180,10 +187,10 @@ def run_folds(
         state.history.append(mean)
         state.epochs_done, state.folds_done = epoch + 1, 0
         value = cb.monitored_value(mean, monitor)
-        if value is not None and better(value, state.best):
-            state.best, state.best_epoch, state.wait = value, epoch + 1, 0
-        else:
-            state.wait += 1
+        tie = mean.get(tie_break) if tie_break else None
+        state.wait = 0 if value is not None and improves(value, state.best) else state.wait + 1
+        if value is not None and is_best(value, tie, state.best, state.best_tie):
+            state.best, state.best_epoch, state.best_tie = value, epoch + 1, tie
         state.save(ckpt.directory)
         # One write per epoch: the folds' curves with their mean (a fold done before a kill is
         # logged once, by the attempt that finishes its epoch).

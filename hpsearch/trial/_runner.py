@@ -218,7 +218,8 @@ class TrialRunner:
         hook = self.on_epoch
         run_folds(
             trial=trial, outcome=outcome, ckpt=ckpt, folds=self._folds, build=build, state=state,
-            monitor=cfg.objective.metric, direction=cfg.objective.direction, max_epochs=cfg.training.max_epochs,
+            monitor=cfg.objective.metric, direction=cfg.objective.direction, tie_break=cfg.objective.tie_break,
+            max_epochs=cfg.training.max_epochs,
             patience=cfg.training.early_stopping_patience, batch_size=batch_size, seed=seed, targets=(head.labels, head.units),
             log=run.log_epoch, on_epoch=None if hook is None else (lambda epoch, logs: hook(trial.number, epoch, logs)),
         )
