@@ -356,11 +356,16 @@ def test_diabetes_regression_table(tmp_path: Path) -> None:
     from sklearn.datasets import load_diabetes
 
     frame = load_diabetes(as_frame=True).frame.iloc[:120]
-    frame.to_csv(tmp_path / "diabetes.csv", index=False)
+    frame.to_csv(tmp_path / "diabetes.csv", index=False)  # whole numbers 25..346, written "151.0"
+    for task in ("auto", "regression"):  # too many distinct values to be classes, and not 0..K-1: a quantity
+        ds = load(tmp_path / "diabetes.csv", task=task)
+        assert ds.task == "regression" and ds.input_shape == (10,) and ds.train.y.dtype == np.float32 and len(ds.test) == 24
+    frame.assign(target=frame["target"].astype(int)).to_csv(tmp_path / "ints.csv", index=False)  # "151"
+    assert load(tmp_path / "ints.csv").task == "regression"
+    few = frame.assign(target=np.arange(120) % 5 + 1)  # labels 1..5: classes numbered from 1
+    few.to_csv(tmp_path / "few.csv", index=False)
     with pytest.raises(UsageError, match="or set task: regression if 'target' is a quantity"):
-        load(tmp_path / "diabetes.csv")
-    ds = load(tmp_path / "diabetes.csv", task="regression")
-    assert ds.input_shape == (10,) and ds.train.y.dtype == np.float32 and len(ds.test) == 24
+        load(tmp_path / "few.csv")
 
 
 # ----------------------------------------------------------------------------- npz, describe, imports

@@ -48,6 +48,16 @@ def test_float_targets_are_regression_of_as_many_outputs_as_columns() -> None:
     assert infer_task(np.array([0.0, 1.0])).kind == "regression"  # floats, even integral ones
 
 
+def test_integers_that_are_not_ids_and_take_many_values_are_a_quantity() -> None:
+    prices = np.random.default_rng(0).integers(100, 400, 200)  # ~150 distinct values, not 0..K-1
+    assert infer_task(prices) == Task("regression")
+    assert infer_task(prices, "classification", num_classes=400).kind == "classification"  # asked: classes
+    assert infer_task(np.arange(200) % 30).num_classes == 30  # the ids 0..29: classes, however many
+    assert infer_task(np.arange(200) % 5 + 1).kind == "classification"  # 1..5: too few values to be a quantity
+    assert infer_task(np.arange(1000) % 30 + 1).kind == "classification"  # 1..30 in 1000 rows: 3% of them
+    assert infer_task(np.arange(100) % 30 + 1).kind == "regression"  # 1..30 in 100 rows: 30% of them
+
+
 def test_an_explicit_task_wins_when_the_targets_allow_it() -> None:
     assert infer_task(np.array([3, 7, 12]), "regression") == Task("regression")  # counts are quantities
     assert infer_task(np.array([0.0, 1.0, 2.0]), "classification") == Task("classification", 3)

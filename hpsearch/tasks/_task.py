@@ -14,6 +14,7 @@ import numpy as np
 
 from hpsearch._errors import UsageError
 from hpsearch.catalog import TASKS
+from hpsearch.data._targets import looks_like_quantity
 
 if TYPE_CHECKING:
     from hpsearch.data._types import Dataset
@@ -53,7 +54,8 @@ class Task:
 
 def infer_task(y: np.ndarray, task: str | None = None, *, num_classes: int | None = None, label: str = "targets") -> Task:
     """The task of targets ``y``: integer labels are classes (two classes: binary), float targets
-    regression. ``task`` (``classification`` | ``regression``; ``None``/``auto`` infers) wins when
+    regression, and so are integers that are not the ids 0..K-1 but have too many distinct values
+    to be classes (:func:`~hpsearch.data._targets.looks_like_quantity`: prices, counts). ``task`` (``classification`` | ``regression``; ``None``/``auto`` infers) wins when
     the targets allow it: integral floats may be classes, integers may be regressed; fractional or
     multi-column targets cannot be classes. ``num_classes`` (e.g. from the dataset's class names)
     counts classes a split may lack."""
@@ -69,7 +71,15 @@ def infer_task(y: np.ndarray, task: str | None = None, *, num_classes: int | Non
         raise UsageError(f"{label} have shape {y.shape}; they must be (N,) or (N, K) with N > 0.")
     if asked == "regression" or (asked == "auto" and y.dtype.kind == "f"):
         return Task("regression", outputs=1 if y.ndim == 1 else int(y.shape[1]))
+    if asked == "auto" and num_classes is None and y.ndim == 1 and _not_ids(y) and looks_like_quantity(y):
+        return Task("regression")
     return Task("classification", num_classes=_count_classes(y, asked, num_classes, label))
+
+
+def _not_ids(y: np.ndarray) -> bool:
+    """Whether integers ``y`` are not the class ids 0..K-1 (some negative, or some id missing)."""
+    ids = np.unique(y)
+    return bool(ids[0] < 0 or ids[-1] != len(ids) - 1)
 
 
 def _count_classes(y: np.ndarray, asked: str, num_classes: int | None, label: str) -> int:
