@@ -469,3 +469,24 @@ def test_kfold_picks_the_best_epoch_as_a_single_model_does(
     assert outcome.state == State.COMPLETE and outcome.value == 0.75
     assert outcome.best_epoch == best_epoch and outcome.epochs_trained == stopped_after
     assert trial.reported == [(e + 1, per_epoch[e][0]) for e in range(stopped_after)]
+
+
+@pytest.mark.parametrize("folds", [None, 2], ids=["single", "kfold"])
+def test_a_study_seed_at_the_top_of_its_range_trains_every_trial(store: Path, tmp_path: Path, folds: int | None) -> None:
+    """Trial seeds are the study's plus the trial number (a fold's: that times 100 plus the fold),
+    beyond numpy's 0..2**32-1 for a drawn study seed (up to 2**31) in K-fold, or for any
+    seed near the top: they are wrapped, not a failed trial."""
+    from hpsearch.study._session import StudyRequest, run_study
+
+    _regression_csv(tmp_path / "prices.csv", n=40)
+    study = {
+        "dataset": "prices.csv", "seed": 2**32 - 1, "objective": {"metric": "val_mae"},
+        "training": {"max_epochs": 1, "early_stopping_patience": None},
+        "search_space": {"optimizer": "adam", "learning_rate": 0.01, "dropout": 0.0, "batch_size": 16},
+        "sampler": "random", "pruner": "none", "budget": {"trials": 2},
+    }
+    if folds:
+        study["validation"] = {"folds": folds}
+    (tmp_path / "top.yaml").write_text(yaml.safe_dump(study))
+    summary = run_study(StudyRequest(study="top.yaml"))
+    assert summary.counts.complete == 2, [t.user_attrs.get("fail_reason") for t in summary.study.trials]

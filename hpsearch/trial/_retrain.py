@@ -25,6 +25,7 @@ from hpsearch.models._build import ModelFactory
 from hpsearch.models._trial_model import build_trial_model
 from hpsearch.tasks._plan import plan_for
 from hpsearch.trial import callbacks as cb
+from hpsearch.trial._seeds import seed_everything
 from hpsearch.trial._kfold import all_training_data
 
 __all__ = ["Retrained", "fit_on_all"]
@@ -73,7 +74,7 @@ def fit_on_all(
     _, knobs = plan.loss_of(params)
     batch_size = int(params["batch_size"])
     steps = pipes.steps_per_epoch(batch_size)
-    keras.utils.set_random_seed(int(seed))
+    seed_everything(seed)
     model, lr_plan = build_trial_model(
         params, factory=ModelFactory(config), model=config.model, head=head, loss_knobs=knobs, metrics=plan.compiled,
         input_shape=dataset.input_shape, input_scale=dataset.input_scale, steps_per_epoch=steps,

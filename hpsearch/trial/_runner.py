@@ -31,6 +31,7 @@ from hpsearch.space._sample import sample
 from hpsearch.tasks import Head
 from hpsearch.tasks._plan import TaskPlan, plan_for
 from hpsearch.tracking import StudyTracking, TrialRun
+from hpsearch.trial._seeds import seed_everything
 from hpsearch.trial._artifacts import store_artifacts, verify_best_checkpoint
 from hpsearch.trial._assemble import TrialCallbacks
 from hpsearch.trial._checkpoints import TrialCheckpoints
@@ -212,7 +213,7 @@ class TrialRunner:
         head = self.plan.head(outcome.params)
 
         def build(fold: int) -> keras.Model:
-            keras.utils.set_random_seed(seed * 100 + fold)
+            seed_everything(seed * 100 + fold)
             return self._build(outcome.params, Resume(), self._folds[fold].steps_per_epoch(batch_size), seed=seed + fold)[0]
 
         hook = self.on_epoch
@@ -276,7 +277,7 @@ class TrialRunner:
         cfg = self.config
         batch_size = int(outcome.params["batch_size"])
         max_epochs = cfg.training.max_epochs
-        keras.utils.set_random_seed(int(seed))
+        seed_everything(seed)
         model, plan = self._build(outcome.params, resume, self.pipelines.steps_per_epoch(batch_size), seed=seed)
         head: Head = self.plan.head(outcome.params)
         targets = (head.labels, head.units)
