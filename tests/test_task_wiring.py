@@ -476,6 +476,7 @@ def test_a_study_seed_at_the_top_of_its_range_trains_every_trial(store: Path, tm
     """Trial seeds are the study's plus the trial number (a fold's: that times 100 plus the fold),
     beyond numpy's 0..2**32-1 for a drawn study seed (up to 2**31) in K-fold, or for any
     seed near the top: they are wrapped, not a failed trial."""
+    from hpsearch.study._reporter import NullReporter
     from hpsearch.study._session import StudyRequest, run_study
 
     _regression_csv(tmp_path / "prices.csv", n=40)
@@ -488,5 +489,13 @@ def test_a_study_seed_at_the_top_of_its_range_trains_every_trial(store: Path, tm
     if folds:
         study["validation"] = {"folds": folds}
     (tmp_path / "top.yaml").write_text(yaml.safe_dump(study))
-    summary = run_study(StudyRequest(study="top.yaml"))
+    messages: list[str] = []
+
+    class Recorder(NullReporter):
+        def message(self, text: str) -> None:
+            messages.append(text)
+
+    summary = run_study(StudyRequest(study="top.yaml"), reporter_factory=lambda *_: Recorder())
     assert summary.counts.complete == 2, [t.user_attrs.get("fail_reason") for t in summary.study.trials]
+    # every parameter is fixed: the user is told the trials differ only in their seed
+    assert sum("fixes every parameter" in m and "differ only in their seed" in m for m in messages) == 1, messages

@@ -26,6 +26,7 @@ from optuna.trial import FrozenTrial
 from hpsearch._errors import RuntimeFailure, UsageError
 from hpsearch._locations import Locations, resolve_locations, unwritable_reason
 from hpsearch._locks import creation_lock
+from hpsearch.catalog import TABLE_MODELS
 from hpsearch.config import StudyConfig, check_schedules_act, load_study_config
 from hpsearch.data._datasets import Dataset
 from hpsearch.study._data_record import check_same_data, load_data, record_data_source
@@ -276,6 +277,12 @@ def run_study(
         reporter.message(builder_note)
     if queued:
         reporter.message(f"Queued {queued} param set(s) from the study file's enqueue: list, to run first.")
+    if target > 1 and not config.search_space.searched():
+        shipped = "boston_housing" if config.model in TABLE_MODELS else "cifar10"
+        reporter.message(
+            f"Note: {config.source} fixes every parameter (no search_space: range or choice), so its trials "
+            f"differ only in their seed; add a search_space: to search (`hpsearch space {shipped}` shows a shipped one)."
+        )
     study_dir = locations.checkpoint_root / config.name
     upload_pending(tracking, study_dir, reporter)
 
