@@ -241,6 +241,7 @@ def test_a_kfold_study_retrains_on_every_fold(store: Path, tmp_path: Path) -> No
     counts = summary.study.user_attrs["hpsearch.data_description"]["counts"]
     result = CliRunner().invoke(main, ["retrain", "kf"])
     assert result.exit_code == 0, result.output
+    assert "(the study's model of it, trained the same way when the search ended: test " in result.output
     client = MlflowClient(normalize_tracking_uri(f"sqlite:///{store}/mlflow.db"))
     experiment = client.get_experiment_by_name("kf")
     (run,) = client.search_runs([experiment.experiment_id], f"tags.`{Tag.ROLE}` = '{Role.RETRAIN}'")

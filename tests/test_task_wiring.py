@@ -472,7 +472,9 @@ def test_kfold_picks_the_best_epoch_as_a_single_model_does(
 
 
 @pytest.mark.parametrize("folds", [None, 2], ids=["single", "kfold"])
-def test_a_study_seed_at_the_top_of_its_range_trains_every_trial(store: Path, tmp_path: Path, folds: int | None) -> None:
+def test_a_study_seed_at_the_top_of_its_range_trains_every_trial(
+    store: Path, tmp_path: Path, folds: int | None, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Trial seeds are the study's plus the trial number (a fold's: that times 100 plus the fold),
     beyond numpy's 0..2**32-1 for a drawn study seed (up to 2**31) in K-fold, or for any
     seed near the top: they are wrapped, not a failed trial."""
@@ -499,3 +501,9 @@ def test_a_study_seed_at_the_top_of_its_range_trains_every_trial(store: Path, tm
     assert summary.counts.complete == 2, [t.user_attrs.get("fail_reason") for t in summary.study.trials]
     # every parameter is fixed: the user is told the trials differ only in their seed
     assert sum("fixes every parameter" in m and "differ only in their seed" in m for m in messages) == 1, messages
+    from hpsearch.cli._messages import print_summary
+
+    capsys.readouterr()
+    print_summary(summary)  # which model the test set scored: a K-fold trial keeps none of its own
+    tested = f"trial {summary.best.number} retrained on all training data for its best epoch count" if folds else f"best checkpoint of trial {summary.best.number}"
+    assert f"Test set ({tested}): " in capsys.readouterr().out

@@ -72,7 +72,12 @@ def print_summary(summary: Any) -> None:
     if test:
         from hpsearch.results._tables import test_summary
 
-        click.echo(f"Test set (best checkpoint of trial {test['trial']}): {test_summary(test, metric)}")
+        model = (
+            f"trial {test['trial']} retrained on all training data for its best epoch count"
+            if summary.config.folds
+            else f"best checkpoint of trial {test['trial']}"
+        )
+        click.echo(f"Test set ({model}): {test_summary(test, metric)}")
     flags = location_flags(summary.locations)
     click.echo(
         f"\nBrowse:  hpsearch ui{flags}   (experiment '{summary.config.name}')\n"

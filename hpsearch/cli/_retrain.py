@@ -109,7 +109,12 @@ def _print_result(name: str, plan: Any, result: Any, storage: str | None, tracki
         f"({result.steps_per_epoch} steps per epoch); test {test_summary(result.test_metrics, metric)}"
     )
     if result.search_test:
-        click.echo(f"  (its best checkpoint from the search, trained on the training split only: test {test_summary(result.search_test, metric)})")
+        searched = (
+            "the study's model of it, trained the same way when the search ended"
+            if plan.config.folds
+            else "its best checkpoint from the search, trained on the training split only"
+        )
+        click.echo(f"  ({searched}: test {test_summary(result.search_test, metric)})")
     click.echo(f"MLflow run {result.run_id} in experiment '{name}' (tag hpsearch.role=retrain)")
     if result.earlier_runs:
         click.echo(f"Note: {result.earlier_runs} earlier retrain run(s) of this study are kept; export --retrained uses the newest (this one).", err=True)
