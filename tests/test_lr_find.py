@@ -309,7 +309,11 @@ def test_a_loss_that_does_not_fall_is_one_line_exit_1_with_its_curve(store: Path
     assert result.exit_code == 1, result.output
     assert re.search(r"^Error: The (loss did not fall|LR range test recorded only \d finite losses)", result.output)
     assert len(result.output.strip().splitlines()) == 1 and (store / "lr_find" / "shop" / "adam.png").is_file()
+    assert "Only" not in result.output  # the 60 batches asked for ran
     assert not (store / "mlflow.db").exists()  # no run for a test without a result
+    capped = CliRunner().invoke(main, [*args[:-1], "500"])  # more than two epochs give: the line says how many ran
+    assert capped.exit_code == 1 and len(capped.output.strip().splitlines()) == 1, capped.output
+    assert " Only 100 batches ran (2 epochs of 800 examples in batches of 16); a smaller batch_size or more data gives more. The curve: " in capped.output
 
 
 @pytest.mark.parametrize(

@@ -201,7 +201,13 @@ def lr_find(request: LRFindRequest) -> LRFindResult:
     try:
         result.bounds = suggest_bounds(result.rates, result.smoothed)
     except RuntimeFailure as e:  # the curve still says why: draw it
-        raise RuntimeFailure(f"{e} The curve: {_draw(result, plot)}") from None
+        few = (
+            f" Only {steps} batches ran ({MAX_EPOCHS} epochs of {len(dataset.train)} examples in batches of "
+            f"{params['batch_size']}); a smaller batch_size or more data gives more."
+            if result.limited_from
+            else ""
+        )
+        raise RuntimeFailure(f"{e}{few} The curve: {_draw(result, plot)}") from None
     result.plot = _draw(result, plot)
     _record(result, locations)
     return result
