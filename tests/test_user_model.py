@@ -18,7 +18,7 @@ import yaml
 
 from hpsearch._errors import UsageError
 from hpsearch.config import BuilderRef, parse_builder_ref
-from hpsearch.models._hp import Hyperparameters
+from hpsearch.models._hp import Hyperparameters, UndeclaredKnobError
 from hpsearch.models._user import builder_digest, compiled_model_problem, digest_warning, validate_builder
 
 STUDIES = Path(__file__).resolve().parent.parent / "studies"
@@ -421,3 +421,64 @@ def test_a_compiled_model_trains_as_returned(tmp_path: Path) -> None:
     )  # fmt: skip
     assert isinstance(net.optimizer, keras.optimizers.Adam) and float(net.optimizer.learning_rate) == 0.25
     assert math.isfinite(_train_one_step(net, (8, 8, 3), 3))
+
+
+# ----------------------------------------------------------------------------- a builder written for Keras Tuner
+
+KERAS_TUNER_BUILD = """
+def build(hp):
+    inputs = hp.input()
+    x = hp.rescale(inputs)
+    for _ in range(hp.Int("blocks", 1, 2)):
+        x = keras.layers.Conv2D(hp.Int("width", 4, 8, step=4), 3, padding="same", activation=hp.Choice("act", ["relu", "tanh"]))(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    if hp.Boolean("extra"):
+        x = keras.layers.Dense(hp.Int("units", 4, 16, sampling="log"))(x)
+    x = keras.layers.Dropout(hp.Float("rate", 0.0, 0.5, step=0.25))(x)
+    return keras.Model(inputs, hp.output(x))
+"""
+
+
+def test_keras_tuner_calls_read_the_declared_knobs_and_an_undeclared_one_gives_its_yaml() -> None:
+    hp = _hp(act="tanh", extra=True, rate=0.25, head="mean", learning_rate=0.01)
+    assert hp.Int("filters", 1, 64, step=2) == 4 and hp.Choice("act", ["relu", "tanh"]) == "tanh"
+    assert hp.Boolean("extra") is True and hp.Float("rate", 0.0, 1.0) == 0.25 and hp.Fixed("head", "max") == "mean"
+    assert hp.Float("learning_rate", 1e-4, 1e-1, sampling="log") == 0.01  # a standard role: the sampled one
+    with pytest.raises(UndeclaredKnobError) as error:
+        hp.Int("units", 32, 512, step=32)
+    assert str(error.value) == (
+        "hp.Int('units', ...) reads a knob the study file does not declare; "
+        "add under search_space.model: {units: {low: 32, high: 512, step: 32}}"
+    )
+    with pytest.raises(UndeclaredKnobError, match=r"add under search_space.model: \{units: \[32, 64, 128, 256, 512\]\}$"):
+        hp.Int("units", 32, 512, step=2, sampling="log")  # Keras Tuner's log step is a factor: those points
+    with pytest.raises(UndeclaredKnobError, match=r"add under search_space.model: \{decay: \{low: 0.001, high: 0.1, log: true\}\}$"):
+        hp.Float("decay", 1e-3, 1e-1, sampling="log")
+    with pytest.raises(UndeclaredKnobError, match=r"add under search_space.model: \{'on': \[false, true\]\}$"):
+        hp.Boolean("on")  # quoted: YAML reads a bare on as true
+
+
+def test_a_keras_tuner_builder_is_told_every_knob_to_declare_and_the_yaml_it_is_given_works(tmp_path: Path) -> None:
+    """The dry build lists every undeclared knob at once, those behind a branch too (the space's
+    other end is built as well); pasted into the study file, that YAML passes the check."""
+    from hpsearch.config import parse_study_dict
+    from hpsearch.models._build import hp_values
+    from hpsearch.space._sample import first_point, last_point
+
+    message = _error(tmp_path, KERAS_TUNER_BUILD, other_end=_hp())
+    assert message.startswith(
+        "Model 'net.py:build': build(hp) reads Keras Tuner style knobs the study file does not declare "
+        "(blocks, width, act, extra, rate, units); the study file holds the space: add under search_space.model: {"
+    )
+    knobs = yaml.safe_load(message.split("add under search_space.model: ", 1)[1])
+    assert knobs["units"] == {"low": 4, "high": 16, "log": True} and knobs["rate"] == {"low": 0.0, "high": 0.5, "step": 0.25}
+    config = parse_study_dict({"dataset": "cifar10", "model": "net.py:build", "search_space": {"model": knobs}}, name="kt", source="kt.yaml")
+    assert config.search_space.searched() == [f"model.{k}" for k in ("blocks", "width", "act", "extra", "rate", "units")]
+
+    def hp_at(params: dict[str, Any]) -> Hyperparameters:
+        return Hyperparameters(hp_values(params), input_shape=(8, 8, 3), num_outputs=3, input_scale=1 / 255)
+
+    low, high = hp_at(first_point(config.search_space)), hp_at(last_point(config.search_space))
+    builder = validate_builder(parse_builder_ref("net.py:build", tmp_path), low, other_end=high)
+    assert high["units"] == 16 and high["blocks"] == 2 and high["rate"] == 0.5
+    assert len(builder(high).layers) > len(builder(low).layers)  # the far end has a second block and the extra layer

@@ -142,6 +142,43 @@ def test_a_param_dependent_bug_fails_its_trial_with_the_traceback_and_the_study_
     assert run.data.params["model.width"] == "4" and run.data.params["model.activation"] == "relu"
 
 
+KERAS_TUNER_NET = """
+import keras
+
+
+def build(hp):
+    inputs = hp.input()
+    x = hp.rescale(inputs)
+    x = keras.layers.Conv2D(hp.Choice("width", [4, 5, 6]), 3, activation=hp.Choice("act", ["relu", "tanh"]))(x)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    if hp["width"] == 5:  # neither end of the space gets here, so the dry build cannot see this knob
+        x = keras.layers.Dense(hp.Int("units", 4, 8))(x)
+    return keras.Model(inputs, hp.output(x))
+"""
+
+
+@pytest.mark.slow
+def test_a_keras_tuner_builder_trains_on_the_declared_knobs_and_an_unseen_one_fails_only_its_trial(
+    store: Path, tmp_path: Path, cifar_dir: Path
+) -> None:
+    space = {**USER_SPACE, "model": {"width": [4, 5, 6], "act": ["relu", "tanh"]}}
+    path = _user_study(tmp_path, "kt", KERAS_TUNER_NET, search_space=space, training={"max_epochs": 1}, budget={"trials": 2})
+
+    def enqueue(config, locations, study, tracking) -> None:
+        study.enqueue_trial({"model.width": 5, "model.act": "tanh"})
+        study.enqueue_trial({"model.width": 6, "model.act": "tanh"})
+
+    run_study(StudyRequest(study=str(path), data_dir=str(cifar_dir)), on_ready=enqueue)
+    failed, complete = _study("kt").trials[:2]
+    assert (failed.state, complete.state) == (FAIL, COMPLETE)
+    assert failed.user_attrs[TrialAttr.FAIL_REASON] == (
+        "UndeclaredKnobError: hp.Int('units', ...) reads a knob the study file does not declare; "
+        "add under search_space.model: {units: {low: 4, high: 8}}"
+    )
+    run = _client().get_run(complete.user_attrs[TrialAttr.MLFLOW_RUN_ID])
+    assert run.data.params["model.width"] == "6" and run.data.params["model.act"] == "tanh"
+
+
 @pytest.mark.slow
 def test_a_builder_that_keeps_failing_is_stopped_by_max_consecutive_failures(store: Path, tmp_path: Path, cifar_dir: Path) -> None:
     buggy = NET.replace("def build(hp):\n", "def build(hp):\n    if hp['width'] == 6:\n        raise ValueError('width 6 is broken')\n")

@@ -13,6 +13,11 @@ regularizer, batch-norm placement and dropout::
         x = hp.dropout(keras.layers.MaxPooling2D()(x))
         x = keras.layers.GlobalAveragePooling2D()(x)
         return keras.Model(inputs, hp.output(x))              # num_outputs units, the task's activation
+
+A builder written for Keras Tuner reads its knobs with ``hp.Int``, ``hp.Float``, ``hp.Choice``,
+``hp.Boolean`` and ``hp.Fixed``: each returns the value of the knob the study file declares under
+``search_space.model`` (the study file is where a space lives). A knob it does not declare is a
+one-line error that gives the YAML to add, written from the call's own arguments.
 """
 
 from __future__ import annotations
@@ -21,10 +26,24 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import keras
+import yaml
 
 from hpsearch.catalog import REGULARIZERS, param_name
 
-__all__ = ["Hyperparameters"]
+__all__ = ["Hyperparameters", "UndeclaredKnobError", "declaration_yaml"]
+
+
+class UndeclaredKnobError(KeyError):
+    """A Keras Tuner style call (``hp.Int("units", 32, 512)``) reads a knob the study file does not
+    declare; the message gives the ``search_space.model`` entry to add."""
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return str(self.args[0])
+
+
+def declaration_yaml(knobs: Mapping[str, Any]) -> str:
+    """``knobs`` (name -> study-file spec) as one line of YAML: ``{units: {low: 32, high: 512}}``."""
+    return yaml.safe_dump(dict(knobs), default_flow_style=True, sort_keys=False, width=10**6).strip()
 
 
 class Hyperparameters(Mapping[str, Any]):
@@ -59,6 +78,15 @@ class Hyperparameters(Mapping[str, Any]):
         self.batch_norm: str = self._values.get("batch_norm", "none")
         self.dropout_rate = float(self._values.get("dropout", 0.0))
         self.regularizer = self._build_regularizer()
+        self._collecting = self._far = False
+        #: Keras Tuner style knobs read but not declared (name -> spec), while :meth:`collect_undeclared` is on.
+        self.undeclared: dict[str, Any] = {}
+
+    def collect_undeclared(self, *, far: bool = False) -> None:
+        """From now on an undeclared Keras Tuner style knob is recorded in :attr:`undeclared` and
+        its default returned (``far``: its other end, the maximum, last choice or ``True``)
+        instead of raising: a dry build lists them all at once."""
+        self._collecting, self._far = True, far
 
     def _build_regularizer(self) -> keras.regularizers.Regularizer | None:
         name = self._values.get("regularizer", "none")
@@ -82,6 +110,65 @@ class Hyperparameters(Mapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"Hyperparameters({self._values!r}, input_shape={self.input_shape}, num_outputs={self.num_outputs})"
+
+    # ----------------------------------------------------------------------------- Keras Tuner's calls
+
+    def _declared(self, call: str, name: str, spec: Any, default: Any, far: Any = None) -> Any:
+        if name in self._values:
+            return self._values[name]
+        if self._collecting:
+            self.undeclared[name] = spec
+            return far if self._far and far is not None else default
+        raise UndeclaredKnobError(
+            f"hp.{call}({name!r}, ...) reads a knob the study file does not declare; add under search_space.model: "
+            f"{declaration_yaml({name: spec})}"
+        )
+
+    @staticmethod
+    def _range(low: float, high: float, step: float | None, sampling: str | None, kind: type) -> Any:
+        """The study-file spec of Keras Tuner's range. A log range's ``step`` is a factor there
+        (32, 64, 128 for step 2), which an Optuna range cannot say: those points become choices."""
+        if sampling == "log" and step is not None and step > 1 and low > 0:
+            points, value = [], float(low)
+            while value <= high * (1 + 1e-9):
+                points.append(kind(value))
+                value *= step
+            return points
+        spec: dict[str, Any] = {"low": kind(low), "high": kind(high)}
+        if step is not None and not (kind is int and step == 1):
+            spec["step"] = kind(step)
+        if sampling == "log":
+            spec["log"] = True
+        return spec
+
+    def Int(  # noqa: N802 - Keras Tuner's name
+        self, name: str, min_value: int, max_value: int, step: int | None = None, sampling: str = "linear",
+        default: int | None = None, **_: Any,
+    ) -> int:
+        """Keras Tuner's ``hp.Int``: the declared knob ``name`` (a ``{low, high[, step][, log]}`` range)."""
+        spec = self._range(min_value, max_value, step, sampling, int)
+        return self._declared("Int", name, spec, int(min_value) if default is None else default, int(max_value))
+
+    def Float(  # noqa: N802 - Keras Tuner's name
+        self, name: str, min_value: float, max_value: float, step: float | None = None, sampling: str = "linear",
+        default: float | None = None, **_: Any,
+    ) -> float:
+        """Keras Tuner's ``hp.Float``: the declared knob ``name`` (a ``{low, high[, step][, log]}`` range)."""
+        spec = self._range(min_value, max_value, step, sampling, float)
+        return self._declared("Float", name, spec, float(min_value) if default is None else default, float(max_value))
+
+    def Choice(self, name: str, values: Sequence[Any], ordered: bool | None = None, default: Any = None, **_: Any) -> Any:  # noqa: N802
+        """Keras Tuner's ``hp.Choice``: the declared knob ``name`` (a list of choices)."""
+        values = list(values)
+        return self._declared("Choice", name, values, values[0] if default is None else default, values[-1])
+
+    def Boolean(self, name: str, default: bool = False, **_: Any) -> bool:  # noqa: N802 - Keras Tuner's name
+        """Keras Tuner's ``hp.Boolean``: the declared knob ``name`` (``[false, true]``)."""
+        return self._declared("Boolean", name, [False, True], default, True)
+
+    def Fixed(self, name: str, value: Any, **_: Any) -> Any:  # noqa: N802 - Keras Tuner's name
+        """Keras Tuner's ``hp.Fixed``: the declared knob ``name``, else a one-line error to declare it (fixed)."""
+        return self._declared("Fixed", name, value, value)
 
     # ----------------------------------------------------------------------------- layers
 

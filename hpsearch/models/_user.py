@@ -39,7 +39,7 @@ import numpy as np
 from hpsearch._errors import UsageError, did_you_mean
 from hpsearch.catalog import OPTIMIZERS, SCHEDULES
 from hpsearch.config._model import BUILDER_FORMS, BuilderRef
-from hpsearch.models._hp import Hyperparameters
+from hpsearch.models._hp import Hyperparameters, declaration_yaml
 
 __all__ = [
     "load_builder",
@@ -259,13 +259,18 @@ def _dry_build(ref: BuilderRef, builder: Builder, hp: Hyperparameters) -> keras.
     return model
 
 
-def validate_builder(ref: BuilderRef, hp: Hyperparameters, *, searched: Collection[str] = ()) -> Builder:
+def validate_builder(
+    ref: BuilderRef, hp: Hyperparameters, *, searched: Collection[str] = (), other_end: Hyperparameters | None = None
+) -> Builder:
     """Check, before any trial, that ``ref`` builds a usable model at one point of the space.
 
     Args:
         ref: the builder. hp: one point of the space on the data's shape.
         searched: the names of the study's searched parameters (a compiled model must not have
             its optimizer searched).
+        other_end: another point (the space's other end). Built only to find Keras Tuner style
+            knobs that show behind a branch (``if hp.Boolean("extra"): hp.Int("units", ...)``);
+            a failure there is not this check's to report.
 
     Returns:
         The builder, imported.
@@ -274,7 +279,21 @@ def validate_builder(ref: BuilderRef, hp: Hyperparameters, *, searched: Collecti
         UsageError: one line naming the problem (see the module's docstring).
     """
     builder = load_builder(ref)
+    hp.collect_undeclared()
     model = _dry_build(ref, builder, hp)
+    if other_end is not None:
+        other_end.collect_undeclared(far=True)
+        try:
+            builder(other_end)
+        except Exception:  # noqa: BLE001 - only its undeclared knobs matter here
+            pass
+        hp.undeclared.update({k: v for k, v in other_end.undeclared.items() if k not in hp.undeclared})
+    if hp.undeclared:
+        raise UsageError(
+            f"Model {ref.text!r}: {ref.function}(hp) reads Keras Tuner style knobs the study file does not declare "
+            f"({', '.join(hp.undeclared)}); the study file holds the space: add under search_space.model: "
+            f"{declaration_yaml(hp.undeclared)}"
+        )
     problem = (
         output_problem(model, hp)
         or (compiled_model_problem(searched) if is_compiled(model) else None)

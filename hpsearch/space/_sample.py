@@ -23,7 +23,7 @@ from hpsearch.config._space_types import range_points
 if TYPE_CHECKING:
     import optuna
 
-__all__ = ["sample", "first_point", "representative_point", "describe", "align_choices"]
+__all__ = ["sample", "first_point", "last_point", "representative_point", "describe", "align_choices"]
 
 
 def _suggest(trial: optuna.Trial, name: str, spec: ParamSpec) -> Any:
@@ -69,20 +69,40 @@ def _first(spec: ParamSpec) -> Any:
     return int(spec.low) if spec.integer else spec.low
 
 
-def first_point(space: SearchSpace) -> dict[str, Any]:
-    """One point of ``space`` without a trial (fixed values, first choices, the low end of ranges),
-    named as :func:`sample` names it: what a model is dry-built with before any trial."""
+def _last(spec: ParamSpec) -> Any:
+    if isinstance(spec, Fixed):
+        return spec.value
+    if isinstance(spec, Choice):
+        return spec.choices[-1]
+    points = range_points(spec)
+    return points[-1] if points is not None else spec.high
+
+
+def _point(space: SearchSpace, end: int) -> dict[str, Any]:
+    pick = _first if end == 0 else _last
     params: dict[str, Any] = {}
     for role, spec in space.roles():
         if isinstance(spec, Conditional):
-            branch = spec.branches[0]
+            branch = spec.branches[end]
             params[role] = branch.name
-            params.update({param_name(branch.name, knob): _first(s) for knob, s in branch.knobs})
+            params.update({param_name(branch.name, knob): pick(s) for knob, s in branch.knobs})
         elif isinstance(spec, Group):
-            params.update({param_name(role, knob): _first(s) for knob, s in spec.knobs})
+            params.update({param_name(role, knob): pick(s) for knob, s in spec.knobs})
         else:
-            params[role] = _first(spec)
+            params[role] = pick(spec)
     return params
+
+
+def first_point(space: SearchSpace) -> dict[str, Any]:
+    """One point of ``space`` without a trial (fixed values, first choices, the low end of ranges),
+    named as :func:`sample` names it: what a model is dry-built with before any trial."""
+    return _point(space, 0)
+
+
+def last_point(space: SearchSpace) -> dict[str, Any]:
+    """The other end of ``space`` (last branches and choices, the high end of ranges, on their
+    step): where a builder's knobs behind a branch show (see :func:`first_point`)."""
+    return _point(space, -1)
 
 
 def _middle(spec: Range) -> tuple[Any, str]:

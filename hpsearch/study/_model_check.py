@@ -60,7 +60,7 @@ def check_model(config: StudyConfig, dataset: Any) -> dict[str, str] | None:
         UsageError: one line naming the problem (nothing has been written).
     """
     from hpsearch.models._build import DataSpec
-    from hpsearch.space._sample import first_point
+    from hpsearch.space._sample import first_point, last_point
     from hpsearch.tasks._plan import plan_for
 
     head = plan_for(config, dataset).head(first_point(config.search_space))  # what a trial asks of the model
@@ -76,7 +76,10 @@ def check_model(config: StudyConfig, dataset: Any) -> dict[str, str] | None:
     from hpsearch.models._user import validate_builder
 
     factory = ModelFactory(config)  # imports the builder: a bad file or function is reported here
-    validate_builder(ref, factory.hp(first_point(config.search_space), data), searched=config.search_space.searched())
+    validate_builder(
+        ref, factory.hp(first_point(config.search_space), data), searched=config.search_space.searched(),
+        other_end=factory.hp(last_point(config.search_space), data),
+    )
     return builder_record(config)
 
 
