@@ -444,6 +444,8 @@ def test_keras_tuner_calls_read_the_declared_knobs_and_an_undeclared_one_gives_i
     assert hp.Int("filters", 1, 64, step=2) == 4 and hp.Choice("act", ["relu", "tanh"]) == "tanh"
     assert hp.Boolean("extra") is True and hp.Float("rate", 0.0, 1.0) == 0.25 and hp.Fixed("head", "max") == "mean"
     assert hp.Float("learning_rate", 1e-4, 1e-1, sampling="log") == 0.01  # a standard role: the sampled one
+    with hp.conditional_scope("act", ["tanh"]):  # Keras Tuner's scope: a plain block
+        assert hp.Int("filters", 1, 64) == 4
     with pytest.raises(UndeclaredKnobError) as error:
         hp.Int("units", 32, 512, step=32)
     assert str(error.value) == (

@@ -22,6 +22,7 @@ one-line error that gives the YAML to add, written from the call's own arguments
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
@@ -169,6 +170,11 @@ class Hyperparameters(Mapping[str, Any]):
     def Fixed(self, name: str, value: Any, **_: Any) -> Any:  # noqa: N802 - Keras Tuner's name
         """Keras Tuner's ``hp.Fixed``: the declared knob ``name``, else a one-line error to declare it (fixed)."""
         return self._declared("Fixed", name, value, value)
+
+    def conditional_scope(self, parent_name: str, parent_values: Any) -> contextlib.AbstractContextManager[None]:
+        """Keras Tuner's scope for knobs used only for some values of another: a plain block here
+        (the study file's knobs are all declared; the ones a trial does not read are still sampled)."""
+        return contextlib.nullcontext()
 
     # ----------------------------------------------------------------------------- layers
 
