@@ -49,6 +49,23 @@ def test_round_trip_through_dict_is_lossless() -> None:
     assert again == config
 
 
+@pytest.mark.parametrize(
+    "objective", ["val_mae", {"val_mae": "minimize"}, {"metric": "val_mae"}, {"metric": "val_mae", "direction": "minimize"}]
+)
+def test_the_objective_short_forms_mean_the_long_one(objective: object) -> None:
+    """``objective: val_mae`` and ``objective: {val_mae: minimize}`` (as ``objectives:`` entries are
+    written) are the same study as the long form: same stored form, same identity."""
+    from hpsearch.config import parse_study_dict
+
+    def parse(o: object):
+        return parse_study_dict({"dataset": "t.csv", "objective": o}, name="t", source="t.yaml")
+
+    long = parse({"metric": "val_mae", "direction": "minimize"})
+    short = parse(objective)
+    assert short.objective == long.objective and short.identity() == long.identity()
+    assert short.to_dict()["objective"] == {"metric": "val_mae", "direction": "minimize"}
+
+
 def test_identity_ignores_budget_but_not_search_space() -> None:
     config = load_study_config("cifar10")
     assert config.with_overrides(trials=3, timeout=60).identity() == config.identity()
@@ -155,6 +172,8 @@ BAD_FILES = [
     ("search_space:\n  batch_size: {low: 16, high: 100, step: 16}\n", "search_space.batch_size: `high - low` must be a multiple of `step`"),
     ("search_space:\n  optimizer:\n    sgd: {momentum: {low: 0.8, high: 0.9, step: 0.5}}\n", "search_space.optimizer.sgd.momentum: `step <= high - low` must hold"),
     ("objective:\n  metric: val_acc\n", "the model does not produce 'val_acc' (did you mean 'val_accuracy'?)"),
+    ("objective:\n  metrc: val_loss\n", "objective.metrc: unknown key (did you mean 'metric'?)"),
+    ("objective: {val_accuracy: up}\n", "objective.val_accuracy: unknown key"),
     ("objective:\n  metric: val_loss\n  direction: maximize\n", "maximize val_loss would select the worst models"),
     ("dataset: minst\n", "dataset: 'minst' is neither a known name nor an existing folder or file (did you mean 'mnist'?); use cifar10, cifar100"),
     ("dataset: t.csv\nimage_size: 8\n", "image_size: does not apply to dataset t.csv (a csv source); it is for folder sources. Remove it."),

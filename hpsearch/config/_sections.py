@@ -192,6 +192,21 @@ class ObjectiveConfig(_Section):
     metric: str = "val_accuracy"
     direction: str = "maximize"  #: omitted: the direction that makes ``metric`` better
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_file(cls, raw: Any) -> Any:
+        """Also the short forms ``objective: val_mae`` and ``objective: {val_mae: minimize}`` (as
+        an entry of ``objectives:`` is written)."""
+        if isinstance(raw, str):
+            raw = {"metric": raw}
+        elif isinstance(raw, Mapping) and len(raw) == 1:
+            ((key, value),) = raw.items()
+            if key not in cls.model_fields and value in ("maximize", "minimize"):
+                raw = {"metric": key, "direction": value}
+        if raw is None:
+            return {}
+        return cls._derived_defaults(dict(raw)) if isinstance(raw, Mapping) else raw
+
     @property
     def tie_break(self) -> str | None:
         """The metric that decides between epochs or trials with the same ``metric``: ``val_loss``
