@@ -86,9 +86,15 @@ class _Section(_Frozen):
     @model_validator(mode="before")
     @classmethod
     def _from_file(cls, raw: Any) -> Any:
+        raw = cls._short_form(raw)
         if raw is None:
             return {}
         return cls._derived_defaults(dict(raw)) if isinstance(raw, Mapping) else raw
+
+    @classmethod
+    def _short_form(cls, raw: Any) -> Any:
+        """The section written another way, as its mapping (none here)."""
+        return raw
 
     @classmethod
     def _derived_defaults(cls, raw: dict[str, Any]) -> dict[str, Any]:
@@ -192,20 +198,17 @@ class ObjectiveConfig(_Section):
     metric: str = "val_accuracy"
     direction: str = "maximize"  #: omitted: the direction that makes ``metric`` better
 
-    @model_validator(mode="before")
     @classmethod
-    def _from_file(cls, raw: Any) -> Any:
-        """Also the short forms ``objective: val_mae`` and ``objective: {val_mae: minimize}`` (as
-        an entry of ``objectives:`` is written)."""
+    def _short_form(cls, raw: Any) -> Any:
+        """``objective: val_mae`` and ``objective: {val_mae: minimize}`` (as an entry of
+        ``objectives:`` is written)."""
         if isinstance(raw, str):
-            raw = {"metric": raw}
-        elif isinstance(raw, Mapping) and len(raw) == 1:
+            return {"metric": raw}
+        if isinstance(raw, Mapping) and len(raw) == 1:
             ((key, value),) = raw.items()
             if key not in cls.model_fields and value in ("maximize", "minimize"):
-                raw = {"metric": key, "direction": value}
-        if raw is None:
-            return {}
-        return cls._derived_defaults(dict(raw)) if isinstance(raw, Mapping) else raw
+                return {"metric": key, "direction": value}
+        return raw
 
     @property
     def tie_break(self) -> str | None:
