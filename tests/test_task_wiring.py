@@ -471,7 +471,7 @@ def test_kfold_picks_the_best_epoch_as_a_single_model_does(
     assert trial.reported == [(e + 1, per_epoch[e][0]) for e in range(stopped_after)]
 
 
-@pytest.mark.parametrize("folds", [None, 2], ids=["single", "kfold"])
+@pytest.mark.parametrize("folds", [pytest.param(None, marks=pytest.mark.slow), 2], ids=["single", "kfold"])
 def test_a_study_seed_at_the_top_of_its_range_trains_every_trial(
     store: Path, tmp_path: Path, folds: int | None, capsys: pytest.CaptureFixture[str]
 ) -> None:
