@@ -36,7 +36,7 @@ from hpsearch.keys import State, TrialAttr
 from hpsearch.trial import callbacks as cb
 from hpsearch.trial._checkpoints import atomic_write
 from hpsearch.trial._outcome import TrialOutcome
-from hpsearch.trial.callbacks._monitor import better, better_or_tied
+from hpsearch.trial.callbacks._monitor import better, better_or_tied, tie_value
 
 if TYPE_CHECKING:
     import optuna
@@ -187,7 +187,7 @@ def run_folds(
         state.history.append(mean)
         state.epochs_done, state.folds_done = epoch + 1, 0
         value = cb.monitored_value(mean, monitor)
-        tie = mean.get(tie_break) if tie_break else None
+        tie = tie_value(mean, tie_break)
         state.wait = 0 if value is not None and improves(value, state.best) else state.wait + 1
         if value is not None and is_best(value, tie, state.best, state.best_tie):
             state.best, state.best_epoch, state.best_tie = value, epoch + 1, tie

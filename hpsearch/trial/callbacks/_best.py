@@ -5,7 +5,7 @@ from __future__ import annotations
 import keras
 
 from hpsearch.trial._checkpoints import TrialCheckpoints
-from hpsearch.trial.callbacks._monitor import better_or_tied, monitored_value
+from hpsearch.trial.callbacks._monitor import better_or_tied, monitored_value, tie_value
 from hpsearch.trial.callbacks._state import Resumable
 
 __all__ = ["BestCheckpoint"]
@@ -34,8 +34,7 @@ class BestCheckpoint(Resumable, keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         value = monitored_value(logs, self.monitor)
-        tie = logs.get(self.tie_break) if self.tie_break else None
-        tie = None if tie is None else float(tie)
+        tie = tie_value(logs, self.tie_break)
         if value is not None and self._is_best(value, tie, self.best, self.best_tie):
             self.best, self.best_epoch, self.best_tie = value, epoch, tie
             self.checkpoints.save_best(self.model.save)

@@ -8,7 +8,7 @@ from typing import Any
 
 import keras
 
-from hpsearch.trial.callbacks._monitor import monitored_value, tied_with_lower
+from hpsearch.trial.callbacks._monitor import monitored_value, tie_value, tied_with_lower
 from hpsearch.trial.callbacks._state import Resumable
 
 __all__ = ["ResumableEarlyStopping"]
@@ -44,8 +44,7 @@ class ResumableEarlyStopping(Resumable, keras.callbacks.EarlyStopping):
         if self.tie_break is None:
             return
         logs = logs or {}
-        tie = logs.get(self.tie_break)
-        tie = None if tie is None else float(tie)
+        tie = tie_value(logs, self.tie_break)
         if self.best_epoch == epoch:  # Keras took this epoch: an improvement (or the first)
             self.best_tie = tie
         elif tied_with_lower(self.get_monitor_value(logs), tie, best_before, self.best_tie):

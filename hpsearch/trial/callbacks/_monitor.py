@@ -6,7 +6,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["MissingMetricError", "monitored_value", "better", "better_or_tied", "tied_with_lower"]
+__all__ = ["MissingMetricError", "monitored_value", "tie_value", "better", "better_or_tied", "tied_with_lower"]
 
 
 class MissingMetricError(KeyError):
@@ -29,6 +29,12 @@ def monitored_value(logs: Mapping[str, Any], monitor: str) -> float | None:
     if monitor not in logs:
         raise MissingMetricError(monitor, logs)
     value = logs[monitor]
+    return None if value is None else float(value)
+
+
+def tie_value(logs: Mapping[str, Any], tie_break: str | None) -> float | None:
+    """``logs[tie_break]`` as a float; ``None`` without a tie-breaker or when the logs lack it."""
+    value = logs.get(tie_break) if tie_break else None
     return None if value is None else float(value)
 
 
