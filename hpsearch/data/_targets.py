@@ -7,11 +7,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["MIN_QUANTITY_VALUES", "looks_like_quantity"]
+__all__ = ["MIN_QUANTITY_VALUES", "are_class_ids", "looks_like_quantity"]
 
 #: Whole-number targets with more distinct values than this (and than a share of the rows,
 #: below) are a quantity when they are not the class ids 0..K-1.
 MIN_QUANTITY_VALUES = 20
+
+
+def are_class_ids(values: np.ndarray) -> bool:
+    """Whether whole numbers ``values`` are the class ids 0..K-1 (none negative, none missing)."""
+    ids = np.unique(np.asarray(values))
+    return bool(ids[0] == 0 and ids[-1] == len(ids) - 1)
 
 
 def looks_like_quantity(values: np.ndarray) -> bool:

@@ -14,7 +14,7 @@ import numpy as np
 
 from hpsearch._errors import UsageError
 from hpsearch.catalog import TASKS
-from hpsearch.data._targets import looks_like_quantity
+from hpsearch.data._targets import are_class_ids, looks_like_quantity
 
 if TYPE_CHECKING:
     from hpsearch.data._types import Dataset
@@ -71,15 +71,9 @@ def infer_task(y: np.ndarray, task: str | None = None, *, num_classes: int | Non
         raise UsageError(f"{label} have shape {y.shape}; they must be (N,) or (N, K) with N > 0.")
     if asked == "regression" or (asked == "auto" and y.dtype.kind == "f"):
         return Task("regression", outputs=1 if y.ndim == 1 else int(y.shape[1]))
-    if asked == "auto" and num_classes is None and y.ndim == 1 and _not_ids(y) and looks_like_quantity(y):
+    if asked == "auto" and num_classes is None and y.ndim == 1 and not are_class_ids(y) and looks_like_quantity(y):
         return Task("regression")
     return Task("classification", num_classes=_count_classes(y, asked, num_classes, label))
-
-
-def _not_ids(y: np.ndarray) -> bool:
-    """Whether integers ``y`` are not the class ids 0..K-1 (some negative, or some id missing)."""
-    ids = np.unique(y)
-    return bool(ids[0] < 0 or ids[-1] != len(ids) - 1)
 
 
 def _count_classes(y: np.ndarray, asked: str, num_classes: int | None, label: str) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hpsearch._errors import UsageError, did_you_mean
-from hpsearch.data._targets import looks_like_quantity
+from hpsearch.data._targets import are_class_ids, looks_like_quantity
 from hpsearch.data._types import Dataset, Split
 from hpsearch.data.sources._common import carve, dataset_from_arrays, label_list, subsample
 from hpsearch.data.sources._spec import SourceSpec
@@ -80,14 +80,12 @@ def _encode_target(cells: list[str], task: str, target: str, label: str, classes
         return np.array(numbers, np.float32), task, None
     if numeric and task == "auto" and any(v != round(v) for v in numbers):  # type: ignore[arg-type]
         return np.array(numbers, np.float32), "regression", None
-    if numeric and task == "auto" and classes is None:
-        ids = sorted({int(v) for v in numbers})  # type: ignore[arg-type]
-        if ids != list(range(len(ids))) and looks_like_quantity(np.array(numbers)):
-            return np.array(numbers, np.float32), "regression", None
     if classes is None:
         if numeric:
             ids = sorted({int(v) for v in numbers})  # type: ignore[arg-type]
-            if ids != list(range(len(ids))):
+            if not are_class_ids(np.array(ids)):
+                if task == "auto" and looks_like_quantity(np.array(numbers)):  # too many values to be classes
+                    return np.array(numbers, np.float32), "regression", None
                 raise UsageError(
                     f"{label}: target column {target!r} has class ids {label_list(ids)}, but the ids of {len(ids)} classes "
                     f"must be 0..{len(ids) - 1}; renumber them, or set task: regression if {target!r} is a quantity."
